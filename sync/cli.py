@@ -1,0 +1,141 @@
+"""The `tpd-programs` command line: parse, load config, call one library function, report.
+
+Exit codes: 0 done, 1 error (the message names the file, row, question or key), 2 bad usage,
+3 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sync import __version__
+from sync import config as config_mod
+from sync.errors import LockedError, SyncError
+from sync.programs import PROGRAMS
+
+log = logging.getLogger("sync")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, help_text: str):
+    """Register `func(args, config) -> int` as subcommand `name`, with an options builder."""
+
+    def wrap(func):
+        def options(parser: argparse.ArgumentParser) -> None:
+            add = getattr(func, "options", None)
+            if add:
+                add(parser)
+
+        COMMANDS[name] = (help_text, options)
+        func.command_name = name
+        _HANDLERS[name] = func
+        return func
+
+    return wrap
+
+
+_HANDLERS: dict[str, Callable] = {}
+
+
+def _program_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--program", choices=sorted(PROGRAMS), help="only this program (default: every configured one)"
+    )
+
+
+def _selected(args: argparse.Namespace, cfg: config_mod.Config) -> list[str]:
+    if getattr(args, "program", None):
+        cfg.program(args.program)  # a clear error if it is not configured
+        return [args.program]
+    return list(cfg.programs)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+@command("sync", "read every form's responses and update the master workbook")
+def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.syncer import sync
+
+    summary = sync(cfg, _selected(args, cfg))
+    print(summary.render())
+    return EXIT_OK
+
+
+cmd_sync.options = _program_option
+
+
+@command("check", "check the configuration, the sources and that every mapped question exists")
+def cmd_check(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.health import check
+
+    report = check(cfg, _selected(args, cfg))
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+cmd_check.options = _program_option
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tpd-programs",
+        description="Community Programs Toolkit: form responses to the master workbook, "
+        "rosters, confirmations and vacation-check routes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=config_mod.DEFAULT_CONFIG,
+        help=f"configuration file (default: {config_mod.DEFAULT_CONFIG})",
+    )
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
+    common.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, options) in COMMANDS.items():
+        sub = subs.add_parser(name, parents=[common], help=help_text, description=help_text)
+        options(sub)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
+                                         logging.INFO if verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, logging.StreamHandler)
+                        or getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__)]
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on bad usage
+    setup_logging(args.verbose, args.quiet)
+    handler = _HANDLERS[args.command]
+    try:
+        cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
+        return handler(args, cfg)
+    except LockedError as err:
+        print(f"tpd-programs: {err}", file=sys.stderr)
+        return EXIT_LOCKED
+    except SyncError as err:
+        print(f"tpd-programs: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("tpd-programs: interrupted; the previous master workbook is unchanged", file=sys.stderr)
+        return EXIT_ERROR

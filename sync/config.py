@@ -1,0 +1,507 @@
+"""Load and validate the TOML configuration once; every error names the key.
+
+`load(path)` returns a frozen `Config`. Nothing else in the package reads the file or the
+environment for settings: secrets (the SMTP password) arrive here from the variable the
+file names, and travel on in the returned object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sync.errors import ConfigError
+from sync.programs import PROGRAMS
+
+DEFAULT_CONFIG = Path("config/programs.toml")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    city: str
+    state: str
+    timezone: ZoneInfo
+    zip_codes: tuple[str, ...]
+    station: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one program's responses come from: a Google Sheet tab or a local export."""
+
+    spreadsheet: str | None = None  # the spreadsheet key (a URL is reduced to its key)
+    worksheet: str = "Form Responses 1"
+    file: Path | None = None
+
+    @property
+    def label(self) -> str:
+        if self.file is not None:
+            return self.file.name
+        return f"{self.spreadsheet}/{self.worksheet}"
+
+
+@dataclass(frozen=True)
+class Google:
+    credentials: Path | None
+    api_endpoint: str = "https://sheets.googleapis.com"
+    timeout_seconds: float = 30.0
+    retry_seconds: float = 120.0  # total time spent retrying 429/5xx before giving up
+    max_attempts: int = 6
+
+
+@dataclass(frozen=True)
+class Session:
+    """A class: a PIP cohort or a TAP semester."""
+
+    id: str
+    name: str
+    start: dt.date
+    sessions: int
+    weekday: int  # Monday = 0
+    start_time: dt.time
+    end_time: dt.time
+    capacity: int
+    minimum: int
+    skip: tuple[dt.date, ...]
+    location: str
+    graduation_minimum: int
+    registration_opens: dt.date | None
+    registration_closes: dt.date | None
+    school_capacity: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Beat:
+    name: str
+    zip_codes: tuple[str, ...] = ()
+    streets: tuple[tuple[str, int, int], ...] = ()  # (street, lowest number, highest number)
+
+
+@dataclass(frozen=True)
+class VscRules:
+    advance_notice_hours: int = 48
+    max_days: int = 30
+    retention_days: int = 30
+    geocodes: Path | None = None
+    beats: tuple[Beat, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    key: str
+    source: Source
+    questions: dict[str, str]  # canonical field -> question title
+    options: dict[str, dict[str, str]]  # list field -> {option text: canonical value}
+    minimum_age: int = 18
+    cohorts: tuple[Session, ...] = ()  # PIP cohorts or TAP semesters
+    schools: tuple[str, ...] = ()  # TAP
+    vsc: VscRules | None = None
+    templates: dict[str, str] = field(default_factory=dict)  # status -> template name
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    username: str | None
+    password: str | None = field(repr=False)
+    password_env: str | None
+    sender: str
+    reply_to: str | None
+    rate_per_minute: int
+    send: bool
+    timeout_seconds: float = 30.0
+    notify: tuple[str, ...] = ()  # staff addresses told when a scheduled run fails
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    department: Department
+    output: Path
+    google: Google
+    programs: dict[str, ProgramConfig]
+    smtp: Smtp | None
+    backups: int = 5
+    route_days: int = 3
+
+    def program(self, key: str) -> ProgramConfig:
+        try:
+            return self.programs[key]
+        except KeyError:
+            raise ConfigError(f"{self.path}: programs.{key}: not configured") from None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads typed values from a TOML table and names the key in every error."""
+
+    def __init__(self, path: Path, table: dict[str, Any], where: str):
+        self.path, self.table, self.where = path, table, where
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def fail(self, name: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {self.key(name)}: {message}")
+
+    def sub(self, name: str, required: bool = False) -> _Reader:
+        value = self.table.get(name, None)
+        if value is None:
+            if required:
+                raise self.fail(name, "missing section")
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a table")
+        return _Reader(self.path, value, self.key(name))
+
+    def only(self, allowed: set[str]) -> None:
+        for name in self.table:
+            if name not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(name, f"unknown key (known keys: {known})")
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., ) -> Any:
+        if name not in self.table:
+            if default is ...:
+                raise self.fail(name, "missing")
+            return default
+        value = self.table[name]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            wanted = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(name, f"must be {wanted}, got {value!r}")
+        return value
+
+    def text(self, name: str, default: Any = ...) -> Any:
+        value = self.get(name, str, default)
+        if isinstance(value, str) and not value.strip():
+            raise self.fail(name, "must not be empty")
+        return value
+
+    def number(self, name: str, default: Any = ..., minimum: int = 0) -> Any:
+        value = self.get(name, int, default)
+        if isinstance(value, int) and value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def date(self, name: str, default: Any = ...) -> Any:
+        value = self.get(name, (dt.date, str), default)
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise self.fail(name, f"must be a date like 2020-03-05, got {value!r}") from None
+        return value
+
+    def time(self, name: str, default: Any = ...) -> Any:
+        value = self.get(name, (dt.time, str), default)
+        if isinstance(value, str):
+            try:
+                return dt.time.fromisoformat(value)
+            except ValueError:
+                raise self.fail(name, f"must be a time like 18:00, got {value!r}") from None
+        return value
+
+    def strings(self, name: str, default: Any = ...) -> Any:
+        value = self.get(name, list, default)
+        if value is default:
+            return value
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(name, "must be a list of non-empty strings")
+        return tuple(value)
+
+    def path_value(self, name: str, default: Any = ...) -> Any:
+        value = self.text(name, default)
+        if not isinstance(value, str):
+            return value
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+
+def spreadsheet_key(value: str) -> str | None:
+    """The key of a spreadsheet given its key or any of its URLs."""
+    found = _SHEET_URL.search(value)
+    if found:
+        return found.group(1)
+    value = value.strip()
+    return value if _SHEET_KEY.match(value) else None
+
+
+# -- sections --------------------------------------------------------------------------------
+
+
+def _department(r: _Reader) -> Department:
+    r.only({"name", "city", "state", "timezone", "zip_codes", "station", "phone"})
+    tz_name = r.text("timezone", "America/Los_Angeles")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("timezone", f"unknown time zone {tz_name!r} (e.g. America/Los_Angeles)") from None
+    zips = r.strings("zip_codes", ())
+    for z in zips:
+        if not re.fullmatch(r"\d{5}", z):
+            raise r.fail("zip_codes", f"{z!r} is not a 5-digit ZIP code")
+    return Department(
+        name=r.text("name", "Police Department"),
+        city=r.text("city"),
+        state=r.text("state", "CA"),
+        timezone=tz,
+        zip_codes=zips,
+        station=r.text("station", ""),
+        phone=r.text("phone", ""),
+    )
+
+
+def _google(r: _Reader) -> Google:
+    r.only({"credentials", "api_endpoint", "timeout_seconds", "retry_seconds", "max_attempts"})
+    creds = r.path_value("credentials", None)
+    if creds is None and os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        creds = Path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]).expanduser()
+    endpoint = r.text("api_endpoint", "https://sheets.googleapis.com").rstrip("/")
+    if not endpoint.startswith(("https://", "http://")):
+        raise r.fail("api_endpoint", f"must be an http(s) URL, got {endpoint!r}")
+    return Google(
+        credentials=creds,
+        api_endpoint=endpoint,
+        timeout_seconds=float(r.get("timeout_seconds", (int, float), 30.0)),
+        retry_seconds=float(r.get("retry_seconds", (int, float), 120.0)),
+        max_attempts=r.number("max_attempts", 6, minimum=1),
+    )
+
+
+def _source(r: _Reader) -> Source:
+    r.only({"spreadsheet", "worksheet", "file"})
+    has_sheet, has_file = "spreadsheet" in r.table, "file" in r.table
+    if has_sheet == has_file:
+        raise ConfigError(
+            f"{r.path}: {r.where}: give exactly one of spreadsheet (a Google Sheet) "
+            "or file (a downloaded .csv/.xlsx export)"
+        )
+    if has_file:
+        path = r.path_value("file")
+        if path.suffix.lower() not in (".csv", ".xlsx"):
+            raise r.fail("file", f"must be a .csv or .xlsx export, got {path.name!r}")
+        return Source(file=path)
+    raw = r.text("spreadsheet")
+    key = spreadsheet_key(raw)
+    if key is None:
+        raise r.fail("spreadsheet", f"not a spreadsheet key or URL: {raw!r}")
+    return Source(spreadsheet=key, worksheet=r.text("worksheet", "Form Responses 1"))
+
+
+def _session(r: _Reader, kind: str) -> Session:
+    r.only({
+        "id", "name", "start", "sessions", "weekday", "start_time", "end_time", "capacity",
+        "minimum", "skip", "location", "graduation_minimum", "credit_minimum",
+        "registration_opens", "registration_closes", "school_capacity",
+    })
+    weekday = r.text("weekday", "thursday").strip().lower()
+    if weekday not in WEEKDAYS:
+        raise r.fail("weekday", f"must be a day name like Thursday, got {weekday!r}")
+    sessions = r.number("sessions", 12, minimum=1)
+    capacity = r.number("capacity", 40, minimum=1)
+    skips = r.get("skip", list, [])
+    skip = []
+    for i, value in enumerate(skips):
+        sub = _Reader(r.path, {"skip": value}, r.where)
+        try:
+            skip.append(sub.date("skip"))
+        except ConfigError:
+            raise r.fail(f"skip[{i}]", f"must be a date like 2020-04-09, got {value!r}") from None
+    graduation_key = "credit_minimum" if "credit_minimum" in r.table else "graduation_minimum"
+    graduation = r.number(graduation_key, max(1, (sessions * 3 + 3) // 4), minimum=0)
+    if graduation > sessions:
+        raise r.fail(graduation_key, f"{graduation} is more than the {sessions} sessions")
+    start_time = r.time("start_time", dt.time(18, 0))
+    end_time = r.time("end_time", dt.time(20, 0))
+    if end_time <= start_time:
+        raise r.fail("end_time", "must be after start_time")
+    school_capacity = r.sub("school_capacity").table
+    for school, seats in school_capacity.items():
+        if not isinstance(seats, int) or isinstance(seats, bool) or seats < 0:
+            raise r.fail(f"school_capacity.{school}", "must be a whole number of seats")
+    opens = r.date("registration_opens", None)
+    closes = r.date("registration_closes", None)
+    if opens and closes and closes < opens:
+        raise r.fail("registration_closes", "is before registration_opens")
+    return Session(
+        id=r.text("id"),
+        name=r.text("name"),
+        start=r.date("start"),
+        sessions=sessions,
+        weekday=WEEKDAYS.index(weekday),
+        start_time=start_time,
+        end_time=end_time,
+        capacity=capacity,
+        minimum=r.number("minimum", 0),
+        skip=tuple(skip),
+        location=r.text("location", ""),
+        graduation_minimum=graduation,
+        registration_opens=opens,
+        registration_closes=closes,
+        school_capacity=dict(school_capacity),
+    )
+
+
+def _vsc_rules(r: _Reader) -> VscRules:
+    r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats"})
+    beats = []
+    for i, raw in enumerate(r.get("beats", list, [])):
+        if not isinstance(raw, dict):
+            raise r.fail(f"beats[{i}]", "must be a table")
+        b = _Reader(r.path, raw, r.key(f"beats[{i}]"))
+        b.only({"name", "zip_codes", "streets"})
+        streets = []
+        for j, s in enumerate(b.get("streets", list, [])):
+            ok = isinstance(s, dict) and isinstance(s.get("street"), str)
+            if not ok:
+                raise b.fail(f"streets[{j}]", 'must be a table like {street = "Maple Ave", from = 1, to = 999}')
+            low, high = s.get("from", 0), s.get("to", 10**9)
+            if not (isinstance(low, int) and isinstance(high, int)) or high < low:
+                raise b.fail(f"streets[{j}]", "from/to must be house numbers with from <= to")
+            streets.append((s["street"], low, high))
+        beats.append(Beat(b.text("name"), b.strings("zip_codes", ()), tuple(streets)))
+    return VscRules(
+        advance_notice_hours=r.number("advance_notice_hours", 48),
+        max_days=r.number("max_days", 30, minimum=1),
+        retention_days=r.number("retention_days", 30),
+        geocodes=r.path_value("geocodes", None),
+        beats=tuple(beats),
+    )
+
+
+def _program(r: _Reader, key: str) -> ProgramConfig:
+    program = PROGRAMS[key]
+    allowed = {"source", "questions", "options", "minimum_age", "templates"}
+    allowed |= {"pip": {"cohorts"}, "tap": {"semesters", "schools"}, "vsc": {"rules"}}[key]
+    r.only(allowed)
+    source = _source(r.sub("source", required=True))
+    q = r.sub("questions", required=True)
+    questions: dict[str, str] = {}
+    for name, title in q.table.items():
+        if name not in program.field_names:
+            known = ", ".join(program.field_names)
+            raise q.fail(name, f"unknown field for {program.name} (known fields: {known})")
+        questions[name] = q.text(name).strip()
+    for f in program.fields:
+        if f.required_mapping and f.name not in questions:
+            raise q.fail(f.name, "missing: map it to the form's question title")
+    options: dict[str, dict[str, str]] = {}
+    opts = r.sub("options")
+    for name in opts.table:
+        if name not in program.field_names or program.field(name).kind != "list":
+            raise opts.fail(name, "options can only be given for a checkbox (list) field")
+        table = opts.sub(name)
+        options[name] = {k: table.text(k) for k in table.table}
+    sessions_key = {"pip": "cohorts", "tap": "semesters"}.get(key)
+    sessions: list[Session] = []
+    if sessions_key:
+        for i, raw in enumerate(r.get(sessions_key, list, [])):
+            if not isinstance(raw, dict):
+                raise r.fail(f"{sessions_key}[{i}]", "must be a table")
+            sessions.append(_session(_Reader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
+        ids = [s.id for s in sessions]
+        for i, s in enumerate(sessions):
+            if ids.index(s.id) != i:
+                raise r.fail(f"{sessions_key}[{i}].id", f"duplicate id {s.id!r}")
+    templates_table = r.sub("templates")
+    templates = {status: templates_table.text(status) for status in templates_table.table}
+    for status in templates:
+        if status not in program.statuses and status not in ("Ineligible", "Received"):
+            raise templates_table.fail(status, f"unknown status (known: {', '.join(program.statuses)})")
+    return ProgramConfig(
+        key=key,
+        source=source,
+        questions=questions,
+        options=options,
+        minimum_age=r.number("minimum_age", 18 if key == "pip" else 0),
+        cohorts=tuple(sessions),
+        schools=r.strings("schools", ()) if key == "tap" else (),
+        vsc=_vsc_rules(r.sub("rules")) if key == "vsc" else None,
+        templates=templates,
+    )
+
+
+def _smtp(r: _Reader) -> Smtp | None:
+    if not r.table:
+        return None
+    r.only({
+        "host", "port", "security", "username", "password_env", "from", "reply_to",
+        "rate_per_minute", "send", "timeout_seconds", "notify",
+    })
+    if "password" in r.table:  # pragma: no cover - caught by only() above; kept for the message
+        raise r.fail("password", "never put a password in the file: use password_env")
+    security = r.text("security", "starttls").lower()
+    if security not in ("starttls", "ssl", "none"):
+        raise r.fail("security", f"must be starttls, ssl or none, got {security!r}")
+    password_env = r.text("password_env", None)
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+    username = r.text("username", None)
+    return Smtp(
+        host=r.text("host"),
+        port=r.number("port", {"ssl": 465, "starttls": 587, "none": 25}[security], minimum=1),
+        security=security,
+        username=username,
+        password=password,
+        password_env=password_env,
+        sender=r.text("from"),
+        reply_to=r.text("reply_to", None),
+        rate_per_minute=r.number("rate_per_minute", 30, minimum=1),
+        send=r.get("send", bool, False),
+        timeout_seconds=float(r.get("timeout_seconds", (int, float), 30.0)),
+        notify=r.strings("notify", ()),
+    )
+
+
+def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
+    """Read and validate the configuration file at `path`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    if "password" in data.get("smtp", {}):
+        raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
+    root = _Reader(path, data, "")
+    root.only({"department", "output", "google", "programs", "smtp", "routes"})
+    out = root.sub("output")
+    out.only({"folder", "backups"})
+    routes = root.sub("routes")
+    routes.only({"days"})
+    progs = root.sub("programs", required=True)
+    for key in progs.table:
+        if key not in PROGRAMS:
+            raise progs.fail(key, f"unknown program (known programs: {', '.join(PROGRAMS)})")
+    if not progs.table:
+        raise root.fail("programs", "configure at least one program (pip, tap or vsc)")
+    return Config(
+        path=path,
+        department=_department(root.sub("department", required=True)),
+        output=out.path_value("folder", "out"),
+        google=_google(root.sub("google")),
+        programs={key: _program(progs.sub(key), key) for key in PROGRAMS if key in progs.table},
+        smtp=_smtp(root.sub("smtp")),
+        backups=out.number("backups", 5),
+        route_days=routes.number("days", 3, minimum=1),
+    )

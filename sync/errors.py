@@ -1,0 +1,29 @@
+"""One exception family. Every message names the place: file, row, question or config key."""
+
+
+class SyncError(Exception):
+    """Base of every error the toolkit reports to staff (exit code 1)."""
+
+
+class ConfigError(SyncError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class SourceError(SyncError):
+    """A form source (Google Sheet or export file) cannot be read or does not match the config."""
+
+
+class WorkbookError(SyncError):
+    """A workbook cannot be read or written."""
+
+
+class TemplateError(SyncError):
+    """A confirmation template is missing or uses an unknown field."""
+
+
+class DeliveryError(SyncError):
+    """The SMTP server refused a connection, a login or a message."""
+
+
+class LockedError(SyncError):
+    """Another run holds the lock (exit code 3)."""

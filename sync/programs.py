@@ -1,0 +1,124 @@
+"""The three programs: their canonical fields, labels, statuses and record-ID prefixes.
+
+Plain data only. Everything else (config, validation, the workbook) looks fields up here,
+so adding a question to a program is a change in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str = "text"  # text | email | phone | date | datetime | zip | list | bool | int
+    required_mapping: bool = False  # the config must map this field to a question
+
+
+@dataclass(frozen=True)
+class Program:
+    key: str  # pip | tap | vsc
+    name: str  # sheet title in the master workbook
+    prefix: str  # record-ID prefix
+    fields: tuple[Field, ...]
+    statuses: tuple[str, ...]
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def _f(name: str, label: str, kind: str = "text", required: bool = False) -> Field:
+    return Field(name, label, kind, required)
+
+
+PIP = Program(
+    key="pip",
+    name="Partners in Policing",
+    prefix="PIP",
+    fields=(
+        _f("submitted_at", "Submitted", "datetime", True),
+        _f("email", "Email", "email"),
+        _f("first_name", "First name", required=True),
+        _f("last_name", "Last name", required=True),
+        _f("date_of_birth", "Date of birth", "date", True),
+        _f("phone", "Phone", "phone"),
+        _f("street", "Street address"),
+        _f("city", "City"),
+        _f("zip", "ZIP", "zip"),
+        _f("affiliations", "Torrance affiliation", "list", True),
+        _f("organization", "Organization"),
+        _f("occupation", "Occupation"),
+        _f("emergency_contact_name", "Emergency contact"),
+        _f("emergency_contact_phone", "Emergency contact phone", "phone"),
+        _f("background_check_consent", "Background check consent", "bool"),
+        _f("cohort", "Cohort"),
+        _f("how_heard", "How they heard"),
+    ),
+    statuses=("New", "Accepted", "Waitlisted", "Declined", "Withdrawn", "Graduated"),
+)
+
+TAP = Program(
+    key="tap",
+    name="Teens and Policing",
+    prefix="TAP",
+    fields=(
+        _f("submitted_at", "Submitted", "datetime", True),
+        _f("counselor_email", "Counselor email", "email"),
+        _f("counselor_name", "Counselor", required=True),
+        _f("student_first_name", "Student first name", required=True),
+        _f("student_last_name", "Student last name", required=True),
+        _f("student_id", "Student ID"),
+        _f("grade", "Grade", "int", True),
+        _f("school", "School", required=True),
+        _f("semester", "Semester"),
+        _f("date_of_birth", "Date of birth", "date"),
+        _f("student_email", "Student email", "email"),
+        _f("student_phone", "Student phone", "phone"),
+        _f("guardian_name", "Guardian", required=True),
+        _f("guardian_phone", "Guardian phone", "phone", True),
+        _f("guardian_email", "Guardian email", "email"),
+        _f("guardian_consent", "Guardian consent", "bool", True),
+    ),
+    statuses=("New", "Enrolled", "Declined", "Withdrawn", "Completed"),
+)
+
+VSC = Program(
+    key="vsc",
+    name="Vacation Checks",
+    prefix="VSC",
+    fields=(
+        _f("submitted_at", "Submitted", "datetime", True),
+        _f("email", "Email", "email"),
+        _f("first_name", "First name", required=True),
+        _f("last_name", "Last name", required=True),
+        _f("phone", "Phone", "phone", True),
+        _f("street", "Street address", required=True),
+        _f("city", "City"),
+        _f("zip", "ZIP", "zip"),
+        _f("leave_date", "Leaving", "date", True),
+        _f("return_date", "Returning", "date", True),
+        _f("emergency_contact_name", "Emergency contact"),
+        _f("emergency_contact_phone", "Emergency contact phone", "phone"),
+        _f("key_holder", "Key holder"),
+        _f("alarm_company", "Alarm company"),
+        _f("vehicles", "Vehicles at the house"),
+        _f("lights_on_timers", "Lights on timers"),
+        _f("pets", "Pets"),
+        _f("authorized_persons", "Authorized persons"),
+        _f("instructions", "Special instructions"),
+        _f("latitude", "Latitude"),
+        _f("longitude", "Longitude"),
+    ),
+    statuses=("New", "Active", "Completed", "Cancelled"),
+)
+
+PROGRAMS: dict[str, Program] = {p.key: p for p in (PIP, TAP, VSC)}

@@ -1,0 +1,106 @@
+"""Read every configured program's responses and map question titles to canonical fields.
+
+A renamed or missing question is an error naming the question and the closest titles the
+form has now; unmapped questions are kept (as `extra`), never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz, process
+
+from sync.config import Config, ProgramConfig
+from sync.errors import SourceError
+from sync.sources import Table, Value
+from sync.sources.exports import read_export
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One form response: its origin, its mapped answers and every other answer."""
+
+    program: str
+    source: str  # file name or "<spreadsheet key>/<tab>"
+    row: int  # 1-based row in the source; header = row 1
+    fields: dict[str, Value]  # canonical field -> value as read
+    extra: dict[str, Value]  # unmapped question title -> value as read
+    timezone: ZoneInfo | None = None  # zone of serial-number dates in this source
+
+    @property
+    def ref(self) -> str:
+        """Short reference staff see in "Source rows", e.g. "pip:57"."""
+        return f"{self.program}:{self.row}"
+
+
+def closest_titles(title: str, titles: Iterable[str], limit: int = 3) -> list[str]:
+    """The form's titles that look most like `title`, best first."""
+    found = process.extract(title, list(titles), scorer=fuzz.WRatio, limit=limit, score_cutoff=50)
+    return [match for match, _score, _index in found]
+
+
+def map_table(table: Table, program: ProgramConfig) -> list[Response]:
+    """Map a source table's rows to Responses using the program's `questions` config."""
+    if not table.headers:
+        log.warning("%s: the sheet is empty (no header row); no responses read", table.source)
+        return []
+    index: dict[str, str] = {}
+    lowered = {h.casefold(): h for h in table.headers}
+    for name, title in program.questions.items():
+        header = title if title in table.headers else lowered.get(" ".join(title.split()).casefold())
+        if header is None:
+            near = closest_titles(title, table.headers)
+            hint = f"; closest titles: {', '.join(repr(t) for t in near)}" if near else ""
+            raise SourceError(
+                f"{table.source}: question {title!r} (programs.{program.key}.questions.{name}) "
+                f"is not in the form{hint}"
+            )
+        index[header] = name
+    responses = []
+    for row in table.rows:
+        answers = table.answers(row)
+        fields = {name: None for name in program.questions}
+        extra: dict[str, Value] = {}
+        for title, value in answers.items():
+            if title in index:
+                fields[index[title]] = value
+            else:
+                extra[title] = value
+        responses.append(
+            Response(program.key, table.source, row.number, fields, extra, table.timezone)
+        )
+    return responses
+
+
+def read_tables(config: Config, keys: Iterable[str]) -> dict[str, Table]:
+    """The source table of each program in `keys`: one batched read per spreadsheet."""
+    keys = list(keys)
+    tables: dict[str, Table] = {}
+    wanted: list[tuple[str, str]] = []
+    for key in keys:
+        source = config.program(key).source
+        if source.file is not None:
+            tables[key] = read_export(source.file)
+        else:
+            assert source.spreadsheet is not None
+            wanted.append((source.spreadsheet, source.worksheet))
+    if wanted:
+        from sync.sources.google import read_spreadsheets  # only runs that use Google import it
+
+        read = read_spreadsheets(wanted, config.google)
+        for key in keys:
+            source = config.program(key).source
+            if source.file is None:
+                tables[key] = read[(source.spreadsheet, source.worksheet)]
+    return tables
+
+
+def read_responses(config: Config, keys: Iterable[str]) -> dict[str, list[Response]]:
+    """Every response of each program in `keys`, mapped to canonical fields."""
+    tables = read_tables(config, keys)
+    return {key: map_table(table, config.program(key)) for key, table in tables.items()}
