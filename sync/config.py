@@ -188,7 +188,7 @@ class _Reader:
 
     def text(self, name: str, default: Any = ...) -> Any:
         value = self.get(name, str, default)
-        if isinstance(value, str) and not value.strip():
+        if name in self.table and not value.strip():
             raise self.fail(name, "must not be empty")
         return value
 

@@ -1,36 +1,463 @@
-"""The sync: read every source, validate, deduplicate and write the master workbook."""
+"""The sync: read every source, validate, deduplicate and write the master workbook.
+
+Order of work, so that a failure at any point leaves the previous master intact:
+1. under the output folder's lock, read the sources (one batched request per spreadsheet);
+2. if neither the sources, the configuration nor the staff's workbook changed, stop here;
+3. copy staff input (Status, Notes, overrides, duplicate decisions, edited cells) from the
+   current master into the state file;
+4. validate, deduplicate, assign stable record IDs;
+5. write the new master to a temporary file, commit the state, then atomically replace.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from sync.config import Config
+from sync import classes, dedupe, master, store as store_mod
+from sync.config import Config, ProgramConfig
+from sync.errors import WorkbookError
+from sync.lock import run_lock
 from sync.programs import PROGRAMS
-from sync.responses import read_responses
+from sync.responses import map_table, read_tables
+from sync.sources import Table
+from sync.validate import Candidate, Problem, validate
+from sync.workbook import Sheet, read_sheets, write_workbook
 
 log = logging.getLogger(__name__)
 
+MASTER = "master.xlsx"
+STATE = "state.sqlite"
+
 
 @dataclass
-class ProgramCounts:
-    read: int = 0
+class ReviewItem:
+    """A response that could not be accepted, as the Needs Review sheet shows it."""
+
+    program: str
+    source: str
+    row: int
+    reasons: list[str]
+    answers: dict[str, Any]
 
 
 @dataclass
 class SyncSummary:
-    counts: dict[str, ProgramCounts] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    unchanged: bool = False
+    master: Path | None = None
 
     def render(self) -> str:
         lines = []
         for key, c in self.counts.items():
-            lines.append(f"{PROGRAMS[key].name}: {c.read} responses read")
+            lines.append(
+                f"{PROGRAMS[key].name}: {c['read']} rows read: {c['new']} new, {c['updated']} updated, "
+                f"{c['unchanged']} unchanged, {c['merged']} merged into a record, "
+                f"{c['review']} need review; {c['records']} records, "
+                f"{c['possible']} possible duplicates"
+                + (f", {c['missing']} with their source row missing" if c.get("missing") else "")
+            )
+        if self.unchanged:
+            lines.append("Nothing changed since the last sync; the master workbook was left as it was.")
+        elif self.master:
+            lines.append(f"Master workbook: {self.master}")
         return "\n".join(lines)
 
 
-def sync(config: Config, keys: list[str]) -> SyncSummary:
-    summary = SyncSummary()
-    for key, responses in read_responses(config, keys).items():
-        summary.counts[key] = ProgramCounts(read=len(responses))
-        log.info("%s: %d responses read", key, len(responses))
+def _now(config: Config) -> dt.datetime:
+    return dt.datetime.now(config.department.timezone).replace(tzinfo=None, microsecond=0)
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(repr(part).encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "blake2b").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _table_digest(table: Table) -> str:
+    return _digest(table.source, table.headers, [(r.number, r.values) for r in table.rows],
+                   str(table.timezone))
+
+
+# -- the sync --------------------------------------------------------------------------------
+
+
+def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
+    """Read the sources of `keys` (default: every program) and update the master workbook."""
+    keys = list(keys) if keys is not None else list(config.programs)
+    config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with run_lock(config.output), store_mod.Store(config.output / STATE) as store:
+        return _sync(config, keys, store)
+
+
+def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
+    started = _now(config)
+    path = config.output / MASTER
+    tables = read_tables(config, keys)
+    source_digests = {k: _table_digest(t) for k, t in tables.items()}
+    config_digest = _file_digest(config.path)
+    master_digest = _file_digest(path)
+    master_changed = master_digest != store.get_meta("master_digest")
+    previous_sources = store.get_meta("source_digests", {})
+    if (not master_changed and config_digest == store.get_meta("config_digest")
+            and all(previous_sources.get(k) == d for k, d in source_digests.items())
+            and store.get_meta("features_digest") == features_digest(store)):
+        counts = {k: _unchanged_counts(store, k) for k in keys}
+        with store.transaction():
+            _log_run(store, started, _now(config), counts)
+        log.info("nothing changed: sources, configuration and master workbook as last written")
+        return SyncSummary(counts, unchanged=True, master=path)
+
+    if master_digest is not None and master_changed:
+        _collect_staff_input(store, config, path)
+
+    summary = SyncSummary(master=path)
+    results: dict[str, Any] = {}
+    for key in keys:
+        program = config.program(key)
+        responses = map_table(tables[key], program)
+        candidates, problems = validate(responses, program, config)
+        results[key] = _build_records(store, program, config, candidates, problems, started)
+        summary.counts[key] = results[key]["counts"]
+        log.info("%s: %s", key, results[key]["counts"])
+
+    def commit(tmp: Path) -> None:
+        with store.transaction():
+            for key, result in results.items():
+                _save_program(store, key, result, started)
+            _save_written(store, written)
+            store.set_meta("master_digest", _file_digest(tmp))
+            store.set_meta("config_digest", config_digest)
+            store.set_meta("source_digests", {**previous_sources, **source_digests})
+            store.set_meta("features_digest", features_digest(store))
+
+    # The Sync Log shows this run too: add it before the sheets are built.
+    pending_runs = [(started.isoformat(), _now(config).isoformat(), k, summary.counts[k]) for k in keys]
+    sheets, written = build_sheets(store, config, results, pending_runs)
+    write_workbook(path, sheets, backups=config.backups, before_replace=commit)
     return summary
+
+
+def _unchanged_counts(store: store_mod.Store, key: str) -> dict[str, int]:
+    last = store.get_meta(f"counts:{key}", {})
+    counts = {k: 0 for k in master.LOG_COUNTS}
+    for k in ("read", "review", "records", "possible", "missing"):
+        counts[k] = last.get(k, 0)
+    counts["unchanged"] = last.get("read", 0) - last.get("review", 0) - last.get("merged", 0)
+    counts["merged"] = last.get("merged", 0)
+    return counts
+
+
+def _log_run(store: store_mod.Store, started: dt.datetime, finished: dt.datetime,
+             counts: dict[str, dict[str, int]]) -> None:
+    for key, c in counts.items():
+        store.db.execute(
+            "INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
+            (started.isoformat(), finished.isoformat(), key, store_mod.dumps(c)))
+
+
+# -- staff input -----------------------------------------------------------------------------
+
+
+def _collect_staff_input(store: store_mod.Store, config: Config, path: Path) -> None:
+    titles = [PROGRAMS[k].name for k in config.programs] + [master.POSSIBLE_DUPLICATES]
+    try:
+        sheets = read_sheets(path, titles)
+    except WorkbookError as err:
+        # The previous file is kept as a backup by the write below; staff input lives on in the
+        # state file, so a damaged workbook costs at most the edits since the last sync.
+        log.error("%s; rebuilding it from the saved state", err)
+        return
+    with store.transaction():
+        for key in config.programs:
+            program = PROGRAMS[key]
+            rows = sheets.get(program.name)
+            if rows is None:
+                log.warning("%s: sheet %r is missing; staff columns are kept from the last sync",
+                            path.name, program.name)
+                continue
+            records = store.records(key)
+            written = {rid: r["written"] for rid, r in records.items()}
+            staff = {rid: r["staff"] for rid, r in records.items()}
+            previous = {rid: r["data"].get("written_prev", {}) for rid, r in records.items()}
+            found, added = master.read_program_sheet(rows, program, written, staff, previous)
+            store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
+                              ((store_mod.dumps(v), rid) for rid, v in found.items()))
+            store.set_meta(f"staff_columns:{key}", added)
+        for a, b, decision in master.read_decisions(sheets.get(master.POSSIBLE_DUPLICATES, [])):
+            program = a.split("-")[0].lower()
+            store.db.execute(
+                "INSERT OR REPLACE INTO decisions (program, record_a, record_b, decision, decided) "
+                "VALUES (?, ?, ?, ?, COALESCE((SELECT decided FROM decisions WHERE program = ? AND "
+                "record_a = ? AND record_b = ? AND decision = ?), ?))",
+                (program, a, b, decision, program, a, b, decision, dt.datetime.now().isoformat()))
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def _record_id(program: str, seq: int) -> str:
+    return f"{PROGRAMS[program].prefix}-{seq:05d}"
+
+
+def _latest_values(members: list[Candidate], attr: str) -> dict[str, Any]:
+    """Latest answers win; an answer left empty in a later response keeps the earlier one."""
+    out: dict[str, Any] = {}
+    for c in members:  # oldest first
+        values = c.values if attr == "values" else c.response.extra
+        for name, value in values.items():
+            if value not in (None, "", [], ()):
+                out[name] = value
+            else:
+                out.setdefault(name, value)
+    return out
+
+
+def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any]:
+    titles = {name: title for name, title in program.questions.items()}
+    out = {titles[name]: value for name, value in problem.response.fields.items()}
+    out.update(problem.response.extra)
+    return out
+
+
+def _build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
+                   candidates: list[Candidate], problems: list[Problem],
+                   now: dt.datetime) -> dict[str, Any]:
+    key = program.key
+    known = store.responses(key)
+    stored = store.records(key)
+    seq_of = {rid: r["seq"] for rid, r in stored.items()}
+    merged_ids = {rid: r["merged_into"] for rid, r in store.records(key, include_merged=True).items()
+                  if r["merged_into"]}
+
+    def current(rid: str | None) -> str | None:
+        seen = set()
+        while rid in merged_ids and rid not in seen:
+            seen.add(rid)
+            rid = merged_ids[rid]
+        return rid
+
+    people = []
+    present: set[str] = set()
+    for c in candidates:
+        rid = current(known.get(c.identity, (None, None))[0])
+        if rid not in stored:
+            rid = None
+        if rid:
+            present.add(rid)
+        people.append(dedupe.person(key, c.values, rid))
+    orphans = [rid for rid in stored if rid not in present]
+    for rid in orphans:
+        people.append(dedupe.person(key, stored[rid]["data"]["values"], rid))
+    decisions = store.decisions(key)
+    merge = [(current(a), current(b)) for a, b, d in decisions if d == "Merge"]
+    apart = [(current(a), current(b)) for a, b, d in decisions if d == "Not duplicate"]
+    grouping = dedupe.group(key, people, merge=merge, apart=apart)
+
+    next_seq = store.next_seq(key)
+    records: dict[str, dict[str, Any]] = {}
+    retired: dict[str, str] = {}
+    registry: dict[str, tuple[str, str]] = {}
+    index_to_rid: dict[int, str] = {}
+    counts = {k: 0 for k in master.LOG_COUNTS}
+    counts["read"] = len(candidates) + len(problems)
+    counts["review"] = len(problems)
+    n = len(candidates)
+    for members in sorted(grouping.groups, key=lambda g: min(g)):
+        ids = sorted({people[i].record_id for i in members if people[i].record_id},
+                     key=lambda r: seq_of.get(r, 0))
+        if ids:
+            rid = ids[0]
+            for other in ids[1:]:
+                retired[other] = rid
+        else:
+            rid, next_seq = _record_id(key, next_seq), next_seq + 1
+        for i in members:
+            index_to_rid[i] = rid
+        real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
+        old = [stored[people[i].record_id]["data"] for i in members if i >= n]
+        if real:
+            data = {
+                "values": _latest_values(real, "values"),
+                "extra": _latest_values(real, "extra"),
+                "first": min([real[0].submitted] + [o["first"] for o in old]),
+                "latest": max([real[-1].submitted] + [o["latest"] for o in old]),
+                "sources": [c.response.ref for c in sorted(real, key=lambda c: c.response.row)],
+                "eligibility": ("Ineligible: " + "; ".join(real[-1].ineligible))
+                if real[-1].ineligible else "",
+                "source_state": "",
+            }
+            counts["merged"] += len(real) - 1
+            for c in real:
+                registry[c.identity] = (rid, c.fingerprint)
+        else:
+            data = dict(old[0])
+            for o in old[1:]:
+                data["first"], data["latest"] = min(data["first"], o["first"]), max(data["latest"], o["latest"])
+                data["sources"] = sorted(set(data["sources"]) | set(o["sources"]))
+            data["source_state"] = "Missing from source"
+            counts["missing"] += 1
+        previous = stored.get(rid, {}).get("data")
+        if rid not in stored:
+            if real:
+                counts["new"] += 1
+        elif real:
+            same = previous is not None and {k: previous.get(k) for k in data} == data
+            counts["unchanged" if same and not ids[1:] else "updated"] += 1
+        records[rid] = data
+    counts["records"] = len(records)
+    possible = []
+    for i, j, evidence in grouping.maybe:
+        a, b = sorted((index_to_rid[i], index_to_rid[j]), key=lambda r: (len(r), r))
+        possible.append({"program": PROGRAMS[key].name, "a": a, "b": b,
+                         "name_a": _name(key, records[a]["values"]),
+                         "name_b": _name(key, records[b]["values"]), "evidence": evidence})
+    decided = {(a, b): d for a, b, d in decisions}
+    for p in possible:
+        p["decision"] = decided.get((p["a"], p["b"]))
+    counts["possible"] = len(possible)
+    review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
+                         _answers_by_title(p, program)) for p in problems]
+    return {"records": records, "retired": retired, "registry": registry, "counts": counts,
+            "possible": possible, "review": review, "seq": seq_of, "stored": stored}
+
+
+def _name(key: str, values: dict[str, Any]) -> str:
+    if key == "tap":
+        return f"{values.get('student_first_name') or ''} {values.get('student_last_name') or ''}".strip()
+    return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
+
+
+def _save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: dt.datetime) -> None:
+    stamp = now.isoformat()
+    stored = result["stored"]
+    for rid, data in result["records"].items():
+        if rid in stored:
+            store.db.execute("UPDATE records SET data = ?, updated = ? WHERE record_id = ?",
+                             (store_mod.dumps(data), stamp, rid))
+        else:
+            seq = int(rid.split("-")[1])
+            store.db.execute(
+                "INSERT INTO records (record_id, program, seq, data, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (rid, key, seq, store_mod.dumps(data), stamp, stamp))
+    for old, new in result["retired"].items():
+        store.db.execute("UPDATE records SET merged_into = ?, updated = ? WHERE record_id = ?",
+                         (new, stamp, old))
+        log.info("%s merged into %s", old, new)
+    store.db.execute("DELETE FROM responses WHERE program = ?", (key,))
+    store.executemany(
+        "INSERT INTO responses (program, identity, record_id, fingerprint) VALUES (?, ?, ?, ?)",
+        ((key, identity, rid, fp) for identity, (rid, fp) in result["registry"].items()))
+    store.set_meta(f"review:{key}", [vars(r) for r in result["review"]])
+    store.set_meta(f"possible:{key}", result["possible"])
+    store.set_meta(f"counts:{key}", result["counts"])
+    store.db.execute("INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
+                     (stamp, dt.datetime.now().replace(microsecond=0).isoformat(), key,
+                      store_mod.dumps(result["counts"])))
+
+
+def _save_written(store: store_mod.Store, written: dict[str, dict[str, Any]]) -> None:
+    rows = store.db.execute("SELECT record_id, written FROM records").fetchall()
+    before = {rid: w for rid, w in rows}
+    store.executemany(
+        "UPDATE records SET written = ?, data = json_set(data, '$.written_prev', json(?)) "
+        "WHERE record_id = ?",
+        ((store_mod.dumps(w), before.get(rid) or "{}", rid) for rid, w in written.items()))
+
+
+# -- the workbook ---------------------------------------------------------------------------
+
+
+def features_digest(store: store_mod.Store) -> str:
+    """Digest of what other features feed into the master (attendance, ledger, check log)."""
+    parts = []
+    for table in ("attendance", "ledger", "checks"):
+        parts.append(store.db.execute(f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone())  # noqa: S608
+    return _digest(parts)
+
+
+def tool_columns(store: store_mod.Store, config: Config, key: str,
+                 records: dict[str, dict[str, Any]]) -> list[master.ToolColumn]:
+    """Computed columns other features add to a program sheet."""
+    columns: list[master.ToolColumn] = []
+    program = config.programs[key]
+    if key in ("pip", "tap") and program.cohorts:
+        label = "Cohort" if key == "pip" else "Semester"
+        columns.append(master.ToolColumn(
+            master.Column(label, width=14),
+            {rid: assigned_class(program, data) for rid, data in records.items()}))
+    return columns
+
+
+def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
+    """The class id the record belongs to by the form's answer or its first submission."""
+    answer = data["values"].get("cohort" if program.key == "pip" else "semester")
+    if answer:
+        found = classes.find(program.cohorts, answer)
+        if found:
+            return found.id
+    first = data["first"]
+    session = classes.class_for(first.date() if isinstance(first, dt.datetime) else first,
+                                program.cohorts)
+    return session.id if session else ""
+
+
+def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
+                 pending_runs: list[tuple[str, str, str, dict[str, int]]],
+                 ) -> tuple[list[Sheet], dict[str, dict[str, Any]]]:
+    sheets: list[Sheet] = []
+    written: dict[str, dict[str, Any]] = {}
+    review: list[ReviewItem] = []
+    possible: list[dict[str, Any]] = []
+    for key in config.programs:
+        program = config.programs[key]
+        stored = store.records(key)
+        if key in results:
+            records = results[key]["records"]
+            review_items = results[key]["review"]
+            pairs = results[key]["possible"]
+        else:  # not read this time: show what the last sync found
+            records = {rid: r["data"] for rid, r in stored.items()}
+            review_items = [ReviewItem(**r) for r in store.get_meta(f"review:{key}", [])]
+            pairs = store.get_meta(f"possible:{key}", [])
+        review.extend(review_items)
+        possible.extend(pairs)
+        order = sorted(records, key=lambda r: int(r.split("-")[1]))
+        extra_titles: list[str] = []
+        seen: set[str] = set()
+        for rid in order:
+            for title in records[rid].get("extra", {}):
+                if title not in seen:
+                    seen.add(title)
+                    extra_titles.append(title)
+        ps = master.ProgramSheet(
+            program=PROGRAMS[key],
+            mapped=[f for f in PROGRAMS[key].field_names if f in program.questions],
+            extra_titles=extra_titles,
+            records=[(rid, records[rid]) for rid in order],
+            staff={rid: stored[rid]["staff"] for rid in order if rid in stored},
+            tool=tool_columns(store, config, key, records),
+            staff_extra=store.get_meta(f"staff_columns:{key}", []),
+        )
+        sheet, program_written = ps.sheet()
+        sheets.append(sheet)
+        written.update(program_written)
+    sheets.append(master.needs_review_sheet(review))
+    sheets.append(master.duplicates_sheet(possible))
+    sheets.append(master.sync_log_sheet(store.runs() + pending_runs))
+    return sheets, written

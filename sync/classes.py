@@ -1,0 +1,58 @@
+"""Classes (PIP cohorts, TAP semesters): session dates and which class an application joins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sync.config import Session
+
+
+def session_dates(session: Session) -> list[dt.date]:
+    """The class nights: `sessions` dates on the weekday from `start`, skipping `skip` dates."""
+    day = session.start
+    while day.weekday() != session.weekday:
+        day += dt.timedelta(days=1)
+    skip = set(session.skip)
+    dates: list[dt.date] = []
+    limit = session.sessions + len(skip) + 60  # never loop forever on a bad skip list
+    while len(dates) < session.sessions and limit > 0:
+        if day not in skip:
+            dates.append(day)
+        day += dt.timedelta(weeks=1)
+        limit -= 1
+    return dates
+
+
+def registration_window(session: Session, previous: Session | None) -> tuple[dt.date, dt.date]:
+    """When applications count for `session`: configured dates, else after the previous class
+    started and until the day before this one starts."""
+    opens = session.registration_opens
+    if opens is None:
+        opens = previous.start if previous is not None else dt.date.min
+    closes = session.registration_closes or (session.start - dt.timedelta(days=1))
+    return opens, closes
+
+
+def class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
+    """The class whose registration was open on `applied`; else the next class to start."""
+    ordered = sorted(sessions, key=lambda s: s.start)
+    for i, session in enumerate(ordered):
+        opens, closes = registration_window(session, ordered[i - 1] if i else None)
+        if opens <= applied <= closes:
+            return session
+    upcoming = [s for s in ordered if s.start > applied]
+    return upcoming[0] if upcoming else None
+
+
+def find(sessions: Sequence[Session], wanted: str) -> Session | None:
+    """The class named by id or name (as staff type it in an override column)."""
+    key = " ".join(str(wanted).split()).casefold()
+    for session in sessions:
+        if key in (session.id.casefold(), session.name.casefold()):
+            return session
+    return None
+
+
+def age_on(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))

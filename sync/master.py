@@ -1,0 +1,269 @@
+"""The master workbook as plain data: which sheets, columns and rows; and staff input read back.
+
+Column ownership:
+- tool columns are computed every sync; a tool cell staff changed becomes a staff override
+  and is never overwritten again (the record keeps the form's value underneath);
+- staff columns (Status, Notes, Cohort/Semester override, and any column staff add) are
+  theirs: the tool only ever copies them back in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync.programs import PROGRAMS, Program
+from sync.workbook import Column, Sheet, safe_text
+
+NEEDS_REVIEW = "Needs Review"
+POSSIBLE_DUPLICATES = "Possible Duplicates"
+SYNC_LOG = "Sync Log"
+DECISIONS = ("Merge", "Not duplicate")
+
+ID = "Record ID"
+SOURCES = "Source rows"
+FIRST = "First submitted"
+LATEST = "Latest submitted"
+ELIGIBILITY = "Eligibility"
+SOURCE_STATE = "Source row"
+STATUS = "Status"
+NOTES = "Notes"
+OVERRIDE = {"pip": "Cohort override", "tap": "Semester override"}
+
+
+def staff_columns(program: Program) -> list[Column]:
+    cols = [Column(STATUS, staff=True, choices=program.statuses, width=13),
+            Column(NOTES, staff=True, width=40, wrap=True)]
+    if program.key in OVERRIDE:
+        cols.append(Column(OVERRIDE[program.key], staff=True, width=16))
+    return cols
+
+
+@dataclass
+class ToolColumn:
+    """A computed column added by a feature (attendance, confirmations, check log...)."""
+
+    column: Column
+    values: dict[str, Any]  # record_id -> value
+
+
+@dataclass
+class ProgramSheet:
+    program: Program
+    mapped: list[str]  # canonical fields the config maps, in program order
+    extra_titles: list[str]  # unmapped question titles, in form order
+    records: list[tuple[str, dict[str, Any]]]  # (record_id, data) in record-ID order
+    staff: dict[str, dict[str, Any]]  # record_id -> {column: value}
+    tool: list[ToolColumn] = field(default_factory=list)
+    staff_extra: list[str] = field(default_factory=list)  # columns staff added
+
+    def tool_columns(self) -> list[Column]:
+        p = self.program
+        cols = [Column(ID, width=11), Column(SOURCES, width=14), Column(FIRST, "datetime", 17),
+                Column(LATEST, "datetime", 17)]
+        for name in self.mapped:
+            if name == "submitted_at":
+                continue
+            f = p.field(name)
+            kind = {"date": "date", "datetime": "datetime", "int": "int"}.get(f.kind, "text")
+            cols.append(Column(f.label, kind, wrap=name in ("instructions", "vehicles")))
+        cols.append(Column(ELIGIBILITY, width=30, wrap=True))
+        cols.append(Column(SOURCE_STATE, width=14))
+        taken = {c.header for c in cols} | {c.header for c in staff_columns(p)}
+        taken |= {t.column.header for t in self.tool}
+        for title in self.extra_titles:
+            cols.append(Column(extra_header(title, taken), wrap=True))
+        cols.extend(t.column for t in self.tool)
+        return cols
+
+    def tool_values(self, record_id: str, data: dict[str, Any]) -> list[Any]:
+        values = data["values"]
+        row: list[Any] = [record_id, ", ".join(data["sources"]), data["first"], data["latest"]]
+        for name in self.mapped:
+            if name != "submitted_at":
+                row.append(display(values.get(name)))
+        row.append(data.get("eligibility") or "Eligible")
+        row.append(data.get("source_state") or "")
+        extra = data.get("extra", {})
+        row.extend(display(extra.get(title)) for title in self.extra_titles)
+        row.extend(t.values.get(record_id) for t in self.tool)
+        return row
+
+    def sheet(self) -> tuple[Sheet, dict[str, dict[str, Any]]]:
+        """The sheet, and for each record the tool values it holds ({column: value})."""
+        tool_cols = self.tool_columns()
+        staff_cols = staff_columns(self.program) + [Column(h, staff=True) for h in self.staff_extra]
+        rows, written = [], {}
+        for rid, data in self.records:
+            computed = self.tool_values(rid, data)
+            written[rid] = {c.header: comparable(v) for c, v in zip(tool_cols, computed, strict=True)}
+            staff = self.staff.get(rid, {})
+            shown = [staff.get(c.header, v) if c.header in staff else v
+                     for c, v in zip(tool_cols, computed, strict=True)]
+            shown.extend(staff.get(c.header, "New" if c.header == STATUS else None)
+                         for c in staff_cols)
+            rows.append(shown)
+        return Sheet(self.program.name, tool_cols + staff_cols, rows, freeze="B2"), written
+
+
+def extra_header(title: str, taken: set[str]) -> str:
+    return title if title not in taken else f"{title} (form)"
+
+
+def display(value: Any) -> Any:
+    """A normalised value as a cell shows it."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return value
+
+
+def comparable(value: Any) -> Any:
+    """A cell value as it reads back from the saved workbook, for spotting staff edits."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dt.datetime):
+        return value.replace(microsecond=0)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# -- other sheets ----------------------------------------------------------------------------
+
+
+def needs_review_sheet(problems: Sequence[Any]) -> Sheet:
+    """Each rejected response: program, source, row, every reason, then the original answers."""
+    titles: list[str] = []
+    seen: set[str] = set()
+    for p in problems:
+        for title in _answer_titles(p):
+            if title not in seen:
+                seen.add(title)
+                titles.append(title)
+    fixed = ["Program", "Source", "Source row", "Reasons"]
+    taken = set(fixed)
+    headers = [extra_header(t, taken) for t in titles]
+    cols = [Column("Program", width=20), Column("Source", width=24), Column("Source row", "int", 10),
+            Column("Reasons", width=60, wrap=True)] + [Column(h) for h in headers]
+    rows = []
+    for p in problems:
+        answers = _answers(p)
+        rows.append([PROGRAMS[p.program].name, p.source, p.row, "\n".join(p.reasons)]
+                    + [_raw(answers.get(t)) for t in titles])
+    return Sheet(NEEDS_REVIEW, cols, rows)
+
+
+def _answers(problem: Any) -> dict[str, Any]:
+    return problem.answers
+
+
+def _answer_titles(problem: Any) -> Iterable[str]:
+    return problem.answers.keys()
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def duplicates_sheet(pairs: Sequence[dict[str, Any]]) -> Sheet:
+    cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
+            Column("Record B", width=11), Column("Name B", width=24),
+            Column("Evidence", width=48, wrap=True),
+            Column("Decision", staff=True, choices=DECISIONS, width=15)]
+    rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision")]
+            for p in pairs]
+    return Sheet(POSSIBLE_DUPLICATES, cols, rows)
+
+
+LOG_COUNTS = ("read", "new", "updated", "unchanged", "merged", "review", "records", "possible",
+              "missing")
+LOG_LABELS = ("Rows read", "New records", "Updated", "Unchanged", "Merged into a record",
+              "Needs review", "Records", "Possible duplicates", "Source rows missing")
+
+
+def sync_log_sheet(runs: Sequence[tuple[str, str | None, str, dict[str, Any]]]) -> Sheet:
+    cols = [Column("Started", "datetime", 17), Column("Finished", "datetime", 17),
+            Column("Program", width=20)] + [Column(label, "int", 12) for label in LOG_LABELS]
+    rows = []
+    for started, finished, program, counts in runs:
+        rows.append([dt.datetime.fromisoformat(started),
+                     dt.datetime.fromisoformat(finished) if finished else None,
+                     PROGRAMS[program].name if program in PROGRAMS else program]
+                    + [counts.get(k, 0) for k in LOG_COUNTS])
+    return Sheet(SYNC_LOG, cols, rows)
+
+
+# -- reading staff input back ---------------------------------------------------------------
+
+
+def read_program_sheet(rows: Sequence[tuple[Any, ...]], program: Program,
+                       written: dict[str, dict[str, Any]], staff: dict[str, dict[str, Any]],
+                       previous: dict[str, dict[str, Any]] | None = None,
+                       ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Staff input from a program sheet's cells, by header label (columns may have moved).
+
+    Returns ({record_id: {column: value}} of staff-owned values, [columns staff added]).
+    A tool cell whose value differs from what the tool wrote there (in the last write, or the
+    one before it, should a run have stopped between saving the state and the workbook) is a
+    staff edit.
+    """
+    previous = previous or {}
+    if not rows:
+        return {}, []
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    if ID not in header:
+        return {}, []
+    id_col = header.index(ID)
+    known_staff = {c.header for c in staff_columns(program)}
+    out: dict[str, dict[str, Any]] = {}
+    added: list[str] = []
+    some_written = next(iter(written.values()), {})
+    for h in header:
+        if h and h not in known_staff and h not in some_written and h not in added:
+            added.append(h)
+    for values in rows[1:]:
+        rid = values[id_col] if id_col < len(values) else None
+        if not isinstance(rid, str) or rid not in written:
+            continue
+        was, before = written[rid], previous.get(rid, {})
+        mine = dict(staff.get(rid, {}))
+        for i, h in enumerate(header):
+            if not h or h == ID:
+                continue
+            cell = comparable(values[i] if i < len(values) else None)
+            if h in known_staff or h in added:
+                mine[h] = cell
+            elif h in was:
+                if h in mine or (cell != was[h] and cell != before.get(h, was[h])):
+                    mine[h] = cell
+        out[rid] = mine
+    return out, added
+
+
+def read_decisions(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str, str]]:
+    """(record A, record B, decision) for every pair staff decided."""
+    if not rows:
+        return []
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    try:
+        a, b, d = header.index("Record A"), header.index("Record B"), header.index("Decision")
+    except ValueError:
+        return []
+    out = []
+    for values in rows[1:]:
+        get = lambda i: values[i] if i < len(values) else None  # noqa: E731
+        decision = str(get(d) or "").strip().casefold()
+        match = next((x for x in DECISIONS if x.casefold() == decision), None)
+        if match and isinstance(get(a), str) and isinstance(get(b), str):
+            out.append((get(a), get(b), match))
+    return out

@@ -1,0 +1,235 @@
+"""Normalise and validate responses per program.
+
+`validate(responses, program, config)` returns `(candidates, problems)`: a candidate is a
+response whose answers parsed and that has what the program requires (it may still be
+ineligible under a program rule, with the reason, for staff to decline politely); a problem
+is a response that cannot be accepted, with every reason, for the Needs Review sheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from sync import classes, normalize
+from sync.config import Config, ProgramConfig
+from sync.programs import PROGRAMS
+from sync.responses import Response
+
+NAME_FIELDS = {
+    "first_name", "last_name", "student_first_name", "student_last_name", "counselor_name",
+    "guardian_name", "emergency_contact_name",
+}
+
+
+@dataclass
+class Candidate:
+    response: Response
+    identity: str  # stable identity of the response (survives rows deleted above it)
+    submitted: dt.datetime
+    values: dict[str, Any]  # canonical field -> normalised value ("" / None when empty)
+    ineligible: list[str] = field(default_factory=list)  # program-rule reasons
+    fingerprint: str = ""  # hash of every answer: changes when the row is edited
+
+
+@dataclass
+class Problem:
+    response: Response
+    reasons: list[str]
+
+
+def identity_of(response: Response, occurrence: int) -> str:
+    """Who this response is, independent of its row number: source + timestamp (+ repeat)."""
+    stamp = response.fields.get("submitted_at")
+    return f"{response.source}|{stamp!r}|{occurrence}"
+
+
+def fingerprint_of(response: Response) -> str:
+    payload = json.dumps([response.fields, response.extra], default=str, sort_keys=True)
+    return hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def _title(program: ProgramConfig, name: str) -> str:
+    return program.questions.get(name, name)
+
+
+def _parse(kind: str, name: str, raw: Any, response: Response, program: ProgramConfig,
+           config: Config) -> Any:
+    if kind == "datetime":
+        return normalize.parse_datetime(
+            raw, source_tz=response.timezone, target_tz=config.department.timezone
+        )
+    if kind == "date":
+        return normalize.parse_date(raw, future=name in ("leave_date", "return_date"))
+    if kind == "email":
+        return normalize.email(raw)
+    if kind == "phone":
+        return normalize.phone(raw)
+    if kind == "zip":
+        return normalize.zip_code(raw)
+    if kind == "list":
+        options = program.options.get(name, {})
+        return normalize.split_choices(raw, options.keys())
+    if kind == "bool":
+        return normalize.parse_bool(raw)
+    if kind == "int":
+        return normalize.parse_int(raw)
+    if name in NAME_FIELDS:
+        return normalize.name(raw)
+    return normalize.clean_text(raw)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == ()
+
+
+def validate(responses: Iterable[Response], program: ProgramConfig, config: Config,
+             today: dt.date | None = None) -> tuple[list[Candidate], list[Problem]]:
+    spec = PROGRAMS[program.key]
+    candidates: list[Candidate] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for response in responses:
+        values: dict[str, Any] = {}
+        reasons: list[str] = []
+        for name in program.questions:
+            raw = response.fields.get(name)
+            if raw is None or (isinstance(raw, str) and not normalize.clean_text(raw)):
+                values[name] = None
+                continue
+            try:
+                values[name] = _parse(spec.field(name).kind, name, raw, response, program, config)
+            except ValueError as err:
+                values[name] = None
+                reasons.append(f"{_title(program, name)!r}: {err}")
+        rules = RULES[program.key]
+        unparsed = {r.split("'")[1] for r in reasons}
+        reasons.extend(r for r in rules.required(values, program)
+                       if not (r.startswith("'") and r.split("'")[1] in unparsed))
+        key = identity_of(response, 0)
+        seen[key] = seen.get(key, 0) + 1
+        if reasons:
+            problems.append(Problem(response, reasons))
+            continue
+        candidate = Candidate(
+            response=response,
+            identity=identity_of(response, seen[key] - 1),
+            submitted=values["submitted_at"],
+            values=values,
+            fingerprint=fingerprint_of(response),
+        )
+        candidate.ineligible = rules.eligibility(values, program, config)
+        candidates.append(candidate)
+    return candidates, problems
+
+
+# -- program rules ---------------------------------------------------------------------------
+
+
+def _missing(values: dict[str, Any], program: ProgramConfig, names: Iterable[str]) -> list[str]:
+    return [f"{_title(program, n)!r}: an answer is required" for n in names if _empty(values.get(n))]
+
+
+class PipRules:
+    @staticmethod
+    def required(values: dict[str, Any], program: ProgramConfig) -> list[str]:
+        reasons = _missing(values, program, ("submitted_at", "first_name", "last_name",
+                                             "date_of_birth", "affiliations"))
+        if _empty(values.get("email")) and _empty(values.get("phone")):
+            reasons.append("no way to reach them: give an email address or a phone number")
+        return reasons
+
+    @staticmethod
+    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[str]:
+        reasons = []
+        known = program.options.get("affiliations", {})
+        chosen = [known[c] for c in values.get("affiliations") or [] if c in known]
+        if known and not chosen:
+            reasons.append("no Torrance affiliation (live, work, school, church or civic organization)")
+        cohort = classes.class_for(values["submitted_at"].date(), program.cohorts)
+        day = cohort.start if cohort else values["submitted_at"].date()
+        born = values["date_of_birth"]
+        if born and classes.age_on(born, day) < program.minimum_age:
+            when = f"the class start date {day.isoformat()}" if cohort else "the application date"
+            reasons.append(f"under {program.minimum_age} on {when}")
+        return reasons
+
+
+class TapRules:
+    @staticmethod
+    def required(values: dict[str, Any], program: ProgramConfig) -> list[str]:
+        reasons = _missing(values, program, (
+            "submitted_at", "student_first_name", "student_last_name", "grade", "school",
+            "counselor_name", "guardian_name", "guardian_phone",
+        ))
+        if values.get("guardian_consent") is not True and "guardian_consent" in program.questions:
+            reasons.append(f"{_title(program, 'guardian_consent')!r}: guardian consent not given")
+        return reasons
+
+    @staticmethod
+    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[str]:
+        reasons = []
+        if values["grade"] not in (11, 12):
+            reasons.append(f"grade {values['grade']}: the program is for juniors and seniors (11, 12)")
+        school = match_school(values["school"], program.schools)
+        if school is None and program.schools:
+            reasons.append("not a Torrance Unified high school")
+        elif school:
+            values["school"] = school
+        return reasons
+
+
+def match_school(answer: str, schools: Iterable[str]) -> str | None:
+    """The configured school an answer names ("Torrance High" -> "Torrance High School")."""
+    schools = list(schools)
+    if not schools:
+        return answer
+    def key(s: str) -> str:
+        words = normalize.clean_text(s).casefold().replace("high school", "").replace("high", "")
+        return " ".join(words.replace("school", "").split())
+    keys = {key(s): s for s in schools}
+    if key(answer) in keys:
+        return keys[key(answer)]
+    found = process.extractOne(key(answer), list(keys), scorer=fuzz.ratio, score_cutoff=90)
+    return keys[found[0]] if found else None
+
+
+class VscRules:
+    @staticmethod
+    def required(values: dict[str, Any], program: ProgramConfig) -> list[str]:
+        reasons = _missing(values, program, ("submitted_at", "first_name", "last_name", "phone",
+                                             "street", "leave_date", "return_date"))
+        leave, back = values.get("leave_date"), values.get("return_date")
+        if leave and back and back < leave:
+            reasons.append(f"{_title(program, 'return_date')!r}: the return date is before the "
+                           "leave date")
+        return reasons
+
+    @staticmethod
+    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[str]:
+        rules = program.vsc
+        assert rules is not None
+        reasons = []
+        zip_code = values.get("zip")
+        city = (values.get("city") or "").strip().casefold()
+        if config.department.zip_codes and zip_code and zip_code not in config.department.zip_codes:
+            reasons.append(f"ZIP {zip_code} is outside {config.department.city} city limits")
+        elif city and city != config.department.city.casefold() and not zip_code:
+            reasons.append(f"the address is not in {config.department.city}")
+        leave, back = values["leave_date"], values["return_date"]
+        notice = dt.datetime.combine(leave, dt.time()) - values["submitted_at"]
+        if notice < dt.timedelta(hours=rules.advance_notice_hours):
+            reasons.append(f"less than {rules.advance_notice_hours} hours' notice before leaving")
+        days = (back - leave).days
+        if days > rules.max_days:
+            reasons.append(f"away {days} days: the longest absence checked is {rules.max_days} days")
+        return reasons
+
+
+RULES = {"pip": PipRules, "tap": TapRules, "vsc": VscRules}

@@ -1,0 +1,305 @@
+"""Every .xlsx the toolkit writes or reads back, through openpyxl (the only module that imports it).
+
+Callers describe sheets as plain data (`Sheet`, `Column`); this module makes them feel
+hand-made in Excel (frozen header, filter, widths, real dates, text that never turns into a
+formula) and saves them safely: a temporary file, then an atomic replace, with the previous
+version kept as a backup, and the file readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.properties import PageSetupProperties
+
+from sync.errors import WorkbookError
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 32_767
+CUT_MARKER = " [... cut: {n} more characters]"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+_BAD_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+_SHEET_TITLE_BAD = re.compile(r"[\\/?*\[\]:]")
+
+HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+STAFF_FILL = PatternFill("solid", fgColor="7F6000")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+THIN = Side(style="thin", color="808080")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+FILLS = {
+    "red": PatternFill("solid", fgColor="FFC7CE"),
+    "yellow": PatternFill("solid", fgColor="FFEB9C"),
+    "green": PatternFill("solid", fgColor="C6EFCE"),
+    "grey": PatternFill("solid", fgColor="E7E6E6"),
+}
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+TIME_FORMAT = "h:mm AM/PM"
+
+
+class Formula(str):
+    """A value that is meant to be an Excel formula (only the toolkit's own, never an answer)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: str = "text"  # text | date | datetime | time | int | number | checkbox
+    width: float | None = None
+    staff: bool = False  # staff-owned: a different header colour
+    choices: tuple[str, ...] = ()  # a dropdown of these values
+    wrap: bool = False
+
+
+@dataclass(frozen=True)
+class PrintSetup:
+    landscape: bool = True
+    fit_width: bool = True
+    repeat_header: bool = True
+    header_left: str = ""
+    header_center: str = ""
+    header_right: str = ""
+    footer_center: str = "Page &P of &N"
+    gridlines: bool = True
+
+
+@dataclass
+class Sheet:
+    title: str
+    columns: Sequence[Column]
+    rows: Iterable[Sequence[Any]]
+    freeze: str | None = "A2"
+    autofilter: bool = True
+    print_setup: PrintSetup | None = None
+    row_fill: Callable[[Sequence[Any]], str | None] | None = None  # -> a FILLS key
+    preamble: Sequence[Sequence[Any]] = field(default_factory=list)  # title lines above the header
+    charts: Sequence[Any] = ()  # callables (ws) -> None that add native charts
+
+
+def safe_text(value: str) -> str:
+    """Text that openpyxl and Excel accept: no illegal characters, at most 32,767 characters."""
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    value = _BAD_XML.sub("", value)
+    if len(value) > MAX_TEXT:
+        keep = MAX_TEXT - len(CUT_MARKER.format(n=len(value)))
+        value = value[:keep] + CUT_MARKER.format(n=len(value) - keep)
+    return value
+
+
+def sheet_title(title: str) -> str:
+    """A legal, at most 31-character sheet title."""
+    title = _SHEET_TITLE_BAD.sub("-", safe_text(title)).strip("'") or "Sheet"
+    return title[:31]
+
+
+def _cell(ws, value: Any, column: Column, header: bool = False) -> WriteOnlyCell:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        raise WorkbookError("internal: time-zone-aware datetime reached the workbook")
+    if isinstance(value, str) and not isinstance(value, Formula):
+        value = safe_text(value)
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, Formula):
+        pass
+    elif isinstance(value, str):
+        cell.data_type = "s"  # never a formula, whatever it starts with
+        if value.startswith(FORMULA_PREFIXES):
+            cell.quotePrefix = True
+    elif isinstance(value, dt.datetime):
+        cell.number_format = DATETIME_FORMAT
+    elif isinstance(value, dt.date):
+        cell.number_format = DATE_FORMAT
+    elif isinstance(value, dt.time):
+        cell.number_format = TIME_FORMAT
+    if header:
+        cell.font = HEADER_FONT
+        cell.fill = STAFF_FILL if column.staff else HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    elif column.wrap:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    elif column.kind == "checkbox":
+        cell.alignment = Alignment(horizontal="center")
+        cell.border = BOX
+    return cell
+
+
+def _width(column: Column, sample: Iterable[Any]) -> float:
+    if column.width:
+        return column.width
+    longest = len(column.header) * 0.9
+    for value in sample:
+        if isinstance(value, dt.datetime):
+            n = 16
+        elif isinstance(value, dt.date):
+            n = 10
+        else:
+            n = max((len(line) for line in str(value or "").splitlines()), default=0)
+        longest = max(longest, n)
+    return max(8.0, min(longest + 2, 50.0))
+
+
+def _add_sheet(wb: Workbook, sheet: Sheet) -> None:
+    ws = wb.create_sheet(sheet_title(sheet.title))
+    rows = sheet.rows if isinstance(sheet.rows, list) else list(sheet.rows)
+    columns = list(sheet.columns)
+    sample = rows[:200]
+    for i, column in enumerate(columns):
+        letter = get_column_letter(i + 1)
+        ws.column_dimensions[letter].width = _width(column, (r[i] for r in sample if i < len(r)))
+    header_row = len(sheet.preamble) + 1
+    if sheet.freeze:
+        ws.freeze_panes = f"A{header_row + 1}" if sheet.freeze == "A2" else sheet.freeze
+    last = get_column_letter(max(1, len(columns)))
+    end_row = header_row + max(1, len(rows))
+    if sheet.autofilter and columns:
+        ws.auto_filter.ref = f"A{header_row}:{last}{end_row}"
+    for i, column in enumerate(columns):
+        if column.choices:
+            dv = DataValidation(
+                type="list", formula1='"' + ",".join(column.choices) + '"', allow_blank=True,
+                showErrorMessage=False,
+            )
+            letter = get_column_letter(i + 1)
+            dv.add(f"{letter}{header_row + 1}:{letter}{max(end_row, header_row + 1000)}")
+            ws.data_validations.append(dv)
+    if sheet.print_setup:
+        _print_setup(ws, sheet.print_setup, header_row)
+    for line in sheet.preamble:
+        ws.append([_cell(ws, v, Column("")) for v in line])
+    if len(columns) > 0:
+        ws.row_dimensions[header_row].height = 30
+    ws.append([_cell(ws, c.header, c, header=True) for c in columns])
+    for values in rows:
+        fill = FILLS.get(sheet.row_fill(values)) if sheet.row_fill else None
+        cells = []
+        for i, value in enumerate(values):
+            cell = _cell(ws, value, columns[i] if i < len(columns) else Column(""))
+            if fill is not None:
+                cell.fill = fill
+            cells.append(cell)
+        ws.append(cells)
+    for add_chart in sheet.charts:
+        add_chart(ws)
+
+
+def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
+    ws.page_setup.orientation = "landscape" if setup.landscape else "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_LETTER
+    if setup.fit_width:
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+    if setup.repeat_header:
+        ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.print_options.gridLines = setup.gridlines
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    for part, text in (
+        (ws.oddHeader.left, setup.header_left),
+        (ws.oddHeader.center, setup.header_center),
+        (ws.oddHeader.right, setup.header_right),
+        (ws.oddFooter.center, setup.footer_center),
+    ):
+        if text:
+            part.text = text if text == setup.footer_center else text.replace("&", "&&")
+            part.size = 10
+
+
+def write_workbook(path: Path, sheets: Sequence[Sheet], backups: int = 0,
+                   before_replace: Callable[[Path], None] | None = None) -> None:
+    """Write `sheets` to `path` atomically (owner-only), keeping `backups` older versions.
+
+    `before_replace(tmp)` runs once the new file is complete and before it replaces the old
+    one (the sync records the new file's digest there); if it raises, nothing is replaced.
+    """
+    path = Path(path)
+    _refuse_if_open(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = Workbook(write_only=True)
+    for sheet in sheets:
+        _add_sheet(wb, sheet)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.close(fd)
+        os.chmod(tmp, 0o600)
+        wb.save(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if before_replace is not None:
+            before_replace(tmp)
+        if backups and path.exists():
+            _backup(path, backups)
+        try:
+            os.replace(tmp, path)
+        except PermissionError:
+            raise WorkbookError(
+                f"{path}: cannot replace the workbook: it is open in another program or read-only; "
+                "close it and run again (the previous version is unchanged)"
+            ) from None
+    except OSError as err:
+        raise WorkbookError(
+            f"{path}: cannot write the workbook ({err.strerror or err}); the previous version is unchanged"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _refuse_if_open(path: Path) -> None:
+    for lock in (path.parent / f"~${path.name}", path.parent / f".~lock.{path.name}#"):
+        if lock.exists():
+            raise WorkbookError(
+                f"{path}: the workbook is open in another program ({lock.name} exists); "
+                "close it and run again (the previous version is unchanged)"
+            )
+
+
+def _backup(path: Path, keep: int) -> None:
+    folder = path.parent / "backups"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = folder / f"{path.stem}-{stamp}{path.suffix}"
+    shutil.copy2(path, target)
+    os.chmod(target, 0o600)
+    old = sorted(folder.glob(f"{path.stem}-*{path.suffix}"))
+    for stale in old[:-keep]:
+        stale.unlink(missing_ok=True)
+
+
+def read_sheets(path: Path, titles: Iterable[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Values of the named sheets (all when None) as lists of row tuples, header first."""
+    path = Path(path)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except FileNotFoundError:
+        raise WorkbookError(f"{path}: workbook not found") from None
+    except PermissionError:
+        raise WorkbookError(f"{path}: cannot open the workbook: permission denied") from None
+    except (OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as err:
+        raise WorkbookError(f"{path}: not a readable .xlsx workbook ({type(err).__name__})") from None
+    try:
+        wanted = set(titles) if titles is not None else None
+        out = {}
+        for ws in wb.worksheets:
+            if wanted is None or ws.title in wanted:
+                out[ws.title] = [tuple(r) for r in ws.iter_rows(values_only=True)]
+        return out
+    finally:
+        wb.close()

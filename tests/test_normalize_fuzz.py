@@ -1,0 +1,67 @@
+"""Properties of the normalisers on arbitrary input: safe text, and only ValueError."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from sync import normalize as n
+
+LA = ZoneInfo("America/Los_Angeles")
+BROKEN_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+
+# Any code point, surrogates included, plus the characters forms and exports tend to carry.
+characters = st.one_of(
+    st.characters(),
+    st.integers(0xD800, 0xDFFF).map(chr),
+    st.sampled_from("\x00\x07\x0b\x1f\x7f\r\n\t\u200b\u202e\u2066\ufeff\ufffe\uffff"),
+)
+any_text = st.text(characters, max_size=60)
+# Text that looks like dates, times and phone numbers, so parsers get past their first check.
+datey = st.text(st.sampled_from("0123456789/-.:, +TZamp APMGUTCESTPDgmt Mar March Thursday"))
+values = st.one_of(
+    any_text, datey, st.none(), st.integers(), st.floats(), st.datetimes(), st.dates()
+)
+
+
+@given(values)
+def test_clean_text_output_is_safe_for_workbooks(value):
+    text = n.clean_text(value)
+    assert not ILLEGAL_CHARACTERS_RE.search(text)
+    assert not BROKEN_XML.search(text)
+    assert "\r" not in text
+    assert text == text.strip()
+    assert n.clean_text(text) == text
+
+
+@given(values)
+def test_parsers_raise_only_value_error(value):
+    for parse in (
+        n.parse_date,
+        lambda v: n.parse_datetime(v, source_tz=None, target_tz=LA),
+        n.phone,
+        n.email,
+        n.zip_code,
+        n.parse_bool,
+        n.parse_int,
+    ):
+        try:
+            parse(value)
+        except ValueError:
+            pass
+
+
+@given(any_text, st.lists(any_text, max_size=4))
+def test_text_helpers_never_fail(text, options):
+    n.name(text)
+    n.address_key(text, text)
+    n.phonetic(text)
+    n.first_name_variants(text)
+    n.email_key(text)
+    items = n.split_choices(text, options)
+    assert len(items) == len(set(items))
+    assert all(item for item in items)
