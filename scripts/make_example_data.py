@@ -46,12 +46,27 @@ T = dt.datetime
 
 
 @dataclass(frozen=True)
-class Note:
-    """A deliberate problem in one row, for the README."""
+class N:
+    """What is deliberate about one row, for the README.
 
+    `key` names the row so that other rows' notes can say "{key}" for its row number;
+    a note with only a key is not listed. `outcome` is what the toolkit should do with the
+    row overall: "accepted" (a record), "merged" (into an earlier record), "review" (Needs
+    Review) or "pair" (a record listed in Possible Duplicates).
+    """
+
+    problem: str = ""
+    expected: str = ""
+    outcome: str = "accepted"
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
     row: int  # spreadsheet row number: the header is row 1
     problem: str
     expected: str
+    outcome: str
 
 
 # =============================================================================================

@@ -109,6 +109,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     started = _now(config)
     path = config.output / MASTER
     tables = read_tables(config, keys)
+    collect_feature_input(store, config)
     source_digests = {k: _table_digest(t) for k, t in tables.items()}
     config_digest = _file_digest(config.path)
     master_digest = _file_digest(path)
@@ -383,6 +384,16 @@ def _save_written(store: store_mod.Store, written: dict[str, dict[str, Any]]) ->
 # -- the workbook ---------------------------------------------------------------------------
 
 
+def collect_feature_input(store: store_mod.Store, config: Config) -> None:
+    """Copy what staff typed into generated workbooks (attendance ticks, check results) into the
+    state, before deciding whether anything changed. Each feature adds one call here."""
+
+
+def extra_sheets(store: store_mod.Store, config: Config) -> list[Sheet]:
+    """Sheets other features add to the master after the program sheets (e.g. Check Log)."""
+    return []
+
+
 def features_digest(store: store_mod.Store) -> str:
     """Digest of what other features feed into the master (attendance, ledger, check log)."""
     parts = []
@@ -457,6 +468,7 @@ def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any]
         sheet, program_written = ps.sheet()
         sheets.append(sheet)
         written.update(program_written)
+    sheets.extend(extra_sheets(store, config))
     sheets.append(master.needs_review_sheet(review))
     sheets.append(master.duplicates_sheet(possible))
     sheets.append(master.sync_log_sheet(store.runs() + pending_runs))

@@ -98,6 +98,7 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
     for response in responses:
         values: dict[str, Any] = {}
         reasons: list[str] = []
+        failed: set[str] = set()
         for name in program.questions:
             raw = response.fields.get(name)
             if raw is None or (isinstance(raw, str) and not normalize.clean_text(raw)):
@@ -107,11 +108,11 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
                 values[name] = _parse(spec.field(name).kind, name, raw, response, program, config)
             except ValueError as err:
                 values[name] = None
+                failed.add(name)
                 reasons.append(f"{_title(program, name)!r}: {err}")
         rules = RULES[program.key]
-        unparsed = {r.split("'")[1] for r in reasons}
-        reasons.extend(r for r in rules.required(values, program)
-                       if not (r.startswith("'") and r.split("'")[1] in unparsed))
+        reasons.extend(reason for name, reason in rules.required(values, program)
+                       if name not in failed)
         key = identity_of(response, 0)
         seen[key] = seen.get(key, 0) + 1
         if reasons:
@@ -132,17 +133,21 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
 # -- program rules ---------------------------------------------------------------------------
 
 
-def _missing(values: dict[str, Any], program: ProgramConfig, names: Iterable[str]) -> list[str]:
-    return [f"{_title(program, n)!r}: an answer is required" for n in names if _empty(values.get(n))]
+Reasons = list[tuple[str | None, str]]  # (field the reason is about, reason)
+
+
+def _missing(values: dict[str, Any], program: ProgramConfig, names: Iterable[str]) -> Reasons:
+    return [(n, f"{_title(program, n)!r}: an answer is required")
+            for n in names if _empty(values.get(n))]
 
 
 class PipRules:
     @staticmethod
-    def required(values: dict[str, Any], program: ProgramConfig) -> list[str]:
+    def required(values: dict[str, Any], program: ProgramConfig) -> Reasons:
         reasons = _missing(values, program, ("submitted_at", "first_name", "last_name",
                                              "date_of_birth", "affiliations"))
         if _empty(values.get("email")) and _empty(values.get("phone")):
-            reasons.append("no way to reach them: give an email address or a phone number")
+            reasons.append((None, "no way to reach them: give an email address or a phone number"))
         return reasons
 
     @staticmethod
@@ -163,13 +168,14 @@ class PipRules:
 
 class TapRules:
     @staticmethod
-    def required(values: dict[str, Any], program: ProgramConfig) -> list[str]:
+    def required(values: dict[str, Any], program: ProgramConfig) -> Reasons:
         reasons = _missing(values, program, (
             "submitted_at", "student_first_name", "student_last_name", "grade", "school",
             "counselor_name", "guardian_name", "guardian_phone",
         ))
         if values.get("guardian_consent") is not True and "guardian_consent" in program.questions:
-            reasons.append(f"{_title(program, 'guardian_consent')!r}: guardian consent not given")
+            reasons.append(("guardian_consent",
+                            f"{_title(program, 'guardian_consent')!r}: guardian consent not given"))
         return reasons
 
     @staticmethod
@@ -202,13 +208,13 @@ def match_school(answer: str, schools: Iterable[str]) -> str | None:
 
 class VscRules:
     @staticmethod
-    def required(values: dict[str, Any], program: ProgramConfig) -> list[str]:
+    def required(values: dict[str, Any], program: ProgramConfig) -> Reasons:
         reasons = _missing(values, program, ("submitted_at", "first_name", "last_name", "phone",
                                              "street", "leave_date", "return_date"))
         leave, back = values.get("leave_date"), values.get("return_date")
         if leave and back and back < leave:
-            reasons.append(f"{_title(program, 'return_date')!r}: the return date is before the "
-                           "leave date")
+            reasons.append(("return_date", f"{_title(program, 'return_date')!r}: the return "
+                            "date is before the leave date"))
         return reasons
 
     @staticmethod

@@ -1,0 +1,125 @@
+"""Shared test fixtures: a small configuration with real export files in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PIP_HEADER = ("Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,"
+              "Connection to Torrance,Organization\n")
+
+PIP_CONFIG = """
+[department]
+name = "Torrance Police Department"
+city = "Torrance"
+state = "CA"
+timezone = "America/Los_Angeles"
+zip_codes = ["90501", "90502", "90503", "90504", "90505"]
+station = "3300 Civic Center Drive, Torrance, CA 90503"
+phone = "(310) 328-3456"
+
+[output]
+folder = "out"
+
+[programs.pip.source]
+file = "pip.csv"
+
+[programs.pip.questions]
+submitted_at = "Timestamp"
+email = "Email Address"
+first_name = "First Name"
+last_name = "Last Name"
+date_of_birth = "Date of Birth"
+phone = "Phone"
+affiliations = "Connection to Torrance"
+organization = "Organization"
+
+[programs.pip.options.affiliations]
+"I live in Torrance" = "live"
+"I work in Torrance" = "work"
+"I belong to a civic organization (Kiwanis, Rotary, etc.)" = "civic"
+
+[[programs.pip.cohorts]]
+id = "2020-spring"
+name = "Spring 2020"
+start = 2020-03-05
+sessions = 12
+weekday = "Thursday"
+capacity = 3
+minimum = 2
+graduation_minimum = 9
+registration_opens = 2020-01-01
+registration_closes = 2020-03-04
+"""
+
+
+class Site:
+    """A configuration folder in tmp_path with helpers to change its sources."""
+
+    def __init__(self, root: Path, config_text: str = PIP_CONFIG):
+        self.root = root
+        self.config_path = root / "programs.toml"
+        self.config_path.write_text(textwrap.dedent(config_text))
+        self.pip_rows: list[str] = []
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def master(self) -> Path:
+        return self.out / "master.xlsx"
+
+    def write_pip(self, rows: list[str], header: str = PIP_HEADER) -> None:
+        self.pip_rows = list(rows)
+        (self.root / "pip.csv").write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
+
+    def config(self):
+        from sync import config
+
+        return config.load(self.config_path)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    s = Site(tmp_path)
+    s.write_pip([
+        '3/1/2020 10:00:00,ann@example.com,Ann,Smith,1/2/1980,(310) 555-0101,I live in Torrance,',
+        '3/1/2020 11:00:00,bob@example.com,Bob,Jones,4/5/1975,310-555-0102,I work in Torrance,Rotary',
+        '3/2/2020 09:30:00,cy@example.com,Cy,Lee,7/8/1990,310 555 0103,I live in Torrance,',
+    ])
+    return s
+
+
+@pytest.fixture
+def example_site(tmp_path: Path) -> Path:
+    """A copy of the bundled example configuration and exports; returns the config path."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    return tmp_path / "config" / "example.toml"
+
+
+def soffice_to_pdf(path: Path, outdir: Path) -> Path:
+    """Open `path` in LibreOffice headless and convert it to PDF; fail if it cannot."""
+    exe = shutil.which("soffice") or shutil.which("libreoffice")
+    if exe is None:
+        if os.environ.get("TPD_REQUIRE_LIBREOFFICE"):
+            pytest.fail("LibreOffice (soffice) is required here but not installed")
+        pytest.skip("LibreOffice is not installed")
+    outdir.mkdir(parents=True, exist_ok=True)
+    profile = outdir / "lo-profile"
+    result = subprocess.run(
+        [exe, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
+         "--convert-to", "pdf", "--outdir", str(outdir), str(path)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    pdf = outdir / (path.stem + ".pdf")
+    assert result.returncode == 0 and pdf.exists() and pdf.stat().st_size > 0, (
+        f"LibreOffice could not open {path.name}: {result.stdout} {result.stderr}")
+    return pdf
