@@ -3,9 +3,8 @@
 
     python scripts/make_example_data.py [--out config/examples]
 
-The data is fixed (no randomness), so running the script again gives the same answers:
-the .csv files are byte-identical and the .xlsx has the same cells. Every person, phone
-number (555-01xx) and email address (example.com/.org/.net) is fictional.
+The data is fixed (no randomness): running the script again writes the same bytes. Every
+person, phone number (555-01xx) and email address (example.com/.org/.net) is fictional.
 
 The files look like what staff download from Google:
   partners-in-policing-responses.csv   Google Forms "Download responses (.csv)", re-saved
@@ -19,9 +18,9 @@ The files look like what staff download from Google:
                                        reads as numbers (a ZIP code, a phone typed as
                                        digits) are number cells.
 
-Some rows are messy on purpose (duplicates, ineligible applicants, bad dates, ...). Each is
-described in config/examples/README.md, which this script also writes, so the row numbers
-there always match the files.
+Some rows are messy on purpose (duplicates, ineligible applicants, bad dates, ...). Each
+such row carries a note, and the script writes config/examples/README.md from the notes,
+so the row numbers there always match the files.
 """
 
 from __future__ import annotations
@@ -49,10 +48,10 @@ T = dt.datetime
 class N:
     """What is deliberate about one row, for the README.
 
-    `key` names the row so that other rows' notes can say "{key}" for its row number;
-    a note with only a key is not listed. `outcome` is what the toolkit should do with the
-    row overall: "accepted" (a record), "merged" (into an earlier record), "review" (Needs
-    Review) or "pair" (a record listed in Possible Duplicates).
+    `key` names the row so that other rows' notes can write "{key}" for its row number; a
+    note with only a key is not listed. `outcome` is what the toolkit should do with the row
+    overall: "accepted" (a record), "merged" (into an earlier record), "review" (Needs
+    Review) or "pair" (a record that is also listed in Possible Duplicates).
     """
 
     problem: str = ""
@@ -63,10 +62,24 @@ class N:
 
 @dataclass(frozen=True)
 class Note:
-    row: int  # spreadsheet row number: the header is row 1
+    row: int  # spreadsheet row number: the header is row 1, the first response row 2
     problem: str
     expected: str
     outcome: str
+
+
+def resolve(notes: list[N | None]) -> list[Note]:
+    """Number the notes by row and fill in "{key}" references to other rows."""
+    rows = {n.key: i for i, n in enumerate(notes, start=2) if n is not None and n.key}
+    out = []
+    for i, n in enumerate(notes, start=2):
+        if n is None:
+            continue
+        if n.problem:
+            out.append(Note(i, n.problem.format(**rows), n.expected.format(**rows), n.outcome))
+        elif n.outcome != "accepted":
+            out.append(Note(i, "", "", n.outcome))  # counted, described by the other row
+    return out
 
 
 # =============================================================================================
@@ -107,22 +120,21 @@ PIP_OPTIONS = {
 PIP_ROWS = [
     (T(2020, 1, 6, 8, 2, 17), "maria.gonzalez@example.com", "Maria", "Gonzalez", "4/12/1978",
      "(310) 555-0134", "2314 Carson St", "Torrance", "90501", "L", "",
-     "Dental hygienist", "Luis Gonzalez", "(424) 555-0101",
-     "A friend or family member", None),
+     "Dental hygienist", "Luis Gonzalez", "(424) 555-0101", "A friend or family member",
+     N(key="maria")),
     (T(2020, 1, 6, 9, 47, 51), "wchen@example.net", "William", "Chen", "11/3/1969",
      "310-555-0102", "3520 Maple Ave", "Torrance", "90503", "LW", "",
-     "Accountant, self-employed", "Helen Chen", "424-555-0102",
-     "City of Torrance website", None),
+     "Accountant, self-employed", "Helen Chen", "424-555-0102", "City of Torrance website",
+     N(key="william")),
     (T(2020, 1, 7, 9, 15, 2), "keiko.tanaka@example.org", "Keiko", "Tanaka", "7/22/1985",
      "310-555-0103", "1712 Amapola Ave", "Torrance", "90501", "LC",
      "Torrance First Presbyterian Church", "Software engineer", "Kenji Tanaka",
-     "424-555-0103", "Church or organization", None),
+     "424-555-0103", "Church or organization", N(key="keiko")),
     (T(2020, 1, 7, 12, 31, 40), "dwashington@example.com", "Darnell", "Washington", "2/9/1974",
      "310-555-0104", "15820 S Normandie Ave", "Gardena", "90247", "W", "",
-     "Store manager, Del Amo Fashion Center", "Tasha Washington", "424-555-0104",
-     "Nextdoor",
-     ("Lives in Gardena but works in Torrance.",
-      "Eligible (work affiliation): an address outside Torrance is fine for PIP.")),
+     "Store manager, Del Amo Fashion Center", "Tasha Washington", "424-555-0104", "Nextdoor",
+     N("Lives in Gardena (ZIP 90247), works in Torrance.",
+       "Accepted (work affiliation): a home address outside Torrance is fine for PIP.")),
     (T(2020, 1, 8, 19, 5, 33), "priya.patel@example.net", "Priya", "Patel", "5/30/1990",
      "(310) 555-0105", "4021 Spencer St", "Torrance", "90503", "LS", "El Camino College",
      "Nursing student", "Raj Patel", "424-555-0105", "Social media", None),
@@ -130,29 +142,28 @@ PIP_ROWS = [
      "310-555-0106", "2607 W 182ND ST", "TORRANCE", "90504", "LO",
      "ROTARY CLUB OF TORRANCE", "RETIRED", "SUSAN KIM", "424-555-0106",
      "Church or organization",
-     ("Typed in ALL CAPS (name, email, address).",
-      "Accepted; names shown in normal case (Robert Kim), email compared case-insensitively.")),
+     N("Typed in ALL CAPS (name, email, address, contact).",
+       "Accepted; name shown as Robert Kim, email compared without regard to case.")),
     (T(2020, 1, 9, 10, 12, 55), "Maria.Gonzalez@Example.com", "Maria", "Gonzalez", "4/12/1978",
      "310-555-0134", "2314 Carson St", "Torrance", "90501", "L", "",
-     "Dental hygienist", "Luis Gonzalez", "(424) 555-0101",
-     "A friend or family member",
-     ("Same person as row 2 submitting again: email in different case, phone written "
-      "310-555-0134 instead of (310) 555-0134.",
-      "Auto-merged into row 2's record (logged); keeps row 2's first-submitted time for "
-      "first-come order.")),
+     "Dental hygienist", "Luis Gonzalez", "(424) 555-0101", "A friend or family member",
+     N("Same person as row {maria} applying again: email in different case, phone written "
+       "310-555-0134 instead of (310) 555-0134.",
+       "Auto-merged into row {maria}'s record (logged); the record keeps row {maria}'s "
+       "submission time for first-come order.", "merged")),
     (T(2020, 1, 10, 21, 38, 2), "jennifer.alvarez@example.com", "jennifer", "alvarez",
      "1/28/1980", "310 555 0108", "1420 cabrillo ave", "torrance", "90501", "L", "",
      "teacher", "marco alvarez", "424 555 0108", "Social media",
-     ("Typed all in lowercase; phone with spaces.",
-      "Accepted; name shown as Jennifer Alvarez, phone normalized.")),
+     N("Typed all in lowercase; phones with spaces.",
+       "Accepted; name shown as Jennifer Alvarez, phones normalized.")),
     (T(2020, 1, 11, 11, 20, 48), "sokafor@example.org", "Samuel", "Okafor", "1/17/1981",
      "310-555-0109", "21515 Madrona Ave", "Torrance", "90503", "LW", "",
      "Aerospace engineer", "Ngozi Okafor", "424-555-0109", "City of Torrance website", None),
     (T(2020, 1, 13, 8, 59, 31), " linda.moreno@example.com ", "  Linda ", " Moreno  ",
      " 10/5/1972", "310-555-0110 ", "  5318 Del Amo Blvd", "Torrance ", "90503 ", "L", "",
      "Office manager ", " Ray Moreno", "424-555-0110", "Nextdoor",
-     ("Leading and trailing spaces in name, email, date, phone, address.",
-      "Accepted; spaces trimmed (Linda Moreno).")),
+     N("Leading and trailing spaces in name, email, date, phone, address, ZIP.",
+       "Accepted; spaces trimmed (Linda Moreno).")),
     (T(2020, 1, 13, 17, 26, 14), "tnguyen58@example.net", "Thomas", "Nguyen", "10/2/1958",
      "310-555-0111", "3905 W 190th St", "Torrance", "90504", "LO",
      "Kiwanis Club of Torrance", "Retired pharmacist", "Lan Nguyen", "424-555-0111",
@@ -163,8 +174,9 @@ PIP_ROWS = [
     (T(2020, 1, 15, 18, 47, 36), "marcus.johnson.example.com", "Marcus", "Johnson",
      "12/11/1983", "310-555-0113", "17215 Prairie Ave", "Torrance", "90504", "L", "",
      "Electrician", "Keisha Johnson", "424-555-0113", "A friend or family member",
-     ("Bad email address (no @): marcus.johnson.example.com.",
-      "Needs Review: email is not a valid address (a confirmation cannot be sent).")),
+     N("Bad email address (no @): marcus.johnson.example.com.",
+       "Needs Review: email is not a valid address (no confirmation can be sent).",
+       "review")),
     (T(2020, 1, 16, 9, 31, 22), "hyamamoto@example.org", "Hiroshi", "Yamamoto", "12/1/1949",
      "310-555-0114", "4512 Via Valmonte", "Torrance", "90505", "LC", "Torrance Buddhist Temple",
      "Retired", "Emiko Yamamoto", "424-555-0114", "Church or organization", None),
@@ -177,74 +189,74 @@ PIP_ROWS = [
      None),
     (T(2020, 1, 22, 12, 40, 27), "steven.park@example.com", "Steven", "Park", "4/4/1983",
      "310-555-0117", "3411 Sonoma St", "Torrance", "90503", "L", "", "Real estate agent",
-     "Julie Park", "424-555-0117", "Nextdoor", None),
+     "Julie Park", "424-555-0117", "Nextdoor", N(outcome="pair", key="steven")),
     (T(2020, 1, 23, 19, 22, 50), "gracelee@example.org", "Grace", "Lee", "2/14/1992",
      "310-555-0118", "20600 Anza Ave Apt 210", "Torrance", "90503", "L", "", "Graphic designer",
      "Daniel Lee", "424-555-0118", "Social media", None),
     (T(2020, 1, 24, 10, 5, 16), "jramirez@example.com", "José", "Ramírez", "7/7/1967",
      "310-555-0119", "1125 W Carson St", "Torrance", "90502", "LW", "", "Machinist",
-     "Rosa Ramírez", "424-555-0119", "A friend or family member", None),
+     "Rosa Ramírez", "424-555-0119", "A friend or family member",
+     N("Accented name José Ramírez (non-ASCII text in UTF-8).",
+       "Accepted; accents kept everywhere.")),
     (T(2020, 1, 27, 16, 44, 38), "emily.davis@example.com", "Emily", "Davis", "6/15/2002",
      "310-555-0120", "3801 Newton St", "Torrance", "90505", "LS", "El Camino College",
      "Student", "Karen Davis", "424-555-0120", "Social media",
-     ("Born 6/15/2002: 17 on March 5, 2020, the first class of Spring 2020.",
-      "Ineligible (under 18 on the cohort's start date): Needs Review, not on the roster.")),
+     N("Born 6/15/2002: 17 on March 5, 2020, the first class of Spring 2020.",
+       "Ineligible (under 18 on the cohort's start date): Needs Review, not on the roster.",
+       "review")),
     (T(2020, 1, 28, 8, 13, 57), "wchen@example.net", "Bill", "Chen", "11/3/1969",
      "(310) 555-0102", "3520 Maple Ave", "Torrance", "90503", "LW", "",
      "Accountant, self-employed", "Helen Chen", "424-555-0102", "City of Torrance website",
-     ("Same person as row 3 (William Chen) under his nickname Bill: same email, birth date, "
-      "phone and address.",
-      "Auto-merged into row 3's record (Bill = William)."))
-    ,
+     N("Same person as row {william} (William Chen) under his nickname Bill: same email, "
+       "birth date, phone and address.",
+       "Auto-merged into row {william}'s record (Bill = William).", "merged")),
     (T(2020, 1, 29, 14, 27, 11), "angela.r@example.com", "Angela", "", "3/21/1990",
      "310-555-0122", "1617 Post Ave", "Torrance", "90501", "L", "", "Paralegal",
      "Victor Russo", "424-555-0122", "Nextdoor",
-     ("Last name left blank.",
-      "Needs Review: last name missing.")),
+     N("Last name left blank.", "Needs Review: last name missing.", "review")),
     (T(2020, 1, 30, 11, 49, 5), "omartinez@example.net", "Olivia", "Martinez", "2/30/1985",
      "310-555-0123", "4820 Del Amo Blvd", "Torrance", "90503", "L", "", "Nurse",
      "Alberto Martinez", "424-555-0123", "City of Torrance website",
-     ("Impossible date of birth 2/30/1985.",
-      "Needs Review: date of birth is not a real date (age cannot be checked).")),
+     N("Impossible date of birth 2/30/1985.",
+       "Needs Review: date of birth is not a real date (age cannot be checked).", "review")),
     (T(2020, 2, 3, 9, 2, 44), "ahmed.hassan@example.com", "Ahmed", "Hassan", "8/8/1979",
      "3105550124", "2919 Plaza del Amo Unit 301", "Torrance", "90503", "LW", "",
      "IT manager", "Mona Hassan", "4245550124", "Social media",
-     ("Phones typed as digits only (3105550124).",
-      "Accepted; phones normalized like the others.")),
+     N("Phones typed as digits only (3105550124).",
+       "Accepted; phones normalized like the others.")),
     (T(2020, 2, 4, 19, 33, 20), "rgoldberg@example.org", "Rachel", "Goldberg", "11/30/1965",
      "310-555-0125", "5204 Calle Mayor", "Torrance", "90505", "LO",
      '=HYPERLINK("http://example.com","Torrance Rotary")', "Attorney", "David Goldberg",
      "424-555-0125", "Church or organization",
-     ("Organization answer starts with '=' (a spreadsheet formula).",
-      "Accepted (civic affiliation); the answer is stored and shown as plain text, never "
-      "evaluated as a formula.")),
+     N("Organization answer starts with '=' (a spreadsheet formula).",
+       "Accepted (civic affiliation); the answer is stored and shown as plain text, never "
+       "evaluated as a formula.")),
     (T(2020, 2, 5, 12, 10, 9), "stephenpark83@example.net", "Stephen", "Park", "4/4/1983",
      "310-555-0126", "2724 W 235th St", "Torrance", "90505", "L", "", "Real estate agent",
      "Julie Park", "424-555-0126", "Nextdoor",
-     ("Possible duplicate of row 18 (Steven Park): similar name, same birth date, but a "
-      "different email, phone and address.",
-      "Not merged: listed in Possible Duplicates for staff; both stay records until staff "
-      "decide.")),
+     N("Possible duplicate of row {steven} (Steven Park): similar name, same birth date, "
+       "but a different email, phone and address.",
+       "Not merged: both rows are records, and the pair is listed in Possible Duplicates "
+       "for a staff decision.", "pair")),
     (T(2020, 2, 6, 18, 55, 42), "dfoster@example.com", "Diane", "Foster", "9/13/1970",
      "310-555-0127", "20511 Anza Ave\nApt 7", "Torrance", "90503", "L", "",
      "Librarian", "Paul Foster", "424-555-0127", "City of Torrance website",
-     ("Street address answered on two lines (a quoted field with a newline).",
-      "Accepted; the line break is kept in (or folded into) the street address.")),
+     N("Street address answered on two lines (a quoted CSV field with a newline).",
+       "Accepted; the address keeps both lines (20511 Anza Ave, Apt 7).")),
     (T(2020, 2, 7, 10, 37, 25), "keiko.tanaka@example.org", "Keiko", "Tanaka", "7/22/1985",
      "310-555-0103", "2240 Gramercy Ave", "Torrance", "90501", "LC",
      "Torrance First Presbyterian Church", "Software engineer", "Kenji Tanaka",
      "424-555-0103", "Church or organization",
-     ("Same person as row 4 submitting again after moving: new street address.",
-      "Auto-merged into row 4's record; the address is updated to 2240 Gramercy Ave "
-      "(latest answer wins), first-submitted time stays row 4's.")),
+     N("Same person as row {keiko} applying again after moving: new street address.",
+       "Auto-merged into row {keiko}'s record; the address becomes 2240 Gramercy Ave (the "
+       "latest answer wins), the submission time stays row {keiko}'s.", "merged")),
     (T(2020, 2, 10, 8, 21, 33), "cmendoza@example.net", "Carlos", "Mendoza", "5/16/1971",
      "310-555-0129", "1502 Engracia Ave", "Torrance", "90501", "LW", "",
      "Owner, Mendoza Auto Repair", "Lucia Mendoza", "424-555-0129", "Nextdoor", None),
     (T(2020, 2, 11, 15, 48, 7), "naomi.fujimoto@example.org", "Naomi", "Fujimoto",
      "December 24, 1986", "310-555-0130", "3224 W 230th St", "Torrance", "90505", "L", "",
      "Physical therapist", "Ken Fujimoto", "424-555-0130", "Social media",
-     ("Date of birth written out: December 24, 1986.",
-      "Accepted; read as 1986-12-24.")),
+     N("Date of birth written out: December 24, 1986.", "Accepted; read as 1986-12-24.")),
     (T(2020, 2, 12, 20, 2, 58), "brian.walsh@example.com", "Brian", "Walsh", "3/2/1977",
      "310-555-0131", "2045 Pacific Coast Hwy", "Lomita", "90717", "W", "",
      "Mechanic, Torrance auto dealership", "Megan Walsh", "424-555-0131",
@@ -262,9 +274,9 @@ PIP_ROWS = [
      "310-555-0136", "1820 Vail Ave", "Redondo Beach", "90278",
      "I live in Redondo Beach and shop at Del Amo Fashion Center", "", "Sales representative",
      "Layla Haddad", "424-555-0136", "Social media",
-     ("No Torrance affiliation: only an 'Other' answer (lives in Redondo Beach).",
-      "Needs Review: no live/work/school/church/civic connection to Torrance; the "
-      "typed answer is kept for staff.")),
+     N("No Torrance affiliation: only an 'Other' answer (lives in Redondo Beach).",
+       "Needs Review: no live/work/school/church/civic connection to Torrance; the typed "
+       "answer is kept for staff.", "review")),
     (T(2020, 2, 24, 8, 35, 2), "megan.sullivan@example.com", "Megan", "Sullivan", "8/19/1993",
      "310-555-0137", "22529 Madrona Ave", "Torrance", "90505", "L", "", "Dental assistant",
      "Patrick Sullivan", "424-555-0137", "Nextdoor", None),
@@ -275,8 +287,8 @@ PIP_ROWS = [
      "310-555-0139", "1430 El Prado Ave", "Torrance", "90501", "LWO",
      "Torrance Area Chamber of Commerce", "Owner, Reyes Bakery", "Miguel Reyes",
      "424-555-0139", "Church or organization",
-     ("Three affiliations including the civic option whose text contains commas.",
-      "Accepted; affiliations live, work, civic (the option is not split at its commas).")),
+     N("Three affiliations, including the civic option whose own text contains commas.",
+       "Accepted; affiliations live, work, civic (the option is not split at its commas).")),
     (T(2020, 3, 2, 9, 40, 33), "ryan.mitchell@example.net", "Ryan", "Mitchell", "11/11/1987",
      "310-555-0140", "3708 W 176th St", "Torrance", "90504", "L", "", "Project manager",
      "Amy Mitchell", "424-555-0140", "City of Torrance website", None),
@@ -286,21 +298,21 @@ PIP_ROWS = [
     (T(2020, 3, 4, 23, 52, 40), "pwong@example.com", "Patricia", "Wong", "9/27/1968",
      "310-555-0142", "4626 Paseo de las Tortugas", "Torrance", "90505", "L", "",
      "Bookkeeper", "Gordon Wong", "424-555-0142", "Nextdoor",
-     ("Applied at 11:52 PM on March 4, the last day of Spring 2020 registration "
-      "(already March 5 in UTC).",
-      "Spring 2020 cohort: registration dates are compared in the department's time zone.")),
+     N("Applied at 11:52 PM on March 4, the last day of Spring 2020 registration (already "
+       "March 5 in UTC).",
+       "Spring 2020 cohort: registration dates are compared in the department's time zone.")),
     (T(2020, 4, 14, 10, 3, 27), "ghall@example.net", "Gregory", "Hall", "1/25/1973",
      "310-555-0143", "1706 Cota Ave", "Torrance", "90501", "L", "", "Insurance agent",
      "Sandra Hall", "424-555-0143", "City of Torrance website",
-     ("Applied April 14, 2020: after Spring 2020 registration closed and before Fall 2020 "
-      "opened.",
-      "No cohort is assigned by date: flagged for staff (Needs Review, or staff set the "
-      "Cohort override to 2020-fall).")),
+     N("Applied April 14, 2020: after Spring 2020 registration closed, before Fall 2020 "
+       "registration opened.",
+       "Needs Review: no cohort's registration was open, so none is assigned by date; staff "
+       "may set the Cohort override (e.g. 2020-fall).", "review")),
     (T(2020, 6, 1, 7, 30, 12), "jessica.turner@example.com", "Jessica", "Turner", "3/3/1986",
      "310-555-0144", "5102 Newton St", "Torrance", "90505", "L", "", "Veterinarian",
      "Mark Turner", "424-555-0144", "A friend or family member",
-     ("First Fall 2020 application (June 1, registration opening day; PDT timestamp).",
-      "Fall 2020 cohort.")),
+     N("First Fall 2020 application (June 1, registration opening day; PDT timestamp).",
+       "Fall 2020 cohort.")),
     (T(2020, 6, 15, 12, 45, 56), "abaptiste@example.org", "Andre", "Baptiste", "7/19/1979",
      "310-555-0145", "2800 Plaza del Amo Unit 118", "Torrance", "90503", "LW", "",
      "Chef", "Marie Baptiste", "424-555-0145", "Social media", None),
@@ -325,19 +337,17 @@ def forms_timestamp(when: dt.datetime) -> str:
 
 
 def pip_table() -> tuple[list[list[str]], list[Note]]:
-    rows, notes = [], []
-    for number, r in enumerate(PIP_ROWS, start=2):
+    rows = []
+    for r in PIP_ROWS:
         (when, email, first, last, dob, phone, street, city, zip_code, affil, org, occupation,
-         ec_name, ec_phone, heard, note) = r
+         ec_name, ec_phone, heard, _note) = r
         if re.fullmatch(r"[LWSCO]+", affil):
             affil = ", ".join(PIP_OPTIONS[k] for k in "LWSCO" if k in affil)
         rows.append([
             forms_timestamp(when), email, first, last, dob, phone, street, city, zip_code,
             affil, org, occupation, ec_name, ec_phone, "Yes", heard,
         ])
-        if note:
-            notes.append(Note(number, *note))
-    return rows, notes
+    return rows, resolve([r[-1] for r in PIP_ROWS])
 
 
 # =============================================================================================
@@ -395,8 +405,8 @@ TAP_ROWS = [
      "grace.kim@example.com", "Yes", "Strong leader in ASB.", None),
     (T(2020, 1, 8, 13, 22, 48), "SHS", "Spring 2020", "Mateo", "Hernandez", "1040012", "12",
      D(2002, 3, 30), "mhernandez@example.net", "310-555-0156", "Elena Hernandez",
-     "424-555-0156", "elena.hernandez@example.com", "Yes", "Wants to join the military "
-     "police.", None),
+     "424-555-0156", "elena.hernandez@example.com", "Yes",
+     "Wants to join the military police.", N(key="mateo")),
     (T(2020, 1, 9, 11, 40, 2), "WHS", "Spring 2020", "Zoe", "Campbell", "1046518", "11",
      D(2003, 10, 21), "zcampbell@example.net", "310-555-0157", "Heather Campbell",
      "424-555-0157", "heather.campbell@example.com", "Yes", "Volunteer at the library.", None),
@@ -406,31 +416,31 @@ TAP_ROWS = [
     (T(2020, 1, 10, 8, 30, 14), "SHY", "Spring 2020", "Destiny", "Brown", "0412876", "12",
      D(2002, 6, 12), "dbrown@example.net", "310-555-0159", "Angela Brown", "424-555-0159",
      "angela.brown@example.com", "Yes", "Back on track to graduate in June.",
-     ("Student ID with a leading zero (0412876).",
-      "Accepted; the ID stays text 0412876 (never the number 412876).")),
+     N("Student ID with a leading zero (0412876).",
+       "Accepted; the ID stays the text 0412876 (never the number 412876).")),
     (T(2020, 1, 13, 14, 5, 27), "THS", "Spring 2020", "Aarav", "Sharma", "1052290", "10",
      D(2004, 8, 3), "asharma@example.net", "310-555-0160", "Neha Sharma", "424-555-0160",
      "neha.sharma@example.com", "Yes", "Mature for his age; very interested.",
-     ("Grade 10 student (the program is for grades 11 and 12).",
-      "Ineligible: Needs Review (grade must be 11 or 12).")),
+     N("Grade 10 student (the program is for grades 11 and 12).",
+       "Ineligible: Needs Review (grade must be 11 or 12).", "review")),
     (T(2020, 1, 14, 10, 11, 3), "RUHS", "Spring 2020", "Sophia", "Alvarado", "2203117", "11",
      D(2003, 4, 25), "salvarado@example.net", "310-555-0161", "Ricardo Alvarado",
-     "424-555-0161", "ricardo.alvarado@example.com", "Yes", "Lives near the border of "
-     "Torrance.",
-     ("School not in TUSD: Redondo Union High School (typed into 'Other').",
-      "Needs Review: school is not one of the configured TUSD high schools.")),
+     "424-555-0161", "ricardo.alvarado@example.com", "Yes",
+     "Lives just outside Torrance.",
+     N("School not in TUSD: Redondo Union High School (typed into 'Other').",
+       "Needs Review: not one of the configured TUSD high schools.", "review")),
     (T(2020, 1, 15, 9, 36, 50), "NHS", "Spring 2020", "Tyler", "Nguyen", "1047950", "11",
      D(2003, 12, 1), "tnguyen@example.net", "310-555-0162", "Linh Nguyen", "424-555-0162",
      "linh.nguyen@example.com", "", "Parent form still to come back.",
-     ("Parent/guardian consent not given (answer blank).",
-      "Needs Review: guardian consent is required before a minor is enrolled.")),
+     N("Parent/guardian consent not given (answer blank).",
+       "Needs Review: guardian consent is required before a minor is enrolled.", "review")),
     (T(2020, 1, 16, 15, 44, 12), "SHS2", "Spring 2020", "Mateo", "Hernandez", "1040012", "12",
      D(2002, 3, 30), "mhernandez@example.net", "(310) 555-0156", "Elena Hernandez",
      "(424) 555-0156", "elena.hernandez@example.com", "Yes", "Recommended by his coach.",
-     ("Same student as row 7 (same student ID 1040012) nominated again by a second South "
-      "High counselor.",
-      "Auto-merged into row 7's record (same student ID, name and birth date); one seat, "
-      "not two.")),
+     N("Same student as row {mateo} (same student ID 1040012) nominated again by a second "
+       "South High counselor.",
+       "Auto-merged into row {mateo}'s record (same student ID, name and birth date): one "
+       "seat, not two.", "merged")),
     (T(2020, 1, 17, 12, 1, 39), "SHS", "Spring 2020", "Hannah", "Schultz", "1037105", "12",
      D(2002, 5, 9), "hschultz@example.net", "310-555-0163", "Eric Schultz", "424-555-0163",
      "eric.schultz@example.com", "Yes", "Peer mentor.", None),
@@ -448,9 +458,9 @@ TAP_ROWS = [
      "rosa.torres@example.com", "Yes",
      "Gabriela wants to be a police officer.\nShe works after school on Tuesdays until 5:30, "
      "so she may arrive a few minutes late.",
-     ("Counselor's reason answered on two lines (a quoted field with a newline); the "
-      "question is not mapped.",
-      "Accepted; the unmapped answer is kept with the raw response only.")),
+     N("Counselor's reason answered on two lines (a quoted CSV field with a newline); that "
+       "question is not mapped.",
+       "Accepted; the unmapped answer is only kept with the raw response.")),
     (T(2020, 8, 17, 10, 14, 2), "THS", "Fall 2020", "Ava", "Mitchell", "1044417", "12",
      D(2003, 1, 22), "amitchell@example.net", "310-555-0168", "Sarah Mitchell",
      "424-555-0168", "sarah.mitchell@example.com", "Yes", "Debate team captain.", None),
@@ -482,8 +492,8 @@ TAP_ROWS = [
     (T(2020, 9, 8, 14, 52, 40), "NHS", "Fall 2020", "BRANDON", "LEE", "1056093", "11",
      D(2004, 1, 13), "BLEE@EXAMPLE.NET", "310-555-0177", "JAMES LEE", "424-555-0177",
      "JAMES.LEE@EXAMPLE.COM", "Yes", "Recommended by his coach.",
-     ("Student and parent names typed in ALL CAPS.",
-      "Accepted; names shown as Brandon Lee / James Lee.")),
+     N("Student and parent names and emails typed in ALL CAPS.",
+       "Accepted; names shown as Brandon Lee / James Lee.")),
     (T(2020, 9, 10, 10, 33, 12), "THS", "Fall 2020", "Sara", "Haile", "1042750", "12",
      D(2003, 8, 24), "shaile@example.net", "310-555-0178", "Meron Haile", "424-555-0178",
      "meron.haile@example.com", "Yes", "Volunteers at the Torrance Public Library.", None),
@@ -496,23 +506,22 @@ def sheets_timestamp(when: dt.datetime) -> str:
 
 
 def sheets_date(day: dt.date) -> str:
+    """A Google Sheets CSV date: 5/14/2003."""
     return f"{day.month}/{day.day}/{day.year}"
 
 
 def tap_table() -> tuple[list[list[str]], list[Note]]:
-    rows, notes = [], []
-    for number, r in enumerate(TAP_ROWS, start=2):
+    rows = []
+    for r in TAP_ROWS:
         (when, counselor, semester, first, last, student_id, grade, dob, s_email, s_phone,
-         guardian, g_phone, g_email, consent, reason, note) = r
+         guardian, g_phone, g_email, consent, reason, _note) = r
         c_email, c_name, school = COUNSELORS[counselor]
         rows.append([
             sheets_timestamp(when), c_email, c_name, school, semester, first, last, student_id,
             grade, sheets_date(dob), s_email, s_phone, guardian, g_phone, g_email, consent,
             reason,
         ])
-        if note:
-            notes.append(Note(number, *note))
-    return rows, notes
+    return rows, resolve([r[-1] for r in TAP_ROWS])
 
 
 # =============================================================================================
@@ -541,18 +550,20 @@ VSC_HEADERS = [
     "Special instructions for the officers",
 ]
 
-# Phones and ZIPs are given as Sheets stores them: an int where the answer was all digits.
+# Values as Sheets stores them: an int where the answer was all digits (ZIP codes, phones
+# typed without punctuation), a date for the date questions.
 # (submitted, email, first, last, phone, street, city, zip, leaving, returning,
 #  emergency contact, contact phone, key, alarm, vehicles, lights, pets, authorized,
 #  instructions, note)
 VSC_ROWS = [
     (T(2020, 11, 2, 9, 14, 33), "lhoffman@example.com", "Linda", "Hoffman", 3105550181,
-     "4512 Via Valmonte", "Torrance", 90505, D(2020, 11, 25), D(2020, 11, 29),
+     "4630 Via Valmonte", "Torrance", 90505, D(2020, 11, 25), D(2020, 11, 29),
      "Carol Jensen (neighbor)", "424-555-0181", "Yes", "ADT, (800) 555-0199",
      "White Toyota Camry, 8ABC123, in the garage", "Living room, 6 pm to 11 pm", "None",
      "None", "",
-     ("Phone answered as digits, stored by Sheets as the number 3105550181; ZIP as a number.",
-      "Accepted; phone and ZIP become text ((310) 555-0181, 90505).")),
+     N("Phone answered as digits, so Sheets stored the number 3105550181; ZIP also a number "
+       "(as in most rows).",
+       "Accepted; phone and ZIP read as text ((310) 555-0181, 90505).", key="linda")),
     (T(2020, 11, 9, 18, 3, 47), "gthompson@example.net", "Gerald", "Thompson", "310-555-0182",
      "3905 W 182nd St", "Torrance", 90504, D(2020, 11, 24), D(2020, 11, 30),
      "Janet Thompson (daughter)", "424-555-0182", "Yes", "None",
@@ -566,11 +577,12 @@ VSC_ROWS = [
      "5230 Calle Mayor", "Torrance", 90505, D(2020, 12, 3), D(2021, 2, 15),
      "Doris Kline (neighbor)", "424-555-0184", "Yes", "ADT, (800) 555-0199",
      "Blue Buick LeSabre, 3DEF921, in the garage", "Yes, living room and porch light",
-     "None", "Pool service on Thursdays", "We winter in Arizona every year.",
-     ("Away December 3, 2020 to February 15, 2021: 74 days, more than the 30-day maximum.",
-      "Needs Review: absence longer than max_days (30); staff call the resident.")),
+     "None", "Pool service on Thursdays", "We spend the winter in Arizona every year.",
+     N("Away December 3, 2020 to February 15, 2021: 74 days, more than the 30-day maximum.",
+       "Needs Review: absence longer than max_days (30); staff call the resident.",
+       "review")),
     (T(2020, 12, 2, 19, 30, 54), "samantha.reed@example.net", "Samantha", "Reed",
-     "310-555-0185", "21515 Madrona Ave", "Torrance", 90503, D(2020, 12, 18), D(2020, 12, 27),
+     "310-555-0185", "21802 Madrona Ave", "Torrance", 90503, D(2020, 12, 18), D(2020, 12, 27),
      "Jordan Ellis", "424-555-0185", "Yes", "SimpliSafe, (888) 555-0107",
      "Red Mazda 3, 8GHI305, in the driveway", "Upstairs bedroom", "None", "None", "", None),
     (T(2020, 12, 3, 8, 5, 27), "jwright@example.com", "Jamal", "Wright", "310-555-0186",
@@ -581,144 +593,145 @@ VSC_ROWS = [
      "2450 Sepulveda Blvd Apt 12", "Torrance", 90501, D(2020, 12, 19), D(2020, 12, 27),
      "Soo-ah Park (building manager)", "424-555-0187", "Yes", "None",
      "Gray Hyundai Elantra, 8JKL774, space 12 in the carport", "No", "None", "None", "",
-     ("First request for 2450 Sepulveda Blvd Apt 12 (December 19-27); updated in row 15.",
-      "A VSC record.")),
+     N("First request for 2450 Sepulveda Blvd Apt 12 (December 19-27); updated in row "
+       "{minjun_update}.",
+       "A record; its return date becomes 2021-01-02 after row {minjun_update}.",
+       key="minjun")),
     (T(2020, 12, 5, 11, 9, 42), "olga.ivanova@example.net", "Olga", "Ivanova", "310-555-0188",
      "615 Esplanade Apt 3", "Redondo Beach", 90277, D(2020, 12, 20), D(2020, 12, 30),
      "Sergei Ivanov", "424-555-0188", "Yes", "None", "None", "No", "None", "None", "",
-     ("Residence in Redondo Beach (ZIP 90277), outside Torrance city limits.",
-      "Needs Review: ZIP code is not one of the department's; no checks scheduled.")),
+     N("Residence in Redondo Beach (ZIP 90277), outside Torrance city limits.",
+       "Needs Review: ZIP code is not one of the department's; no checks scheduled.",
+       "review")),
     (T(2020, 12, 7, 16, 33, 18), "pmurphy@example.com", "Patrick", "Murphy", "310-555-0189",
      "18802 Prairie Ave", "Torrance", 90504, D(2020, 12, 20), D(2020, 12, 3),
      "Colleen Murphy", "424-555-0189", "Yes", "Vivint, (800) 555-0145",
      "Black Ford F-150, 45678K1, in the driveway", "Kitchen", "None", "None", "",
-     ("Returning December 3 is before leaving December 20 (probably meant January 3).",
-      "Needs Review: return date before leave date.")),
+     N("Returning December 3 is before leaving December 20 (probably meant January 3).",
+       "Needs Review: return date before leave date.", "review")),
     (T(2020, 12, 8, 9, 57, 2), "rfeldman@example.org", "Ruth", "Feldman", "310-555-0190",
-     "2724 W 235th St", "Torrance", 90505, D(2020, 12, 21), D(2021, 1, 2),
+     "2811 W 235th St", "Torrance", 90505, D(2020, 12, 21), D(2021, 1, 2),
      "Miriam Katz", "424-555-0190", "Yes", "ADT, (800) 555-0199", "None",
      "Living room and den", "None", "House sitter checks in daily: Ben Katz", "", None),
     (T(2020, 12, 9, 20, 14, 36), "kwatanabe@example.net", "Kenji", "Watanabe", "310-555-0191",
      "18520 Hawthorne Blvd #5", "Torrance", 90504, D(2020, 12, 21), D(2020, 12, 28),
      "Aya Watanabe", "424-555-0191", "Yes", "None", "None", "No", "None", "None", "",
-     ("ZIP 90504 (Beat 1) but on Hawthorne Blvd 17000-19999, the street range of Beat 2.",
-      "Routed on Beat 2 - West Torrance (a street range wins over the ZIP code).")),
+     N("ZIP 90504 (Beat 1 by ZIP code) but at 18520 Hawthorne Blvd, inside Beat 2's street "
+       "range (Hawthorne Blvd 17000-19999).",
+       "Accepted; routed on Beat 2 - West Torrance (the street range wins over the ZIP "
+       "code).")),
     (T(2020, 12, 10, 7, 41, 15), "lcoleman@example.com", "Lakisha", "Coleman", "310-555-0192",
-     "1318 Beech Ave", "Torrance", 90501, D(2020, 12, 22), D(2020, 12, 28),
+     "1410 Beech Ave", "Torrance", 90501, D(2020, 12, 22), D(2020, 12, 28),
      "Tonya Reed", "424-555-0192", "Yes", "None",
-     "Silver Nissan Altima, 8MNO219, on the street", "Porch light", "Two dogs boarded",
+     "Silver Nissan Altima, 8MNO219, on the street", "Porch light", "Two dogs (boarded)",
      "None",
      "Back gate latch is broken; it is tied shut with wire.\n"
-     "Please also look at the garage side door.",
-     ("Special instructions answered on two lines (a cell with a line break).",
-      "Accepted; both lines printed on the route sheet.")),
+     "Please also check the garage side door.",
+     N("Special instructions answered on two lines (a cell with a line break).",
+       "Accepted; both lines printed on the route sheet.")),
     (T(2020, 12, 10, 18, 26, 49), "MJLee@Example.org", "Min-jun", "Lee", "(310) 555-0187",
      "2450 Sepulveda Blvd #12", "Torrance", 90501, D(2020, 12, 19), D(2021, 1, 2),
      "Soo-ah Park (building manager)", "424-555-0187", "Yes", "None",
      "Gray Hyundai Elantra, 8JKL774, space 12 in the carport", "No", "None", "None",
      "Staying a week longer than planned.",
-     ("Same residence as row 8 ('#12' instead of 'Apt 12'), dates overlap (now December 19 "
-      "to January 2).",
-      "An update of row 8's request: merged into one record with return date 2021-01-02.")),
+     N("Same residence as row {minjun} written '#12' instead of 'Apt 12'; the dates overlap "
+       "(now December 19 to January 2).",
+       "An update of row {minjun}'s request: merged into that record, return date "
+       "2021-01-02.", "merged", key="minjun_update")),
     (T(2020, 12, 11, 13, 2, 24), "dev.malhotra@example.net", "Dev", "Malhotra", "310-555-0193",
      "2450 Sepulveda Blvd Apt 14", "Torrance", 90501, D(2020, 12, 20), D(2020, 12, 26),
      "Asha Malhotra", "424-555-0193", "Yes", "None", "None", "No", "None", "None", "",
-     ("Same building as rows 8 and 15 but a different unit (Apt 14) and resident, "
-      "overlapping dates.",
-      "A separate record: different units are different residences.")),
+     N("Same building as rows {minjun} and {minjun_update} but another unit (Apt 14) and "
+       "resident; the dates overlap.",
+       "A separate record: different units are different residences.")),
     (T(2020, 12, 12, 10, 45, 51), "tsantos@example.com", "Teresa", "Santos", "310-555-0194",
-     "4021 Spencer St", "Torrance", "90503-2817", D(2020, 12, 23), D(2020, 12, 31),
+     "4215 Spencer St", "Torrance", "90503-2817", D(2020, 12, 23), D(2020, 12, 31),
      "Manuel Santos", "424-555-0194", "Yes", "Frontpoint, (877) 555-0132",
      "White Tesla Model 3, 8PQR660, in the garage", "Yes, three rooms on timers",
      "None", "None", "",
-     ("ZIP+4 answer 90503-2817 (text, not a number).",
-      "Accepted; ZIP read as 90503.")),
+     N("ZIP+4 answer 90503-2817 (a text cell, not a number).", "Accepted; ZIP read as 90503.")),
     (T(2020, 12, 13, 15, 20, 7), "fdimarco@example.org", "Frank", "DiMarco", 3105550195,
-     "5102 Newton St", "Torrance", 90505, D(2020, 12, 24), D(2021, 1, 3),
+     "5321 Newton St", "Torrance", 90505, D(2020, 12, 24), D(2021, 1, 3),
      "Gina DiMarco", 4245550195, "Yes", "ADT, (800) 555-0199",
      "Green Jeep Wrangler, 6STU118, in the driveway", "Kitchen and hallway", "None",
      "Gardener on Fridays", "== Side gate is locked. Please check the back slider. ==",
-     ("Special instructions start with '=' (looks like a formula); phones are numbers.",
-      "Accepted; the text is stored and printed as typed, never evaluated.")),
+     N("Special instructions start with '=' (look like a formula); both phones are numbers.",
+       "Accepted; the text is stored and printed as typed, never evaluated.")),
     (T(2020, 12, 14, 8, 12, 39), "yprice@example.net", "Yolanda", "Price", "310-555-0196",
      "1212 W 218th St", "Torrance", 90502, D(2020, 12, 18), D(2020, 12, 20),
      "Marcus Price", "424-555-0196", "Yes", "None", "None", "No", "None", "None", "", None),
     (T(2020, 12, 15, 11, 31, 26), "amehta@example.com", "Arjun", "Mehta", "310-555-0197",
-     "20930 Amie Ave", "Torrance", 90503, D(2020, 12, 24), D(2020, 12, 27),
+     "21004 Amie Ave", "Torrance", 90503, D(2020, 12, 24), D(2020, 12, 27),
      "Priya Mehta", "424-555-0197", "Yes", "None", "Black BMW X3, 8VWX552, in the garage",
      "Living room", 0, "None", "",
-     ("'Pets in the home' answered 0, stored by Sheets as a number.",
-      "Accepted; shown as the text 0.")),
+     N("'Pets in the home' answered 0, which Sheets stored as a number.",
+       "Accepted; shown as the text 0.")),
     (T(2020, 12, 15, 19, 48, 3), "nkowalski@example.org", "Nancy", "Kowalski", "310-555-0198",
-     "17624 Yukon Ave", "Torrance", 90504, D(2020, 12, 19), D(2021, 1, 1),
+     "17711 Yukon Ave", "Torrance", 90504, D(2020, 12, 19), D(2021, 1, 1),
      "Stan Kowalski", "424-555-0198", "Yes", "Brinks Home, (800) 555-0188", "None",
      "Bedroom lamp, 7 pm to midnight", "Fish tank (automatic feeder)", "None", "", None),
     (T(2020, 12, 16, 9, 6, 58), "lcontreras@example.net", "Luis", "Contreras",
-     "+1 310 555 0199", "1502 Engracia Ave", "Torrance", 90501, D(2020, 12, 23),
+     "+1 310 555 0199", "1617 Engracia Ave", "Torrance", 90501, D(2020, 12, 23),
      D(2020, 12, 30), "Marta Contreras", "424-555-0199", "Yes", "None",
      "Red Chevy Silverado, 7YZA913, on the street", "No", "None", "None", "",
-     ("Phone written in international form +1 310 555 0199 (starts with '+').",
-      "Accepted; phone normalized, stored as text, never a formula.")),
+     N("Phone written in international form +1 310 555 0199 (starts with '+').",
+       "Accepted; phone normalized and stored as text, never a formula.")),
     (T(2020, 12, 17, 14, 39, 21), "bhughes@example.com", "Brenda", "Hughes", "310-555-0170",
-     "5204 Calle Mayor", "Torrance", 90505, D(2020, 12, 26), D(2021, 1, 4),
+     "5119 Calle Mayor", "Torrance", 90505, D(2020, 12, 26), D(2021, 1, 4),
      "Tom Hughes", "424-555-0170", "Yes", "ADT, (800) 555-0199",
      "White Lexus RX, 8BCD447, in the garage", "Living room and bedroom", "None",
      "Pool service on Wednesdays", "", None),
     (T(2020, 12, 18, 8, 25, 44), "ipetrov@example.org", "Ivan", "Petrov", "310-555-0171",
-     "3030 Emerald St", "Torrance", 90503, D(2020, 12, 21), D(2020, 12, 23),
-     "Elena Petrova", "424-555-0171", "Yes", "None", "None", "No", "None", "None", "", None),
+     "3112 Emerald St", "Torrance", 90503, D(2020, 12, 21), D(2020, 12, 23),
+     "Nadia Petrova", "424-555-0171", "Yes", "None", "None", "No", "None", "None", "", None),
     (T(2020, 12, 19, 12, 53, 17), "wei.chen@example.net", "Wei", "Chen", "310-555-0172",
-     "3120 W 186th St", "Torrance", 90504, D(2020, 12, 24), D(2020, 12, 28),
+     "3044 W 186th St", "Torrance", 90504, D(2020, 12, 24), D(2020, 12, 28),
      "Jun Chen", "424-555-0172", "Yes", "None", "None", "Yes, living room",
      "None", "None", "", None),
     (T(2020, 12, 20, 10, 18, 29), "lhoffman@example.com", "Linda", "Hoffman", 3105550181,
-     "4512 Via Valmonte", "Torrance", 90505, D(2020, 12, 23), D(2021, 1, 1),
+     "4630 Via Valmonte", "Torrance", 90505, D(2020, 12, 23), D(2021, 1, 1),
      "Carol Jensen (neighbor)", "424-555-0181", "Yes", "ADT, (800) 555-0199",
      "White Toyota Camry, 8ABC123, in the garage", "Living room, 6 pm to 11 pm", "None",
      "None", "",
-     ("Same residence and resident as row 2, on a later trip (December 23 to January 1; "
-      "row 2 was November 25-29).",
-      "A new request (new record): the dates do not overlap.")),
+     N("Same residence and resident as row {linda}, on a later trip (December 23 to "
+       "January 1; row {linda} was November 25-29).",
+       "A new request (a new record): the dates do not overlap.")),
     (T(2020, 12, 21, 15, 4, 11), "mvega@example.com", "Marisol", "Vega", "310-555-0173",
      "1035 W 220th St", "Torrance", 90502, D(2020, 12, 24), D(2020, 12, 27),
-     "Rosa Vega", "424-555-0173", "Yes", "None", "None", "No", "Two cats, a sitter comes daily",
-     "Cat sitter: Ana Flores", "", None),
+     "Rosa Vega", "424-555-0173", "Yes", "None", "None", "No",
+     "Two cats, a sitter comes daily", "Cat sitter: Ana Flores", "", None),
     (T(2020, 12, 22, 21, 15, 40), "sanderson@example.net", "Scott", "Anderson", "310-555-0174",
-     "3411 Sonoma St", "Torrance", 90503, D(2020, 12, 23), D(2020, 12, 29),
+     "3520 Sonoma St", "Torrance", 90503, D(2020, 12, 23), D(2020, 12, 29),
      "Karen Anderson", "424-555-0174", "Yes", "None", "None", "No", "None", "None",
      "Sorry for the late notice!",
-     ("Submitted December 22 at 9:15 PM, leaving December 23: less than 48 hours' notice.",
-      "Needs Review: shorter notice than advance_notice_hours (48); staff decide.")),
-    (T(2020, 12, 23, 9, 47, 5), "hgoldstein@example.org", "Hannah", "Goldstein", "310-555-0175",
-     "4626 Paseo de las Tortugas", "Torrance", 90505, D(2020, 12, 26), D(2021, 1, 2),
-     "Eli Goldstein", "424-555-0175", "Yes", "ADT, (800) 555-0199",
+     N("Submitted December 22 at 9:15 PM, leaving December 23: less than 48 hours' notice.",
+       "Needs Review: shorter notice than advance_notice_hours (48); staff decide.",
+       "review")),
+    (T(2020, 12, 23, 9, 47, 5), "hgoldstein@example.org", "Hannah", "Goldstein",
+     "310-555-0175", "4711 Paseo de las Tortugas", "Torrance", 90505, D(2020, 12, 26),
+     D(2021, 1, 2), "Eli Goldstein", "424-555-0175", "Yes", "ADT, (800) 555-0199",
      "Gray Subaru Outback, 8EFG390, in the driveway", "Living room", "None",
      "Gardener on Tuesdays", "", None),
     (T(2020, 12, 27, 11, 30, 52), "tlewis@example.com", "Trevor", "Lewis", "310-555-0176",
-     "3708 W 176th St", "Torrance", 90504, D(2020, 12, 30), D(2021, 1, 3),
+     "3815 W 176th St", "Torrance", 90504, D(2020, 12, 30), D(2021, 1, 3),
      "Kim Lewis", "424-555-0176", "Yes", "None", "None", "No", "None", "None", "", None),
     (T(2020, 12, 28, 10, 2, 36), "asuzuki@example.net", "Aiko", "Suzuki", "310-555-0177",
-     "21119 Kent Ave", "Torrance", 90503, D(2020, 12, 31), D(2021, 1, 3),
+     "21230 Kent Ave", "Torrance", 90503, D(2020, 12, 31), D(2021, 1, 3),
      "Hiro Suzuki", "424-555-0177", "Yes", "None", "None", "Bedroom", "None", "None", "",
      None),
 ]
 
 
 def vsc_table() -> tuple[list[list[object]], list[Note]]:
-    rows, notes = [], []
-    for number, r in enumerate(VSC_ROWS, start=2):
-        *answers, note = r
-        rows.append(list(answers))
-        if note:
-            notes.append(Note(number, *note))
-    return rows, notes
+    rows = [list(r[:-1]) for r in VSC_ROWS]
+    return rows, resolve([r[-1] for r in VSC_ROWS])
 
 
 # =============================================================================================
 # Writing
 # =============================================================================================
 
-FIXED_TIME = dt.datetime(2021, 1, 4, 8, 0, 0)  # recorded as the files' creation time
+FIXED_TIME = dt.datetime(2021, 1, 4, 8, 0, 0)  # recorded as the .xlsx file's save time
 
 
 def write_csv(path: Path, headers: list[str], rows: list[list[str]], bom: bool) -> None:
@@ -746,8 +759,8 @@ def write_xlsx(path: Path, headers: list[str], rows: list[list[object]]) -> None
             elif isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"  # a form answer, not a formula
     ws.freeze_panes = "A2"
-    for column, width in zip("ABCDEFGHIJKLMNOPQRS", (19, 26, 14, 14, 16, 34, 14, 10, 12, 12,
-                                                     26, 16, 14, 26, 40, 26, 22, 30, 40)):
+    widths = (19, 26, 14, 14, 16, 34, 14, 10, 12, 12, 26, 16, 14, 26, 40, 26, 22, 30, 40)
+    for column, width in zip("ABCDEFGHIJKLMNOPQRS", widths, strict=True):
         ws.column_dimensions[column].width = width
     wb.properties.creator = "Google Sheets"
     wb.properties.created = FIXED_TIME
@@ -755,14 +768,13 @@ def write_xlsx(path: Path, headers: list[str], rows: list[list[object]]) -> None
     buffer = io.BytesIO()
     wb.save(buffer)
     # openpyxl stamps the save time into docProps/core.xml and the zip entries: pin both so
-    # that regenerating the file gives the same bytes.
-    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+    # that running the script again writes the same bytes.
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w") as dst:
         for info in src.infolist():
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)",
-                              rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
             entry = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
             entry.compress_type = zipfile.ZIP_DEFLATED
             dst.writestr(entry, data)
@@ -771,45 +783,60 @@ def write_xlsx(path: Path, headers: list[str], rows: list[list[object]]) -> None
 README_HEAD = """\
 # Sample form exports
 
-Generated by `scripts/make_example_data.py` (edit the script, not these files, then run
-`python scripts/make_example_data.py`). `config/example.toml` reads them. Every person,
+Generated by `scripts/make_example_data.py`: edit the script, not these files, then run
+`python scripts/make_example_data.py`. `config/example.toml` reads them. Every person,
 phone number (555-01xx) and email address (example.com / .org / .net) is fictional.
 
-| File | Looks like | Rows |
+| File | Looks like | Responses |
 |---|---|---|
-| `partners-in-policing-responses.csv` | Google Forms "Download responses (.csv)" re-saved as CSV UTF-8 (starts with a byte-order mark); timestamps `2020/01/07 9:15:02 AM PST` | {pip} |
-| `teens-and-policing-responses.csv` | Google Sheets "Download > .csv" (no byte-order mark); timestamps `1/6/2020 14:22:05`; the form asks "Phone Number" twice (student, then parent/guardian), so the second is mapped as "Phone Number (2)" | {tap} |
-| `vacation-check-responses.xlsx` | Google Sheets "Download > .xlsx", tab "Form Responses 1": timestamps and dates are date cells; all-digit answers (ZIPs, some phones) are number cells | {vsc} |
+| `partners-in-policing-responses.csv` | Google Forms "Download responses (.csv)" re-saved as CSV UTF-8, so it starts with a byte-order mark; timestamps like `2020/01/07 9:15:02 AM PST`; checkbox answers joined with ", " | {pip} |
+| `teens-and-policing-responses.csv` | Google Sheets "File > Download > .csv" (no byte-order mark); timestamps like `1/6/2020 14:22:05`; the form asks "Phone Number" twice (student, then parent/guardian), so the second is mapped as "Phone Number (2)" | {tap} |
+| `vacation-check-responses.xlsx` | Google Sheets "File > Download > .xlsx", tab "Form Responses 1": timestamps and the two date questions are date cells; all-digit answers (ZIP codes, some phones, a 0) are number cells | {vsc} |
 
 Rows are numbered as in the spreadsheet: the header is row 1, the first response row 2.
-Rows not listed below are ordinary, valid responses.
+Rows not listed are ordinary, valid responses.
 
-Partners in Policing: Spring 2020 registration ran 2020-01-06 to 2020-03-04 (class starts
-2020-03-05), Fall 2020 registration 2020-06-01 to 2020-09-09 (class starts 2020-09-10).
-Teens and Policing: the form's "Semester" answer ("Spring 2020", "Fall 2020") names the
-semester. Vacation checks: December 2020 holidays (and Thanksgiving); rules 48 hours'
-notice, at most 30 days away.
+- Partners in Policing: Spring 2020 registration ran 2020-01-06 to 2020-03-04 (classes
+  start 2020-03-05), Fall 2020 registration 2020-06-01 to 2020-09-09 (classes start
+  2020-09-10). An applicant joins the cohort whose registration was open on the date of
+  their first application; age is checked on that cohort's first class day.
+- Teens and Policing: the "Semester" answer ("Spring 2020", "Fall 2020") names the semester.
+- Vacation checks: Thanksgiving and December 2020 holidays; rules: 48 hours' notice, at
+  most 30 days away, Torrance ZIP codes only.
 
-The "Expected" column is what the toolkit should do with the row.
+"Expected" is what the toolkit should do with the row.
 """
 
+OUTCOME_WORDS = {
+    "merged": "merged into an earlier record",
+    "review": "Needs Review",
+    "pair": "records listed in Possible Duplicates",
+}
 
-def readme(sections: list[tuple[str, list[Note]]], counts: dict[str, int]) -> str:
-    out = [README_HEAD.format(**counts)]
-    for title, notes in sections:
+
+def readme(sections: list[tuple[str, int, list[Note]]]) -> str:
+    out = [README_HEAD.format(pip=sections[0][1], tap=sections[1][1], vsc=sections[2][1])]
+    for title, _count, notes in sections:
         out.append(f"\n## {title}\n\n| Row | What is wrong or unusual | Expected |\n|---|---|---|\n")
         for n in notes:
-            cells = [str(n.row), n.problem, n.expected]
-            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
+            if n.problem:
+                cells = [str(n.row), n.problem, n.expected]
+                out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
+    out.append("\n## Totals when the toolkit behaves as described\n\n")
+    out.append("| Program | Responses | Records | Merged | Needs Review | Possible Duplicates |\n")
+    out.append("|---|---|---|---|---|---|\n")
+    for title, count, notes in sections:
+        by = {k: [n.row for n in notes if n.outcome == k] for k in OUTCOME_WORDS}
+        records = count - len(by["merged"]) - len(by["review"])
+        rows = {k: ", ".join(map(str, v)) or "-" for k, v in by.items()}
+        pairs = f"rows {rows['pair']}" if by["pair"] else "none"
+        out.append(
+            f"| {title.split(' (')[0]} | {count} | {records} | {len(by['merged'])} "
+            f"(rows {rows['merged']}) | {len(by['review'])} (rows {rows['review']}) | "
+            f"{pairs} |\n"
+        )
     out.append(
-        "\n## Counts, if the toolkit behaves as described\n\n"
-        "Partners in Policing: 3 rows merge into earlier records (rows 8, 22, 29); "
-        "6 rows go to Needs Review (rows 14, 21, 23, 24, 36, 42); "
-        "one Possible Duplicates pair (rows 18 and 27).\n"
-        "Teens and Policing: 1 row merges (row 14 into row 7); 3 rows go to Needs Review "
-        "(rows 11, 12, 13).\n"
-        "Vacation checks: 1 row merges (row 15 into row 8); 4 rows go to Needs Review "
-        "(rows 5, 9, 10, 27).\n"
+        "\nResponses = records + merged + Needs Review: every row is accounted for.\n"
     )
     return "".join(out)
 
@@ -824,18 +851,21 @@ def main(argv: list[str] | None = None) -> int:
     pip_rows, pip_notes = pip_table()
     tap_rows, tap_notes = tap_table()
     vsc_rows, vsc_notes = vsc_table()
-    write_csv(args.out / "partners-in-policing-responses.csv", PIP_HEADERS, pip_rows, bom=True)
-    write_csv(args.out / "teens-and-policing-responses.csv", TAP_HEADERS, tap_rows, bom=False)
-    write_xlsx(args.out / "vacation-check-responses.xlsx", VSC_HEADERS, vsc_rows)
-    text = readme(
-        [("Partners in Policing (`partners-in-policing-responses.csv`)", pip_notes),
-         ("Teens and Policing (`teens-and-policing-responses.csv`)", tap_notes),
-         ("Vacation Security Check (`vacation-check-responses.xlsx`)", vsc_notes)],
-        {"pip": len(pip_rows), "tap": len(tap_rows), "vsc": len(vsc_rows)},
-    )
-    (args.out / "README.md").write_text(text, encoding="utf-8")
-    for name in ("partners-in-policing-responses.csv", "teens-and-policing-responses.csv",
-                 "vacation-check-responses.xlsx", "README.md"):
+    files = {
+        "partners-in-policing-responses.csv": lambda p: write_csv(p, PIP_HEADERS, pip_rows, True),
+        "teens-and-policing-responses.csv": lambda p: write_csv(p, TAP_HEADERS, tap_rows, False),
+        "vacation-check-responses.xlsx": lambda p: write_xlsx(p, VSC_HEADERS, vsc_rows),
+        "README.md": lambda p: p.write_text(readme([
+            ("Partners in Policing (`partners-in-policing-responses.csv`)", len(pip_rows),
+             pip_notes),
+            ("Teens and Policing (`teens-and-policing-responses.csv`)", len(tap_rows),
+             tap_notes),
+            ("Vacation Security Check (`vacation-check-responses.xlsx`)", len(vsc_rows),
+             vsc_notes),
+        ]), encoding="utf-8"),
+    }
+    for name, write in files.items():
+        write(args.out / name)
         print(args.out / name)
     return 0
 

@@ -250,7 +250,7 @@ def parse_datetime(
     """
     source = source_tz or target_tz
     if isinstance(value, bool):
-        raise ValueError("not a date and time")
+        raise ValueError("not a date")
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, dt.date):

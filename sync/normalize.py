@@ -366,6 +366,7 @@ def address_key(street: Value, zip: Value = "") -> str:
     text = fold(street).replace("'", "").replace("’", "")
     tokens = re.findall(r"[a-z0-9]+|#", text)
     out: list[str] = []
+    units: list[str] = []  # placed last, so "Apt 4, 123 Main St" meets "123 Main St #4"
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -381,9 +382,9 @@ def address_key(street: Value, zip: Value = "") -> str:
             if i == len(tokens) - 1 and len(tokens[i]) == 1:  # "Apt 4 B", "Apt 4-B"
                 unit += tokens[i]
                 i += 1
-            out += ["unit", unit]
+            units += ["unit", unit]
     try:
         zip5 = zip_code(zip)
     except ValueError:
         zip5 = re.sub(r"[\W_]+", "", fold(zip))
-    return " ".join(out + ([zip5] if zip5 else []))
+    return " ".join(out + units + ([zip5] if zip5 else []))

@@ -100,7 +100,8 @@ def safe_text(value: str) -> str:
     value = _BAD_XML.sub("", value)
     if len(value) > MAX_TEXT:
         keep = MAX_TEXT - len(CUT_MARKER.format(n=len(value)))
-        value = value[:keep] + CUT_MARKER.format(n=len(value) - keep)
+        marker = CUT_MARKER.format(n=len(value) - keep)
+        value = value[:MAX_TEXT - len(marker)] + marker
     return value
 
 

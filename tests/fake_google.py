@@ -5,7 +5,7 @@ flow (a JWT signed with the key file's private key, exchanged at `token_uri` for
 token) and sends ordinary Sheets requests. Answers have the shape of the recorded traffic
 in `shared/fixtures/sheets-api` (see tests/test_fake_google_shape.py).
 
-Use it as pytest fixtures (`pytest_plugins = ["fake_google"]` in a test module or conftest):
+Use it as pytest fixtures (`pytest_plugins = ["tests.fake_google"]` in a test module or conftest):
 
     def test_reads(fake_google, google_settings):
         fake_google.add_spreadsheet("1AbC...", tabs={"Form Responses 1": [
@@ -111,9 +111,8 @@ def is_empty(cell: Any) -> bool:
 def serial(value: dt.date) -> int | float:
     """A date as Sheets' serial number: days since 1899-12-30, time of day as the fraction."""
     if isinstance(value, dt.datetime):
-        delta = value - SERIAL_EPOCH
-        days = delta.days + (delta.seconds + delta.microseconds / 1e6) / 86400
-        return int(days) if days == int(days) else days
+        days = (value - SERIAL_EPOCH) / dt.timedelta(days=1)
+        return int(days) if days.is_integer() else days
     return (value - SERIAL_EPOCH.date()).days
 
 
@@ -747,8 +746,6 @@ class _Handler(BaseHTTPRequestHandler):
         fault = fake.next_fault()
         status, data, extra, html = 0, None, {}, False
         if fault is not None:
-            if fault.delay:
-                fake._stopping.wait(fault.delay)
             if fault.status is not None:
                 status, data = envelope(fault.status, fault.message)
                 html = fault.html
@@ -761,6 +758,8 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.requests.append(Recorded(method, path, query, status))
         fake.sheets_answered()
+        if fault is not None and fault.delay:
+            fake._stopping.wait(fault.delay)  # recorded on arrival, answered late
         if html:
             page = HTML_ERROR.format(code=status).encode()
             self._answer(status, page, "text/html; charset=UTF-8", extra)

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import gspread
@@ -25,9 +25,12 @@ import pytest
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-from fake_google import Cell, FakeGoogle, FakeSpreadsheet
+if TYPE_CHECKING:
+    from tests.fake_google import FakeGoogle, FakeSpreadsheet
 
-pytest_plugins = ["fake_google"]
+# The fixtures (fake_google, service_account_key, ...) live in tests/fake_google.py; its
+# classes are imported inside functions so that pytest loads the module first, as a plugin.
+pytest_plugins = ["tests.fake_google"]
 
 CASSETTES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sheets-api"
 SHEETS = "https://sheets.googleapis.com"
@@ -86,6 +89,8 @@ def without_optional(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def user_entered(value: Any) -> Any:
     """What Sheets stores for a USER_ENTERED value, for the values these cassettes type."""
+    from tests.fake_google import Cell
+
     if not isinstance(value, str):
         return value
     if value == "":
@@ -306,7 +311,7 @@ def test_gspread_reads_the_fake(fake_google: FakeGoogle, gspread_client: gspread
     )
     first, second = unformatted["valueRanges"]
     assert first["range"] == "'Form Responses 1'!A1:Z1000"
-    assert first["values"][1] == [43895.75290509259, "02134", 34]
+    assert first["values"][1] == [pytest.approx(43895 + (18 * 3600 + 4 * 60 + 11) / 86400), "02134", 34]
     assert first["values"][2] == []
     assert first["values"][3] == [43896, "90503"]
     assert second == {"range": "Summary!A1:B1", "majorDimension": "ROWS", "values": [["Total", 2]]}

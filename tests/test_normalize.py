@@ -341,13 +341,9 @@ def test_parse_datetime_serial_numbers():
     assert n.parse_datetime(43831.75, target_tz=LA) == dt.datetime(2020, 1, 1, 18, 0)
     assert n.parse_datetime(43831, target_tz=LA) == dt.datetime(2020, 1, 1)
     # 18:04:11 as Sheets stores it: rounded to the second, not truncated to 18:04:10
-    assert n.parse_datetime(43895.752905092594, target_tz=LA) == dt.datetime(
-        2020, 3, 5, 18, 4, 11
-    )
+    assert n.parse_datetime(43895.752905092594, target_tz=LA) == dt.datetime(2020, 3, 5, 18, 4, 11)
     # the spreadsheet's zone differs from the department's
-    assert n.parse_datetime(43831.75, source_tz=UTC, target_tz=LA) == dt.datetime(
-        2020, 1, 1, 10, 0
-    )
+    assert n.parse_datetime(43831.75, source_tz=UTC, target_tz=LA) == dt.datetime(2020, 1, 1, 10, 0)
 
 
 def test_parse_datetime_naive_values_are_in_the_source_zone():
@@ -509,6 +505,7 @@ def test_split_choices_list_and_empty():
         ("5 Palos Verdes Parkway", "5 palos verdes pkwy"),
         ("1 Ocean Avenue", "1 Ocean Ave."),
         ("9 Rolling Hills Highway, Apartment #12", "9 rolling hills hwy apt 12"),
+        ("Apt 7, 1 Ocean Ave", "1 Ocean Avenue #7"),
     ],
 )
 def test_address_key_same(a, b):

@@ -1,0 +1,318 @@
+"""The sync's invariants, end to end over real export files and real workbooks."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from sync import syncer
+from sync.errors import LockedError, WorkbookError
+from sync.lock import run_lock
+from tests.conftest import REPO, soffice_to_pdf
+
+PIP = "Partners in Policing"
+
+
+def cells(path: Path) -> dict[str, list[tuple]]:
+    wb = load_workbook(path)
+    try:
+        return {ws.title: [tuple(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
+    finally:
+        wb.close()
+
+
+def rows_by_id(path: Path, sheet: str = PIP) -> dict[str, dict]:
+    data = cells(path)[sheet]
+    header = data[0]
+    return {r[0]: dict(zip(header, r, strict=False)) for r in data[1:]}
+
+
+def edit(path: Path, sheet: str, record_id: str, column: str, value) -> None:
+    wb = load_workbook(path)
+    ws = wb[sheet]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        if row[0].value == record_id:
+            row[header.index(column)].value = value
+    wb.save(path)
+
+
+def test_first_sync_writes_every_sheet_with_real_types(site):
+    summary = syncer.sync(site.config())
+    assert summary.counts["pip"]["read"] == 3 and summary.counts["pip"]["new"] == 3
+    data = cells(site.master)
+    assert list(data)[:4] == [PIP, "Needs Review", "Possible Duplicates", "Sync Log"]
+    ann = rows_by_id(site.master)["PIP-00001"]
+    assert ann["First name"] == "Ann" and ann["Phone"] == "+13105550101"
+    assert ann["Date of birth"].year == 1980 and ann["First submitted"].hour == 10
+    assert ann["Status"] == "New" and ann["Cohort"] == "2020-spring"
+    wb = load_workbook(site.master)
+    ws = wb[PIP]
+    assert ws.freeze_panes == "B2" and ws.auto_filter.ref
+    status_col = [c.value for c in ws[1]].index("Status")
+    assert any("New,Accepted,Waitlisted" in (dv.formula1 or "") for dv in ws.data_validations.dataValidation)
+    assert ws.cell(2, status_col + 1).value == "New"
+    assert ws.cell(2, [c.value for c in ws[1]].index("Phone") + 1).data_type == "s"
+
+
+def test_counts_add_up_and_nothing_is_lost(site):
+    site.write_pip(site.pip_rows + [
+        '3/3/2020 10:00:00,ANN@Example.com,Ann,Smith,1/2/1980,310.555.0101,I live in Torrance,',  # same
+        '3/3/2020 11:00:00,dee@example.com,Dee,,1/2/1980,310.555.0104,I live in Torrance,',  # no last name
+        '3/3/2020 12:00:00,eve@example.com,Eve,Park,2/30/1985,310.555.0105,I live in Torrance,',  # no date
+    ])
+    summary = syncer.sync(site.config())
+    c = summary.counts["pip"]
+    assert c["read"] == 6
+    assert c["read"] == c["new"] + c["updated"] + c["unchanged"] + c["merged"] + c["review"]
+    assert (c["new"], c["merged"], c["review"]) == (3, 1, 2)
+    records = rows_by_id(site.master)
+    sources = sorted(s for r in records.values() for s in r["Source rows"].split(", "))
+    review = cells(site.master)["Needs Review"]
+    assert sorted(sources + [f"pip:{r[2]}" for r in review[1:]]) == [f"pip:{n}" for n in range(2, 8)]
+    assert records["PIP-00001"]["Source rows"] == "pip:2, pip:5"
+    reasons = {r[2]: r[3] for r in review[1:]}
+    assert reasons[6] == "'Last Name': an answer is required"
+    assert "date 2/30/1985 does not exist" in reasons[7]
+    log = cells(site.master)["Sync Log"]
+    assert log[-1][3:9] == (6, 3, 0, 0, 1, 2)
+
+
+def test_second_sync_with_no_new_responses_changes_nothing(site):
+    syncer.sync(site.config())
+    before, mtime = cells(site.master), site.master.stat().st_mtime_ns
+    summary = syncer.sync(site.config())
+    assert summary.unchanged
+    assert site.master.stat().st_mtime_ns == mtime
+    assert cells(site.master) == before
+
+
+def test_rebuilt_master_is_cell_for_cell_the_same(site):
+    """Guards idempotency when a write does happen: same inputs give the same cells."""
+    syncer.sync(site.config())
+    before = cells(site.master)
+    site.master.unlink()
+    syncer.sync(site.config())
+    after = cells(site.master)
+    assert after[PIP] == before[PIP]
+    assert after["Needs Review"] == before["Needs Review"]
+
+
+def test_staff_edits_survive_new_responses(site):
+    syncer.sync(site.config())
+    edit(site.master, PIP, "PIP-00001", "Status", "Accepted")
+    edit(site.master, PIP, "PIP-00002", "Notes", "Called 3/4, will bring ID")
+    edit(site.master, PIP, "PIP-00003", "Email", "cy.lee@example.org")  # staff fixed a tool cell
+    edit(site.master, PIP, "PIP-00001", "Cohort override", "2020-fall")
+    site.write_pip(site.pip_rows + [
+        '3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,310.555.0106,I live in Torrance,',
+        '3/3/2020 11:00:00,CY@example.com,Cy,Lee,7/8/1990,310.555.0103,I live in Torrance,Kiwanis',
+    ])
+    summary = syncer.sync(site.config())
+    assert summary.counts["pip"]["new"] == 1 and summary.counts["pip"]["updated"] == 1
+    records = rows_by_id(site.master)
+    assert records["PIP-00001"]["Status"] == "Accepted"
+    assert records["PIP-00001"]["Cohort override"] == "2020-fall"
+    assert records["PIP-00002"]["Notes"] == "Called 3/4, will bring ID"
+    assert records["PIP-00003"]["Email"] == "cy.lee@example.org"  # never overwritten
+    assert records["PIP-00003"]["Organization"] == "Kiwanis"  # the new answer still arrives
+    assert records["PIP-00004"]["First name"] == "Fay"
+    # and a sync after that keeps them too
+    syncer.sync(site.config())
+    assert rows_by_id(site.master)["PIP-00001"]["Status"] == "Accepted"
+
+
+def test_staff_added_column_and_moved_columns_survive(site):
+    syncer.sync(site.config())
+    wb = load_workbook(site.master)
+    ws = wb[PIP]
+    ws.move_range("A1:A4", cols=ws.max_column + 1)  # Record ID moved to the far right
+    extra = ws.max_column + 1
+    ws.cell(1, extra, "Called?")
+    ws.cell(2, extra, "yes")
+    status = [c.value for c in ws[1]].index("Status") + 1
+    ws.cell(3, status, "Declined")
+    wb.save(site.master)
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    records = rows_by_id(site.master)
+    assert records["PIP-00002"]["Status"] == "Declined"
+    assert records["PIP-00001"]["Called?"] == "yes"
+
+
+def test_deleted_source_rows_keep_record_ids_and_the_record(site):
+    syncer.sync(site.config())
+    site.write_pip(site.pip_rows[1:])  # staff deleted Ann's row from the response sheet
+    summary = syncer.sync(site.config())
+    records = rows_by_id(site.master)
+    assert records["PIP-00001"]["Source row"] == "Missing from source"
+    assert records["PIP-00002"]["First name"] == "Bob" and records["PIP-00003"]["First name"] == "Cy"
+    assert summary.counts["pip"]["missing"] == 1
+
+
+def test_fixed_row_in_the_source_is_accepted_next_sync(site):
+    site.write_pip(site.pip_rows + ['3/3/2020 12:00:00,eve@example.com,Eve,Park,2/30/1985,3105550105,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    assert len(cells(site.master)["Needs Review"]) == 2
+    site.write_pip(site.pip_rows[:3] + ['3/3/2020 12:00:00,eve@example.com,Eve,Park,2/3/1985,3105550105,'
+                                        'I live in Torrance,'])
+    syncer.sync(site.config())
+    assert len(cells(site.master)["Needs Review"]) == 1
+    assert rows_by_id(site.master)["PIP-00004"]["First name"] == "Eve"
+
+
+def test_possible_duplicate_decisions_are_honoured(site):
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,anne.s@example.org,Anne,Smith,1/2/1980,3105550199,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    pairs = cells(site.master)["Possible Duplicates"]
+    assert pairs[1][1:5] == ("PIP-00001", "Ann Smith", "PIP-00004", "Anne Smith")
+    assert "same birthdate" in pairs[1][5]
+    wb = load_workbook(site.master)
+    wb["Possible Duplicates"]["G2"] = "Merge"
+    wb.save(site.master)
+    syncer.sync(site.config())
+    records = rows_by_id(site.master)
+    assert "PIP-00004" not in records
+    assert records["PIP-00001"]["Source rows"] == "pip:2, pip:5"
+    assert len(cells(site.master)["Possible Duplicates"]) == 1
+
+
+def test_not_duplicate_decision_removes_the_pair_for_good(site):
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,anne.s@example.org,Anne,Smith,1/2/1980,3105550199,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    wb = load_workbook(site.master)
+    wb["Possible Duplicates"]["G2"] = "Not duplicate"
+    wb.save(site.master)
+    syncer.sync(site.config())
+    site.write_pip(site.pip_rows + ['3/4/2020 10:00:00,gus@example.org,Gus,Hall,1/2/1960,3105550198,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    assert len(cells(site.master)["Possible Duplicates"]) == 1
+    assert "PIP-00004" in rows_by_id(site.master)
+
+
+def test_hostile_answers_are_stored_as_safe_text(site):
+    long_text = "x" * 40_000
+    site.write_pip(site.pip_rows + [
+        f'3/3/2020 10:00:00,fay@example.com,"=HYPERLINK(""http://x"")",Wong,5/6/1970,3105550106,'
+        f'I live in Torrance,"@SUM(1+1)\x07\u200b{long_text}"',
+        '3/3/2020 11:00:00,gil@example.com,"-2+3",Ruiz,5/6/1971,3105550107,I live in Torrance,'
+        '"+cmd|\' /C calc\'!A0"',
+    ])
+    syncer.sync(site.config())
+    wb = load_workbook(site.master)
+    ws = wb[PIP]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            assert cell.data_type != "f", f"{cell.coordinate} became a formula"
+    fay = {h: c for h, c in zip(header, next(r for r in ws.iter_rows(min_row=2)
+                                          if r[header.index("Last name")].value == "Wong"), strict=False)}
+    assert fay["First name"].value.startswith("=HYPERLINK") and fay["First name"].quotePrefix
+    org = fay["Organization"].value
+    assert org.startswith("@SUM(1+1)x") and "\x07" not in org and "\u200b" not in org
+    assert len(org) == 32_767 and org.endswith("more characters]")
+
+
+def test_files_are_owner_only(site):
+    syncer.sync(site.config())
+    for path in (site.master, site.out / "state.sqlite"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(site.out.stat().st_mode) == 0o700
+
+
+def test_failed_write_leaves_previous_master_intact(site, monkeypatch):
+    syncer.sync(site.config())
+    before = cells(site.master)
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("openpyxl.workbook.workbook.Workbook.save", boom)
+    with pytest.raises(WorkbookError, match="No space left on device.*previous version is unchanged"):
+        syncer.sync(site.config())
+    assert cells(site.master) == before
+    assert not list(site.out.glob(".master-*.tmp"))
+    monkeypatch.undo()
+    summary = syncer.sync(site.config())  # the state was not advanced: Fay is still new
+    assert summary.counts["pip"]["new"] == 1
+    assert "PIP-00004" in rows_by_id(site.master)
+
+
+def test_backup_of_the_previous_master_is_kept(site):
+    syncer.sync(site.config())
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    backups = list((site.out / "backups").glob("master-*.xlsx"))
+    assert len(backups) == 1
+    assert "PIP-00004" not in rows_by_id(backups[0])
+
+
+def test_master_open_in_another_program_is_a_clear_error(site):
+    syncer.sync(site.config())
+    (site.out / "~$master.xlsx").write_text("owner")
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+    with pytest.raises(WorkbookError, match="open in another program"):
+        syncer.sync(site.config())
+
+
+def test_two_runs_never_overlap(site):
+    cfg = site.config()
+    with run_lock(cfg.output), pytest.raises(LockedError, match="another run is in progress"):
+        syncer.sync(cfg)
+
+
+def test_mangled_master_is_rebuilt_from_state(site):
+    syncer.sync(site.config())
+    edit(site.master, PIP, "PIP-00001", "Status", "Accepted")
+    syncer.sync(site.config())  # copies the status into the state
+    site.master.write_bytes(b"garbage")
+    syncer.sync(site.config())
+    assert rows_by_id(site.master)["PIP-00001"]["Status"] == "Accepted"
+
+
+def test_cli_sync_through_python_m(site):
+    result = subprocess.run([sys.executable, "-m", "sync", "sync", "--config", str(site.config_path)],
+                            capture_output=True, text=True, cwd=REPO, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Partners in Policing: 3 rows read: 3 new" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "sync", "sync", "--config", str(site.root / "no.toml")],
+                         capture_output=True, text=True, cwd=REPO, check=False)
+    assert bad.returncode == 1 and "no.toml: configuration file not found" in bad.stderr
+    usage = subprocess.run([sys.executable, "-m", "sync", "sync", "--program", "xyz"],
+                           capture_output=True, text=True, cwd=REPO, check=False)
+    assert usage.returncode == 2
+
+
+def test_master_opens_in_libreoffice(site, tmp_path):
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,"=1+1",Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+    syncer.sync(site.config())
+    pdf = soffice_to_pdf(site.master, tmp_path / "pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_example_data_sync(example_site):
+    from sync import config
+
+    cfg = config.load(example_site)
+    summary = syncer.sync(cfg)
+    for key in ("pip", "tap", "vsc"):
+        c = summary.counts[key]
+        assert c["read"] > 0
+        assert c["read"] == c["new"] + c["updated"] + c["unchanged"] + c["merged"] + c["review"]
+    assert os.path.exists(cfg.output / "master.xlsx")
