@@ -50,8 +50,9 @@ class N:
 
     `key` names the row so that other rows' notes can write "{key}" for its row number; a
     note with only a key is not listed. `outcome` is what the toolkit should do with the row
-    overall: "accepted" (a record), "merged" (into an earlier record), "review" (Needs
-    Review) or "pair" (a record that is also listed in Possible Duplicates).
+    overall: "accepted" (a record), "ineligible" (a record marked ineligible, with the
+    reason), "merged" (into an earlier record), "review" (Needs Review: no record until
+    fixed) or "pair" (a record that is also listed in Possible Duplicates).
     """
 
     problem: str = ""
@@ -155,7 +156,7 @@ PIP_ROWS = [
      "1/28/1980", "310 555 0108", "1420 cabrillo ave", "torrance", "90501", "L", "",
      "teacher", "marco alvarez", "424 555 0108", "Social media",
      N("Typed all in lowercase; phones with spaces.",
-       "Accepted; name shown as Jennifer Alvarez, phones normalized.")),
+       "Accepted; name shown as Jennifer Alvarez, phones normalized (+13105550108).")),
     (T(2020, 1, 11, 11, 20, 48), "sokafor@example.org", "Samuel", "Okafor", "1/17/1981",
      "310-555-0109", "21515 Madrona Ave", "Torrance", "90503", "LW", "",
      "Aerospace engineer", "Ngozi Okafor", "424-555-0109", "City of Torrance website", None),
@@ -202,8 +203,8 @@ PIP_ROWS = [
      "310-555-0120", "3801 Newton St", "Torrance", "90505", "LS", "El Camino College",
      "Student", "Karen Davis", "424-555-0120", "Social media",
      N("Born 6/15/2002: 17 on March 5, 2020, the first class of Spring 2020.",
-       "Ineligible (under 18 on the cohort's start date): Needs Review, not on the roster.",
-       "review")),
+       "Ineligible: a record whose Eligibility reads \"under 18 on the class start date "
+       "2020-03-05\"; not placed in the class.", "ineligible")),
     (T(2020, 1, 28, 8, 13, 57), "wchen@example.net", "Bill", "Chen", "11/3/1969",
      "(310) 555-0102", "3520 Maple Ave", "Torrance", "90503", "LW", "",
      "Accountant, self-employed", "Helen Chen", "424-555-0102", "City of Torrance website",
@@ -223,7 +224,7 @@ PIP_ROWS = [
      "3105550124", "2919 Plaza del Amo Unit 301", "Torrance", "90503", "LW", "",
      "IT manager", "Mona Hassan", "4245550124", "Social media",
      N("Phones typed as digits only (3105550124).",
-       "Accepted; phones normalized like the others.")),
+       "Accepted; phones normalized like every other format (+13105550124).")),
     (T(2020, 2, 4, 19, 33, 20), "rgoldberg@example.org", "Rachel", "Goldberg", "11/30/1965",
      "310-555-0125", "5204 Calle Mayor", "Torrance", "90505", "LO",
      '=HYPERLINK("http://example.com","Torrance Rotary")', "Attorney", "David Goldberg",
@@ -275,8 +276,8 @@ PIP_ROWS = [
      "I live in Redondo Beach and shop at Del Amo Fashion Center", "", "Sales representative",
      "Layla Haddad", "424-555-0136", "Social media",
      N("No Torrance affiliation: only an 'Other' answer (lives in Redondo Beach).",
-       "Needs Review: no live/work/school/church/civic connection to Torrance; the typed "
-       "answer is kept for staff.", "review")),
+       "Ineligible: no Torrance affiliation (live, work, school, church or civic "
+       "organization); the typed answer is kept for staff.", "ineligible")),
     (T(2020, 2, 24, 8, 35, 2), "megan.sullivan@example.com", "Megan", "Sullivan", "8/19/1993",
      "310-555-0137", "22529 Madrona Ave", "Torrance", "90505", "L", "", "Dental assistant",
      "Patrick Sullivan", "424-555-0137", "Nextdoor", None),
@@ -306,8 +307,8 @@ PIP_ROWS = [
      "Sandra Hall", "424-555-0143", "City of Torrance website",
      N("Applied April 14, 2020: after Spring 2020 registration closed, before Fall 2020 "
        "registration opened.",
-       "Needs Review: no cohort's registration was open, so none is assigned by date; staff "
-       "may set the Cohort override (e.g. 2020-fall).", "review")),
+       "Placed in the next class to start, Fall 2020; staff can change it with the Cohort "
+       "override.")),
     (T(2020, 6, 1, 7, 30, 12), "jessica.turner@example.com", "Jessica", "Turner", "3/3/1986",
      "310-555-0144", "5102 Newton St", "Torrance", "90505", "L", "", "Veterinarian",
      "Mark Turner", "424-555-0144", "A friend or family member",
@@ -422,13 +423,15 @@ TAP_ROWS = [
      D(2004, 8, 3), "asharma@example.net", "310-555-0160", "Neha Sharma", "424-555-0160",
      "neha.sharma@example.com", "Yes", "Mature for his age; very interested.",
      N("Grade 10 student (the program is for grades 11 and 12).",
-       "Ineligible: Needs Review (grade must be 11 or 12).", "review")),
+       "Ineligible: a record whose Eligibility gives the reason (grades 11 and 12 only).",
+       "ineligible")),
     (T(2020, 1, 14, 10, 11, 3), "RUHS", "Spring 2020", "Sophia", "Alvarado", "2203117", "11",
      D(2003, 4, 25), "salvarado@example.net", "310-555-0161", "Ricardo Alvarado",
      "424-555-0161", "ricardo.alvarado@example.com", "Yes",
      "Lives just outside Torrance.",
      N("School not in TUSD: Redondo Union High School (typed into 'Other').",
-       "Needs Review: not one of the configured TUSD high schools.", "review")),
+       "Ineligible: not one of the configured Torrance Unified high schools.",
+       "ineligible")),
     (T(2020, 1, 15, 9, 36, 50), "NHS", "Spring 2020", "Tyler", "Nguyen", "1047950", "11",
      D(2003, 12, 1), "tnguyen@example.net", "310-555-0162", "Linh Nguyen", "424-555-0162",
      "linh.nguyen@example.com", "", "Parent form still to come back.",
@@ -563,7 +566,7 @@ VSC_ROWS = [
      "None", "",
      N("Phone answered as digits, so Sheets stored the number 3105550181; ZIP also a number "
        "(as in most rows).",
-       "Accepted; phone and ZIP read as text ((310) 555-0181, 90505).", key="linda")),
+       "Accepted; phone and ZIP read as text (+13105550181, 90505).", key="linda")),
     (T(2020, 11, 9, 18, 3, 47), "gthompson@example.net", "Gerald", "Thompson", "310-555-0182",
      "3905 W 182nd St", "Torrance", 90504, D(2020, 11, 24), D(2020, 11, 30),
      "Janet Thompson (daughter)", "424-555-0182", "Yes", "None",
@@ -574,13 +577,13 @@ VSC_ROWS = [
      "Pedro Ruiz (brother)", 4245550183, "Yes", "Brinks Home, (800) 555-0188",
      "None", "No", "One cat, indoors (a neighbor feeds her daily)", "Pedro Ruiz", "", None),
     (T(2020, 12, 1, 10, 22, 10), "hbennett@example.com", "Harold", "Bennett", "310-555-0184",
-     "5230 Calle Mayor", "Torrance", 90505, D(2020, 12, 3), D(2021, 2, 15),
+     "5230 Calle Mayor", "Torrance", 90505, D(2020, 12, 5), D(2021, 2, 15),
      "Doris Kline (neighbor)", "424-555-0184", "Yes", "ADT, (800) 555-0199",
      "Blue Buick LeSabre, 3DEF921, in the garage", "Yes, living room and porch light",
      "None", "Pool service on Thursdays", "We spend the winter in Arizona every year.",
-     N("Away December 3, 2020 to February 15, 2021: 74 days, more than the 30-day maximum.",
-       "Needs Review: absence longer than max_days (30); staff call the resident.",
-       "review")),
+     N("Away December 5, 2020 to February 15, 2021: 72 days, more than the 30-day maximum.",
+       "Ineligible: away longer than max_days (30); no checks scheduled, staff call the "
+       "resident.", "ineligible")),
     (T(2020, 12, 2, 19, 30, 54), "samantha.reed@example.net", "Samantha", "Reed",
      "310-555-0185", "21802 Madrona Ave", "Torrance", 90503, D(2020, 12, 18), D(2020, 12, 27),
      "Jordan Ellis", "424-555-0185", "Yes", "SimpliSafe, (888) 555-0107",
@@ -601,8 +604,8 @@ VSC_ROWS = [
      "615 Esplanade Apt 3", "Redondo Beach", 90277, D(2020, 12, 20), D(2020, 12, 30),
      "Sergei Ivanov", "424-555-0188", "Yes", "None", "None", "No", "None", "None", "",
      N("Residence in Redondo Beach (ZIP 90277), outside Torrance city limits.",
-       "Needs Review: ZIP code is not one of the department's; no checks scheduled.",
-       "review")),
+       "Ineligible: outside Torrance city limits (ZIP not in department.zip_codes); no "
+       "checks scheduled.", "ineligible")),
     (T(2020, 12, 7, 16, 33, 18), "pmurphy@example.com", "Patrick", "Murphy", "310-555-0189",
      "18802 Prairie Ave", "Torrance", 90504, D(2020, 12, 20), D(2020, 12, 3),
      "Colleen Murphy", "424-555-0189", "Yes", "Vivint, (800) 555-0145",
@@ -705,8 +708,8 @@ VSC_ROWS = [
      "Karen Anderson", "424-555-0174", "Yes", "None", "None", "No", "None", "None",
      "Sorry for the late notice!",
      N("Submitted December 22 at 9:15 PM, leaving December 23: less than 48 hours' notice.",
-       "Needs Review: shorter notice than advance_notice_hours (48); staff decide.",
-       "review")),
+       "Ineligible: less notice than advance_notice_hours (48); staff decide whether to "
+       "check anyway.", "ineligible")),
     (T(2020, 12, 23, 9, 47, 5), "hgoldstein@example.org", "Hannah", "Goldstein",
      "310-555-0175", "4711 Paseo de las Tortugas", "Torrance", 90505, D(2020, 12, 26),
      D(2021, 1, 2), "Eli Goldstein", "424-555-0175", "Yes", "ADT, (800) 555-0199",
@@ -723,7 +726,7 @@ VSC_ROWS = [
 
 
 def vsc_table() -> tuple[list[list[object]], list[Note]]:
-    rows = [list(r[:-1]) for r in VSC_ROWS]
+    rows = [[None if v == "" else v for v in r[:-1]] for r in VSC_ROWS]
     return rows, resolve([r[-1] for r in VSC_ROWS])
 
 
@@ -787,11 +790,17 @@ Generated by `scripts/make_example_data.py`: edit the script, not these files, t
 `python scripts/make_example_data.py`. `config/example.toml` reads them. Every person,
 phone number (555-01xx) and email address (example.com / .org / .net) is fictional.
 
-| File | Looks like | Responses |
-|---|---|---|
-| `partners-in-policing-responses.csv` | Google Forms "Download responses (.csv)" re-saved as CSV UTF-8, so it starts with a byte-order mark; timestamps like `2020/01/07 9:15:02 AM PST`; checkbox answers joined with ", " | {pip} |
-| `teens-and-policing-responses.csv` | Google Sheets "File > Download > .csv" (no byte-order mark); timestamps like `1/6/2020 14:22:05`; the form asks "Phone Number" twice (student, then parent/guardian), so the second is mapped as "Phone Number (2)" | {tap} |
-| `vacation-check-responses.xlsx` | Google Sheets "File > Download > .xlsx", tab "Form Responses 1": timestamps and the two date questions are date cells; all-digit answers (ZIP codes, some phones, a 0) are number cells | {vsc} |
+- `partners-in-policing-responses.csv` ({pip} responses): Google Forms "Download
+  responses (.csv)" re-saved as CSV UTF-8, so it starts with a byte-order mark; timestamps
+  like `2020/01/07 9:15:02 AM PST`; checked boxes joined with ", ".
+- `teens-and-policing-responses.csv` ({tap} responses): Google Sheets "File > Download >
+  .csv", no byte-order mark; timestamps like `1/6/2020 14:22:05`. The form asks "Phone
+  Number" twice (student, then parent/guardian), so the second is mapped as
+  "Phone Number (2)".
+- `vacation-check-responses.xlsx` ({vsc} responses): Google Sheets "File > Download >
+  .xlsx", tab "Form Responses 1". Timestamps and the two date questions are date cells;
+  all-digit answers (ZIP codes, some phones, a 0) are number cells; blank answers are
+  empty cells.
 
 Rows are numbered as in the spreadsheet: the header is row 1, the first response row 2.
 Rows not listed are ordinary, valid responses.
@@ -804,36 +813,42 @@ Rows not listed are ordinary, valid responses.
 - Vacation checks: Thanksgiving and December 2020 holidays; rules: 48 hours' notice, at
   most 30 days away, Torrance ZIP codes only.
 
-"Expected" is what the toolkit should do with the row.
+"Expected" is what the toolkit should do with the row. Needs Review means the row cannot
+become a record until it is fixed (a required answer is missing or impossible); it is
+listed on the Needs Review sheet with every reason. Ineligible means the row is a record
+whose Eligibility column gives the reason, so staff see it, but it is not placed in a
+class or on a route.
 """
 
-OUTCOME_WORDS = {
-    "merged": "merged into an earlier record",
-    "review": "Needs Review",
-    "pair": "records listed in Possible Duplicates",
-}
+OUTCOMES = ("merged", "review", "ineligible", "pair")
 
 
 def readme(sections: list[tuple[str, int, list[Note]]]) -> str:
     out = [README_HEAD.format(pip=sections[0][1], tap=sections[1][1], vsc=sections[2][1])]
     for title, _count, notes in sections:
-        out.append(f"\n## {title}\n\n| Row | What is wrong or unusual | Expected |\n|---|---|---|\n")
+        out.append(f"\n## {title}\n\n")
+        out.append("| Row | What is wrong or unusual | Expected |\n|---|---|---|\n")
         for n in notes:
             if n.problem:
                 cells = [str(n.row), n.problem, n.expected]
                 out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
     out.append("\n## Totals when the toolkit behaves as described\n\n")
-    out.append("| Program | Responses | Records | Merged | Needs Review | Possible Duplicates |\n")
-    out.append("|---|---|---|---|---|---|\n")
+    out.append("| Program | Responses | Records | of which ineligible | Merged | Needs Review "
+               "| Possible Duplicates |\n")
+    out.append("|---|---|---|---|---|---|---|\n")
     for title, count, notes in sections:
-        by = {k: [n.row for n in notes if n.outcome == k] for k in OUTCOME_WORDS}
+        by = {k: [n.row for n in notes if n.outcome == k] for k in OUTCOMES}
+
+        def cell(rows: list[int]) -> str:
+            if not rows:
+                return "0"
+            return f"{len(rows)} (row{'s' * (len(rows) > 1)} {', '.join(map(str, rows))})"
+
         records = count - len(by["merged"]) - len(by["review"])
-        rows = {k: ", ".join(map(str, v)) or "-" for k, v in by.items()}
-        pairs = f"rows {rows['pair']}" if by["pair"] else "none"
+        pairs = f"rows {', '.join(map(str, by['pair']))}" if by["pair"] else "none"
         out.append(
-            f"| {title.split(' (')[0]} | {count} | {records} | {len(by['merged'])} "
-            f"(rows {rows['merged']}) | {len(by['review'])} (rows {rows['review']}) | "
-            f"{pairs} |\n"
+            f"| {title.split(' (')[0]} | {count} | {records} | {cell(by['ineligible'])} "
+            f"| {cell(by['merged'])} | {cell(by['review'])} | {pairs} |\n"
         )
     out.append(
         "\nResponses = records + merged + Needs Review: every row is accounted for.\n"

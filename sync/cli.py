@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sync import __version__
+from sync import __version__, logfile, progress
 from sync import config as config_mod
 from sync.errors import LockedError, SyncError
 from sync.programs import PROGRAMS
@@ -73,15 +73,47 @@ cmd_sync.options = _program_option
 
 
 @command("check", "check the configuration, the sources and that every mapped question exists")
-def cmd_check(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.health import check
+def cmd_check(args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
+    from sync.health import check_file
 
-    report = check(cfg, _selected(args, cfg))
+    report = check_file(args.config, getattr(args, "program", None))
     print(report.render())
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
 cmd_check.options = _program_option
+cmd_check.needs_config = False  # a configuration error is one of the FIX lines
+
+
+@command("run", "the daily job for a scheduler: sync, rosters, confirmations, routes; "
+         "exit 1 if any step failed")
+def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.runner import run
+
+    report = run(cfg)
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+@command("init", "write a starter configuration and templates folder for a new department")
+def cmd_init(args: argparse.Namespace, cfg: None) -> int:
+    from sync.starter import write_starter
+
+    print(write_starter(args.folder, examples=args.examples, force=args.force).render())
+    return EXIT_OK
+
+
+def _init_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("config"),
+                        help="where to write programs.toml and templates/ (default: config)")
+    parser.add_argument("--examples", action="store_true",
+                        help="also copy the sample form exports and read them, to try the "
+                        "toolkit offline")
+    parser.add_argument("--force", action="store_true", help="replace files that already exist")
+
+
+cmd_init.options = _init_options
+cmd_init.needs_config = False
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -115,6 +147,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
                                          logging.INFO if verbose else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(level)  # the log file (sync.logfile) may take more detail than the screen
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if not isinstance(h, logging.StreamHandler)
                         or getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__)]
@@ -126,16 +159,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
     setup_logging(args.verbose, args.quiet)
+    progress.configure(False if args.quiet else None)
     handler = _HANDLERS[args.command]
+    file_log = None
     try:
         cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
+        if cfg is not None:  # every command that writes under the output folder logs there
+            file_log = logfile.attach(cfg.output)
         return handler(args, cfg)
     except LockedError as err:
         print(f"tpd-programs: {err}", file=sys.stderr)
         return EXIT_LOCKED
     except SyncError as err:
         print(f"tpd-programs: error: {err}", file=sys.stderr)
+        logfile.record(file_log, f"{args.command} failed: {err}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("tpd-programs: interrupted; the previous master workbook is unchanged", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if file_log is not None:
+            logfile.detach(file_log)

@@ -1,12 +1,25 @@
-"""`check`: is everything in place for a run? Each line says what is OK or what to fix."""
+"""`check`: is everything in place for a run? Each line says what is OK or what to fix.
+
+In order: the configuration, the Google service-account key (when a program reads a Google
+Sheet), each program's source and its mapped questions (naming the closest titles the form
+has when one is missing), the SMTP login (without sending anything) and the output folder.
+Nothing here stops at the first problem: one report lists everything to fix.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sync.config import Config
-from sync.errors import SyncError
-from sync.responses import map_table, read_tables
+from sync.config import Config, ProgramConfig, Smtp, load
+from sync.delivery import Mailer
+from sync.errors import ConfigError, DeliveryError, SourceError, SyncError
+from sync.responses import closest_titles
+from sync.sources.exports import read_export
 
 
 @dataclass
@@ -22,23 +35,192 @@ class CheckReport:
 
     def render(self) -> str:
         width = max((len(w) for w, _ok, _d in self.lines), default=10)
-        rows = [f"{'OK ' if ok else 'FIX'}  {what:<{width}}  {detail}" for what, ok, detail in self.lines]
-        verdict = "All checks passed." if self.ok else "Some checks need attention (FIX lines above)."
+        rows = [f"{'OK ' if ok else 'FIX'}  {what:<{width}}  {detail}"
+                for what, ok, detail in self.lines]
+        verdict = ("All checks passed." if self.ok
+                   else "Some checks need attention (FIX lines above).")
         return "\n".join([*rows, verdict])
 
 
+def check_file(path: Path, program: str | None = None) -> CheckReport:
+    """Load the configuration at `path` and check it; a configuration error is one FIX line."""
+    try:
+        config = load(path)
+        keys = [config.program(program).key] if program else list(config.programs)
+    except ConfigError as err:
+        report = CheckReport()
+        report.add("configuration", False, str(err))
+        return report
+    return check(config, keys)
+
+
 def check(config: Config, keys: list[str]) -> CheckReport:
+    """Check everything `keys` (program keys) need for a run, and the shared settings."""
     report = CheckReport()
-    report.add("configuration", True, str(config.path))
+    names = ", ".join(keys)
+    report.add("configuration", True, f"{config.path} ({names})")
+    google = [k for k in keys if config.program(k).source.file is None]
+    credentials_ok = _check_credentials(config, report) if google else True
     for key in keys:
         program = config.program(key)
-        what = f"{key} source"
-        try:
-            table = read_tables(config, [key])[key]
-            responses = map_table(table, program)
-        except SyncError as err:
-            report.add(what, False, str(err))
-            continue
-        report.add(what, True, f"{program.source.label}: {len(responses)} responses, "
-                   f"all {len(program.questions)} mapped questions found")
+        if program.source.file is not None:
+            _check_export(program, report)
+    if google:
+        _check_spreadsheets(config, google, credentials_ok, report)
+    _check_smtp(config.smtp, report)
+    _check_output(config.output, report)
     return report
+
+
+# -- questions ---------------------------------------------------------------------------------
+
+
+def missing_questions(headers: tuple[str, ...], program: ProgramConfig) -> list[str]:
+    """One message per mapped question the form does not have, naming the closest titles."""
+    lowered = {h.casefold() for h in headers}
+    problems = []
+    for name, title in program.questions.items():
+        if title in headers or " ".join(title.split()).casefold() in lowered:
+            continue
+        near = closest_titles(title, headers)
+        hint = f" (closest: {', '.join(repr(t) for t in near)})" if near else ""
+        problems.append(f"{title!r} (programs.{program.key}.questions.{name}) "
+                        f"is not in the form{hint}")
+    return problems
+
+
+def _report_questions(program: ProgramConfig, headers: tuple[str, ...],
+                      report: CheckReport) -> None:
+    what = f"{program.key} questions"
+    if not headers:
+        report.add(what, False, "the responses sheet has no header row yet: submit one test "
+                   "response to the form, then check again")
+        return
+    missing = missing_questions(headers, program)
+    if missing:
+        report.add(what, False, "; ".join(missing))
+    else:
+        report.add(what, True, f"all {len(program.questions)} mapped questions found")
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+
+def _check_export(program: ProgramConfig, report: CheckReport) -> None:
+    assert program.source.file is not None
+    try:
+        table = read_export(program.source.file)
+    except SyncError as err:
+        report.add(f"{program.key} source", False, str(err))
+        return
+    report.add(f"{program.key} source", True,
+               f"{program.source.file}: {len(table.rows)} responses")
+    _report_questions(program, table.headers, report)
+
+
+def _check_credentials(config: Config, report: CheckReport) -> bool:
+    path = config.google.credentials
+    what = "google credentials"
+    if path is None:
+        report.add(what, False, "not configured: set google.credentials to the service account's "
+                   "JSON key file, or the GOOGLE_APPLICATION_CREDENTIALS environment variable")
+        return False
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        report.add(what, False, f"{path}: key file not found (google.credentials)")
+        return False
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or "not a JSON file"
+        report.add(what, False, f"{path}: cannot read the key ({reason}); download a new JSON "
+                   "key for the service account from the Google Cloud console")
+        return False
+    email = info.get("client_email") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or info.get("type") != "service_account" or not email:
+        report.add(what, False, f"{path}: not a service-account JSON key; create one under "
+                   "IAM & Admin > Service Accounts > Keys in the Google Cloud console")
+        return False
+    if os.name != "nt" and path.stat().st_mode & 0o077:
+        report.add(what, False, f"{path}: other users of this computer can read the key: "
+                   f"run chmod 600 {path}")
+        return True
+    report.add(what, True, f"{path} (service account {email}: share each response "
+               "spreadsheet with this address as a Viewer)")
+    return True
+
+
+def _check_spreadsheets(config: Config, keys: list[str], credentials_ok: bool,
+                        report: CheckReport) -> None:
+    if not credentials_ok:
+        for key in keys:
+            report.add(f"{key} source", False, f"{config.program(key).source.label}: not "
+                       "checked: fix the Google credentials first")
+        return
+    from sync.sources.google import check_spreadsheets  # only checks that use Google import it
+
+    sources = {k: config.program(k).source for k in keys}
+    wanted = [(s.spreadsheet or "", s.worksheet) for s in sources.values()]
+    try:
+        found = check_spreadsheets(wanted, config.google)
+    except SourceError as err:
+        found = {w: err for w in wanted}
+    for key, source in sources.items():
+        result = found[(source.spreadsheet or "", source.worksheet)]
+        if isinstance(result, SourceError):
+            report.add(f"{key} source", False, str(result))
+            continue
+        report.add(f"{key} source", True, f"{source.label}: reached ({len(result)} columns)")
+        _report_questions(config.program(key), result, report)
+
+
+# -- email and output ------------------------------------------------------------------------
+
+
+def _check_smtp(smtp: Smtp | None, report: CheckReport) -> None:
+    what = "email (SMTP)"
+    if smtp is None:
+        report.add(what, True, "not configured: confirmations are written to the outbox only")
+        return
+    try:
+        with Mailer(smtp):  # connect, secure and log in; then quit without sending
+            pass
+    except DeliveryError as err:
+        report.add(what, False, str(err))
+        return
+    who = f"logged in as {smtp.username}" if smtp.username else "connected (no login configured)"
+    sending = ("sending is on (send = true)" if smtp.send
+               else "send = false: confirmations stay in the outbox")
+    report.add(what, True, f"{smtp.host}:{smtp.port} ({smtp.security}): {who}; {sending}")
+    if smtp.notify:
+        report.add("failure notices", True, f"sent to {len(smtp.notify)} address(es) when a "
+                   "scheduled run fails")
+
+
+def _check_output(folder: Path, report: CheckReport) -> None:
+    what = "output folder"
+    if not folder.exists():
+        parent = folder.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if os.access(parent, os.W_OK | os.X_OK):
+            report.add(what, True, f"{folder}: will be created by the first run")
+        else:
+            report.add(what, False, f"{folder}: does not exist and {parent} is not writable: "
+                       "create it, or change output.folder")
+        return
+    if not folder.is_dir():
+        report.add(what, False, f"{folder}: is a file, not a folder: change output.folder")
+        return
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        report.add(what, False, f"{folder}: cannot write there ({err.strerror}): fix its "
+                   "permissions, or change output.folder")
+        return
+    if os.name != "nt" and stat.S_IMODE(folder.stat().st_mode) & 0o007:
+        report.add(what, False, f"{folder}: every user of this computer can open it, and it "
+                   f"holds personal data: run chmod 700 {folder}")
+        return
+    report.add(what, True, f"{folder}: writable")

@@ -43,6 +43,7 @@ else:
 
 
 LOCK_NAME = ".tpd-programs.lock"
+_HELD: dict[str, int] = {}  # folders this process holds, so `run` can call the sync inside
 
 
 @contextmanager
@@ -50,6 +51,14 @@ def run_lock(folder: Path) -> Iterator[None]:
     """Hold the output folder's lock for the duration; LockedError if another run has it."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / LOCK_NAME
+    held = str(path.resolve())
+    if held in _HELD:  # already ours: a step of `run` that locks on its own
+        _HELD[held] += 1
+        try:
+            yield
+        finally:
+            _HELD[held] -= 1
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         if not _try_lock(fd):
@@ -62,9 +71,11 @@ def run_lock(folder: Path) -> Iterator[None]:
         os.ftruncate(fd, 0)
         stamp = dt.datetime.now().isoformat(timespec="seconds")
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode())
+        _HELD[held] = 1
         try:
             yield
         finally:
+            del _HELD[held]
             _unlock(fd)
     finally:
         os.close(fd)

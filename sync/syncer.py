@@ -134,6 +134,9 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
         responses = map_table(tables[key], program)
         candidates, problems = validate(responses, program, config)
         results[key] = _build_records(store, program, config, candidates, problems, started)
+        from sync.purge import keep_purged  # purged vacation checks stay purged
+
+        keep_purged(store, key, results[key])
         summary.counts[key] = results[key]["counts"]
         log.info("%s: %s", key, results[key]["counts"])
 
@@ -387,11 +390,19 @@ def _save_written(store: store_mod.Store, written: dict[str, dict[str, Any]]) ->
 def collect_feature_input(store: store_mod.Store, config: Config) -> None:
     """Copy what staff typed into generated workbooks (attendance ticks, check results) into the
     state, before deciding whether anything changed. Each feature adds one call here."""
+    from sync import checklog
+
+    checklog.collect(store, config)  # vacation-check results typed into <output>/routes/*.xlsx
 
 
 def extra_sheets(store: store_mod.Store, config: Config) -> list[Sheet]:
     """Sheets other features add to the master after the program sheets (e.g. Check Log)."""
-    return []
+    sheets: list[Sheet] = []
+    if "vsc" in config.programs:
+        from sync import checklog
+
+        sheets.append(checklog.check_log_sheet(checklog.stored_checks(store)))
+    return sheets
 
 
 def features_digest(store: store_mod.Store) -> str:

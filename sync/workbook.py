@@ -92,6 +92,7 @@ class Sheet:
     row_fill: Callable[[Sequence[Any]], str | None] | None = None  # -> a FILLS key
     preamble: Sequence[Sequence[Any]] = field(default_factory=list)  # title lines above the header
     charts: Sequence[Any] = ()  # callables (ws) -> None that add native charts
+    row_height: float | None = None  # points, for every row below the header (e.g. signatures)
 
 
 def safe_text(value: str) -> str:
@@ -103,6 +104,11 @@ def safe_text(value: str) -> str:
         marker = CUT_MARKER.format(n=len(value) - keep)
         value = value[:MAX_TEXT - len(marker)] + marker
     return value
+
+
+def column_letter(index: int) -> str:
+    """The letter(s) of the 1-based column `index` ("A", ..., "Z", "AA"), for formulas."""
+    return get_column_letter(index)
 
 
 def sheet_title(title: str) -> str:
@@ -187,7 +193,9 @@ def _add_sheet(wb: Workbook, sheet: Sheet) -> None:
     if len(columns) > 0:
         ws.row_dimensions[header_row].height = 30
     ws.append([_cell(ws, c.header, c, header=True) for c in columns])
-    for values in rows:
+    for number, values in enumerate(rows, start=header_row + 1):
+        if sheet.row_height:
+            ws.row_dimensions[number].height = sheet.row_height
         fill = FILLS.get(sheet.row_fill(values)) if sheet.row_fill else None
         cells = []
         for i, value in enumerate(values):

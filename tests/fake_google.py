@@ -314,8 +314,9 @@ class FakeSpreadsheet:
         if top < 1 or left < 1:
             raise RangeError(text)
         if bottom > rows or right > cols:
+            quoted = "'" + tab.title.replace("'", "''") + "'"
             raise RangeError(
-                f"Range ({a1_title(tab.title)}!{cells}) exceeds grid limits. "
+                f"Range ({quoted}!{cells}) exceeds grid limits. "
                 f"Max rows: {rows}, max columns: {cols}"
             )
         return tab, top, left, bottom, right, single
@@ -338,7 +339,10 @@ class FakeSpreadsheet:
         where = f"{column_letters(left)}{top}"
         if not single:
             where += f":{column_letters(right)}{bottom}"
-        answer: dict[str, Any] = {"range": f"{a1_title(tab.title)}!{where}", "majorDimension": "ROWS"}
+        answer: dict[str, Any] = {
+            "range": f"{a1_title(tab.title)}!{where}",
+            "majorDimension": "ROWS",
+        }
         if out:
             answer["values"] = out
         return answer
@@ -698,11 +702,12 @@ def envelope(code: int, message: str | None = None) -> tuple[int, dict[str, Any]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms stalls
     server_version = "ESF"
     sys_version = ""
     fake: FakeGoogle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def handle(self) -> None:
@@ -766,13 +771,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(status, data, extra)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
 

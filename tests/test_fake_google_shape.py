@@ -42,7 +42,9 @@ REQUIRED_METADATA = {
     ("properties", "timeZone"): str,
     ("spreadsheetUrl",): str,
 }
-REQUIRED_TAB = {"sheetId": int, "title": str, "index": int, "sheetType": str, "gridProperties": dict}
+REQUIRED_TAB = {
+    "sheetId": int, "title": str, "index": int, "sheetType": str, "gridProperties": dict,
+}
 
 
 def cassette_files() -> list[Path]:
@@ -234,7 +236,8 @@ def test_metadata_keys_match_recorded_shape(
         mine_value, real_value = mine, recorded
         for name in path:
             mine_value, real_value = mine_value[name], real_value[name]
-        assert isinstance(mine_value, kind) and isinstance(real_value, kind), path
+        assert isinstance(real_value, kind), path
+        assert isinstance(mine_value, kind), path
     for tab in mine["sheets"]:
         for name, kind in REQUIRED_TAB.items():
             assert isinstance(tab["properties"][name], kind), name
@@ -254,7 +257,9 @@ def test_metadata_keys_match_recorded_shape(
 def test_error_bodies_match_recorded(
     code: int, cassette: str, fake_google: FakeGoogle, session: AuthorizedSession
 ) -> None:
-    recorded = next(b for _, _, _, status, b in interactions(CASSETTES / cassette) if status == code)
+    recorded = next(
+        body for _, _, _, status, body in interactions(CASSETTES / cassette) if status == code
+    )
     if code == 403:
         fake_google.add_spreadsheet("1Private_Sheet_Key", shared=False)
     answer = session.get(f"{fake_google.url}/v4/spreadsheets/1Private_Sheet_Key", timeout=5)
@@ -272,9 +277,12 @@ def gspread_client(
 ) -> gspread.Client:
     """gspread's own client, its URL constants pointed at the fake."""
     base = f"{fake_google.url}/v4/spreadsheets"
-    monkeypatch.setattr(gspread.http_client, "SPREADSHEET_URL", base + "/%s")
-    monkeypatch.setattr(gspread.http_client, "SPREADSHEET_VALUES_URL", base + "/%s/values/%s")
-    monkeypatch.setattr(gspread.http_client, "SPREADSHEET_VALUES_BATCH_URL", base + "/%s/values:batchGet")
+    for name, url in [
+        ("SPREADSHEET_URL", "/%s"),
+        ("SPREADSHEET_VALUES_URL", "/%s/values/%s"),
+        ("SPREADSHEET_VALUES_BATCH_URL", "/%s/values:batchGet"),
+    ]:
+        monkeypatch.setattr(gspread.http_client, name, base + url)
     return gspread.service_account(filename=service_account_key)
 
 
@@ -311,7 +319,8 @@ def test_gspread_reads_the_fake(fake_google: FakeGoogle, gspread_client: gspread
     )
     first, second = unformatted["valueRanges"]
     assert first["range"] == "'Form Responses 1'!A1:Z1000"
-    assert first["values"][1] == [pytest.approx(43895 + (18 * 3600 + 4 * 60 + 11) / 86400), "02134", 34]
+    submitted = 43895 + (18 * 3600 + 4 * 60 + 11) / 86400
+    assert first["values"][1] == [pytest.approx(submitted), "02134", 34]
     assert first["values"][2] == []
     assert first["values"][3] == [43896, "90503"]
     assert second == {"range": "Summary!A1:B1", "majorDimension": "ROWS", "values": [["Total", 2]]}
@@ -337,3 +346,12 @@ def test_gspread_maps_the_fakes_errors(
     assert raised.value.code == 429
     assert raised.value.error["status"] == "RESOURCE_EXHAUSTED"
     assert gspread_client.open_by_key("1Flaky_Key_abcdefg").sheet1.acell("A1").value == "a"
+    with pytest.raises(gspread.exceptions.APIError) as raised:
+        gspread_client.http_client.values_get("1Flaky_Key_abcdefg", "'Nope'!A1")
+    assert raised.value.code == 400
+    assert raised.value.error["message"] == "Unable to parse range: 'Nope'!A1"
+    with pytest.raises(gspread.exceptions.APIError) as raised:
+        gspread_client.http_client.values_get("1Flaky_Key_abcdefg", "Sheet1!A1:A2000")
+    assert raised.value.error["message"] == (
+        "Range ('Sheet1'!A1:A2000) exceeds grid limits. Max rows: 1000, max columns: 26"
+    )

@@ -75,7 +75,10 @@ def test_one_spreadsheet_with_three_tabs_costs_two_requests(
     tables = read_spreadsheets(wanted, google_settings, stats=stats)
 
     assert list(tables) == wanted
-    assert paths(fake_google) == [f"/v4/spreadsheets/{PIP}", f"/v4/spreadsheets/{PIP}/values:batchGet"]
+    assert paths(fake_google) == [
+        f"/v4/spreadsheets/{PIP}",
+        f"/v4/spreadsheets/{PIP}/values:batchGet",
+    ]
     batch = fake_google.sheets_requests[1].query
     assert batch["ranges"] == ["'Form Responses 1'", "'Form Responses 2'", "'Bob''s Notes'"]
     assert batch["valueRenderOption"] == ["UNFORMATTED_VALUE"]
@@ -86,7 +89,9 @@ def test_one_spreadsheet_with_three_tabs_costs_two_requests(
     assert tables[(PIP, "Bob's Notes")].rows[0].values == ("call back",)
 
 
-def test_two_spreadsheets_cost_four_requests(fake_google: FakeGoogle, google_settings: Google) -> None:
+def test_two_spreadsheets_cost_four_requests(
+    fake_google: FakeGoogle, google_settings: Google
+) -> None:
     seed_pip(fake_google)
     seed_vsc(fake_google)
 
@@ -110,15 +115,19 @@ def test_values_come_back_typed(fake_google: FakeGoogle, google_settings: Google
     assert first["Timestamp"] == pytest.approx(43895 + (18 * 3600 + 4 * 60 + 11) / 86400)
     assert isinstance(first["Timestamp"], float)
     assert first["ZIP"] == "02134"  # leading zero kept: text stays text
-    assert first["Age"] == 34 and isinstance(first["Age"], int)
+    assert first["Age"] == 34
+    assert isinstance(first["Age"], int)
     assert first["Phone (2)"] == ""
     second = table.answers(table.rows[1])
-    assert second["Timestamp"] == 43896 and isinstance(second["Timestamp"], int)
+    assert second["Timestamp"] == 43896
+    assert isinstance(second["Timestamp"], int)
     assert second["Age"] is None  # trailing empty cells are missing
     assert table.answers(table.rows[2])["Age"] == 41.5
 
 
-def test_duplicate_headers_are_made_unique(fake_google: FakeGoogle, google_settings: Google) -> None:
+def test_duplicate_headers_are_made_unique(
+    fake_google: FakeGoogle, google_settings: Google
+) -> None:
     seed_pip(fake_google)
 
     table = read_spreadsheets([(PIP, FORM)], google_settings)[(PIP, FORM)]
@@ -140,7 +149,9 @@ def test_blank_rows_are_skipped_but_keep_their_numbers(
     assert table.rows[1].values == (43896, "bob@example.org", "90503", "", "310-555-0102")
 
 
-def test_empty_tab_has_no_headers_and_no_rows(fake_google: FakeGoogle, google_settings: Google) -> None:
+def test_empty_tab_has_no_headers_and_no_rows(
+    fake_google: FakeGoogle, google_settings: Google
+) -> None:
     fake_google.add_spreadsheet(PIP, tabs={FORM: []})
 
     table = read_spreadsheets([(PIP, FORM)], google_settings)[(PIP, FORM)]
@@ -169,7 +180,8 @@ def test_missing_tab_lists_the_tabs_that_exist(
         read_spreadsheets([(PIP, "Form Responses 3")], google_settings)
 
     message = str(raised.value)
-    assert PIP in message and "'Form Responses 3'" in message
+    assert PIP in message
+    assert "'Form Responses 3'" in message
     assert "'Form Responses 1', 'Form Responses 2', \"Bob's Notes\", 'Summary'" in message
     assert len(fake_google.sheets_requests) == 1  # no values were read
 
@@ -187,7 +199,9 @@ def test_unshared_spreadsheet_names_key_and_service_account(
 
     message = str(raised.value)
     assert message.startswith(f"{PIP}: ")
-    assert "403" in message and "shared" in message and "Viewer" in message
+    assert "403" in message
+    assert "shared" in message
+    assert "Viewer" in message
     assert EMAIL in message
     assert len(fake_google.sheets_requests) == 1  # not retried
 
@@ -200,7 +214,27 @@ def test_unknown_spreadsheet_names_key_and_service_account(
 
     message = str(raised.value)
     assert message.startswith("1NoSuchSpreadsheet_000: ")
-    assert "404" in message and "must exist" in message and EMAIL in message
+    assert "404" in message
+    assert "must exist" in message
+    assert EMAIL in message
+
+
+def test_sheets_api_disabled_says_to_enable_it(
+    fake_google: FakeGoogle, google_settings: Google
+) -> None:
+    seed_pip(fake_google)
+    fake_google.fail_next(
+        403,
+        message="Google Sheets API has not been used in project 123456789012 before or it is "
+        "disabled. Enable it by visiting https://console.developers.google.com/apis/api/"
+        "sheets.googleapis.com/overview?project=123456789012 then retry.",
+    )
+
+    with pytest.raises(SourceError) as raised:
+        read_spreadsheets([(PIP, FORM)], google_settings)
+
+    assert "the Google Sheets API is not enabled" in str(raised.value)
+    assert EMAIL in str(raised.value)
 
 
 def test_missing_credentials_file_is_named(fake_google: FakeGoogle, tmp_path: Path) -> None:
@@ -243,7 +277,8 @@ def test_revoked_key_is_a_clear_error(
 
     message = str(raised.value)
     assert message.startswith(f"{service_account_key}: Google refused the service-account key")
-    assert "Invalid JWT Signature" in message and "new JSON key" in message
+    assert "Invalid JWT Signature" in message
+    assert "new JSON key" in message
     assert fake_google.sheets_requests == []
 
 
@@ -271,8 +306,10 @@ def test_401_after_refresh_is_a_clear_error(
         read_spreadsheets([(PIP, FORM)], google_settings)
 
     message = str(raised.value)
-    assert message.startswith(f"{PIP}: ") and "even after a refresh" in message
-    assert str(google_settings.credentials) in message and EMAIL in message
+    assert message.startswith(f"{PIP}: ")
+    assert "even after a refresh" in message
+    assert str(google_settings.credentials) in message
+    assert EMAIL in message
     assert len(fake_google.token_requests) == 3  # first token, then two refreshes
     assert no_sleep == []
 
@@ -293,7 +330,8 @@ def test_busy_answers_are_retried_then_succeed(
 
     assert [r.status for r in fake_google.sheets_requests] == [status, status, 200, 200]
     assert len(no_sleep) == 2
-    assert 0 <= no_sleep[0] <= 1.0 and 0 <= no_sleep[1] <= 2.0  # full jitter, base 1 s
+    assert 0 <= no_sleep[0] <= 1.0
+    assert 0 <= no_sleep[1] <= 2.0
     assert len(tables[(PIP, FORM)].rows) == 3
 
 
@@ -369,7 +407,9 @@ def test_retry_budget_in_seconds_stops_early(
     assert "answered 503 four times over 7 s" in str(raised.value)
 
 
-def test_timeout_is_retried(fake_google: FakeGoogle, google_settings: Google, no_sleep: list[float]) -> None:
+def test_timeout_is_retried(
+    fake_google: FakeGoogle, google_settings: Google, no_sleep: list[float]
+) -> None:
     seed_pip(fake_google)
     fake_google.delay_next(1.5)
     settings = dataclasses.replace(google_settings, timeout_seconds=0.3)
@@ -453,6 +493,11 @@ def test_check_reads_only_the_header_rows(fake_google: FakeGoogle, google_settin
     batch = fake_google.sheets_requests[1].query
     assert batch["ranges"] == ["'Form Responses 1'!1:1", "'Summary'!1:1"]
     assert len(fake_google.sheets_requests) == 3
+
+
+def test_check_without_credentials_raises(fake_google: FakeGoogle, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="key file not found"):
+        check_spreadsheets([(PIP, FORM)], fake_google.settings(tmp_path / "gone.json"))
 
 
 def test_logs_count_requests_but_carry_no_answers(

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -239,8 +239,9 @@ class _SheetsApi:
             )
             _sleep(delay)
             spent += delay
-        raise SourceError(f"{key}: Google Sheets {_summary(failures)} over {spent:.0f} s; "
-                          "try again later")
+        raise SourceError(
+            f"{key}: Google Sheets {_summary(failures)} over {spent:.0f} s; try again later"
+        )
 
     def _json(self, key: str, response: requests.Response) -> dict[str, Any]:
         try:
@@ -248,17 +249,24 @@ class _SheetsApi:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise SourceError(f"{key}: Google Sheets answered {response.status_code} "
-                              "with something that is not JSON")
+            raise SourceError(
+                f"{key}: Google Sheets answered {response.status_code} with something that "
+                "is not JSON"
+            )
         return data
 
     def _refused(self, key: str, response: requests.Response) -> SourceError:
         status = response.status_code
         why = _error_text(response)
+        if status == 403 and "API has not been used" in why:
+            return SourceError(
+                f"{key}: the Google Sheets API is not enabled for the project of the service "
+                f"account {self.email} ({why}); enable it in the Google Cloud console"
+            )
         if status in (403, 404):
             what = "refused access to" if status == 403 else "found no"
             return SourceError(
-                f"{key}: Google Sheets {what} spreadsheet {key} ({why}). The spreadsheet "
+                f"{key}: Google Sheets {what} spreadsheet {key} ({why}); the spreadsheet "
                 f"must exist and be shared (Viewer is enough) with the service account "
                 f"{self.email}"
             )
@@ -289,11 +297,11 @@ def _credentials(google: Google) -> service_account.Credentials:
     try:
         return service_account.Credentials.from_service_account_file(str(path), scopes=SCOPES)
     except FileNotFoundError:
-        raise SourceError(f"{path}: service-account key file not found (google.credentials)") \
-            from None
+        message = f"{path}: service-account key file not found (google.credentials)"
+        raise SourceError(message) from None
     except OSError as err:
-        raise SourceError(f"{path}: cannot read the service-account key: {err.strerror}") \
-            from None
+        message = f"{path}: cannot read the service-account key: {err.strerror}"
+        raise SourceError(message) from None
     except (ValueError, KeyError, TypeError, auth_exceptions.GoogleAuthError) as err:
         raise SourceError(
             f"{path}: not a valid service-account JSON key ({_short(err)}); download a new "
@@ -330,8 +338,8 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 _TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times",

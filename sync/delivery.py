@@ -1,0 +1,164 @@
+"""Delivery: hand finished messages to the configured SMTP server, at a steady rate.
+
+The only module that imports smtplib. One connection per run (`with Mailer(smtp) as m:`),
+secured as `[smtp] security` says (starttls, ssl or none), logged in when a username is set,
+never faster than `rate_per_minute`. Every error names the server.
+
+A failure is either definite (the server said no: the message was not accepted, and a later
+run may try again) or uncertain (the connection dropped or timed out after the message was
+handed over: it may have been delivered). `Uncertain` marks the second kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from email.message import EmailMessage
+from types import TracebackType
+
+from sync.config import Smtp
+from sync.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+
+class Uncertain(DeliveryError):
+    """The message may or may not have reached the server."""
+
+
+class Refused(DeliveryError):
+    """The server refused this message's recipients; other messages may still go."""
+
+
+class Mailer:
+    """An open SMTP session that sends messages no faster than the configured rate."""
+
+    def __init__(self, smtp: Smtp, ssl_context: ssl.SSLContext | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.smtp = smtp
+        self.where = f"{smtp.host}:{smtp.port}"
+        self.interval = 60.0 / smtp.rate_per_minute
+        self.context = ssl_context
+        self.clock, self.sleep = clock, sleep
+        self.conn: smtplib.SMTP | None = None
+        self.last: float | None = None
+        self.sent = 0
+
+    def __enter__(self) -> Mailer:
+        self.open()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _context(self) -> ssl.SSLContext:
+        if self.context is None:
+            # Honours SSL_CERT_FILE / SSL_CERT_DIR for a server with a private certificate.
+            self.context = ssl.create_default_context()
+        return self.context
+
+    def open(self) -> None:
+        s = self.smtp
+        if s.username and s.security == "none":
+            raise DeliveryError(f"{self.where}: will not send the password for {s.username} over an "
+                                "unencrypted connection; set smtp.security to starttls or ssl")
+        if s.username and not s.password:
+            name = s.password_env or "(smtp.password_env is not set)"
+            raise DeliveryError(f"{self.where}: smtp.username is set but the password environment "
+                                f"variable {name} is empty or not set")
+        try:
+            if s.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds,
+                                                      context=self._context())
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
+            self.conn = conn
+            conn.ehlo()
+            if s.security == "starttls":
+                if not conn.has_extn("starttls"):
+                    raise DeliveryError(f"{self.where}: the server does not offer STARTTLS; check "
+                                        "smtp.port and smtp.security")
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if s.username:
+                conn.login(s.username, s.password or "")
+        except DeliveryError:
+            self.close()
+            raise
+        except smtplib.SMTPAuthenticationError as err:
+            self.close()
+            raise DeliveryError(f"{self.where}: login as {s.username} refused ({err.smtp_code} "
+                                f"{_text(err.smtp_error)}); check smtp.username and the password "
+                                f"in {s.password_env}") from None
+        except ssl.SSLError as err:
+            self.close()
+            raise DeliveryError(f"{self.where}: secure connection failed ({err.reason or err}); "
+                                "check smtp.security and the server's certificate") from None
+        except (smtplib.SMTPException, OSError) as err:
+            self.close()
+            raise DeliveryError(f"{self.where}: cannot connect ({_describe(err)}); check "
+                                "smtp.host, smtp.port and smtp.security") from None
+        log.info("connected to %s (%s)", self.where, s.security)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (smtplib.SMTPException, OSError):
+                self.conn.close()
+            self.conn = None
+
+    def _wait(self) -> None:
+        if self.last is not None:
+            remaining = self.last + self.interval - self.clock()
+            if remaining > 0:
+                self.sleep(remaining)
+        self.last = self.clock()
+
+    def send(self, msg: EmailMessage, sender: str, recipients: Sequence[str]) -> dict[str, str]:
+        """Send `msg` to exactly `recipients` (the envelope; headers are never consulted).
+
+        Returns {address: reason} for recipients the server refused while accepting the others.
+        Raises DeliveryError when the message was not accepted, `Uncertain` when it may have been.
+        """
+        if self.conn is None:
+            raise DeliveryError(f"{self.where}: not connected")
+        self._wait()
+        try:
+            refused = self.conn.send_message(msg, from_addr=sender, to_addrs=list(recipients))
+        except smtplib.SMTPRecipientsRefused as err:
+            reasons = "; ".join(f"{code} {_text(text)}" for code, text in err.recipients.values())
+            raise Refused(f"{self.where}: every recipient was refused ({reasons})") from None
+        except smtplib.SMTPSenderRefused as err:
+            raise DeliveryError(f"{self.where}: sender refused ({err.smtp_code} "
+                                f"{_text(err.smtp_error)}); check smtp.from") from None
+        except smtplib.SMTPDataError as err:
+            raise DeliveryError(f"{self.where}: message refused ({err.smtp_code} "
+                                f"{_text(err.smtp_error)})") from None
+        except smtplib.SMTPNotSupportedError as err:
+            raise DeliveryError(f"{self.where}: {err}") from None
+        except (smtplib.SMTPException, OSError) as err:
+            self.conn = None
+            raise Uncertain(f"{self.where}: the connection failed while sending "
+                            f"({_describe(err)}); the message may have been delivered") from None
+        self.sent += 1
+        return {addr: f"{code} {_text(text)}" for addr, (code, text) in refused.items()}
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return " ".join(value.split())
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, TimeoutError):
+        return "timed out"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__

@@ -1,0 +1,96 @@
+"""The log file under the output folder: `<output>/logs/tpd-programs.log`, rotated, owner-only.
+
+Scheduled runs have no terminal, so this file is where staff look when something went wrong.
+Log lines carry counts, record IDs, file names and durations only. As a second line of
+defence, `PersonalDataFilter` blanks anything that looks like an email address or a phone
+number before a line is written, whatever logged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+from pathlib import Path
+
+LOG_DIR = "logs"
+LOG_NAME = "tpd-programs.log"
+MAX_BYTES = 1_000_000
+BACKUPS = 5
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+REDACTED = "[redacted]"
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A North American phone number however it is written; record IDs (PIP-00042), dates
+# (2020-03-05) and durations never have ten digits in these groupings.
+_PHONE = re.compile(r"(?<![\w-])(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?![\w-])"
+                    r"|(?<![\w-])\d{10}(?![\w-])")
+
+
+def log_path(output: Path) -> Path:
+    return output / LOG_DIR / LOG_NAME
+
+
+class PersonalDataFilter(logging.Filter):
+    """Replaces email addresses and phone numbers in a record's final text with [redacted]."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format: let the handler report it as usual
+            return True
+        clean = redact(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact(text: str) -> str:
+    return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
+
+
+class _OwnerOnlyHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file handler whose files (current and rotated) are readable by the owner only."""
+
+    def _open(self):  # type: ignore[override]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.close(fd)
+        if os.name != "nt":
+            os.chmod(self.baseFilename, 0o600)
+        return super()._open()
+
+
+def attach(output: Path, level: int = logging.INFO,
+           logger: logging.Logger | None = None) -> logging.Handler:
+    """Start writing `logger` (default: the root logger) to the output folder's log file.
+
+    The folder is created owner-only. Returns the handler, for `detach`.
+    """
+    path = log_path(output)
+    output.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    handler = _OwnerOnlyHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(level)
+    handler.addFilter(PersonalDataFilter())
+    target = logger if logger is not None else logging.getLogger()
+    target.addHandler(handler)
+    if target.getEffectiveLevel() > level:
+        target.setLevel(level)
+    return handler
+
+
+def detach(handler: logging.Handler, logger: logging.Logger | None = None) -> None:
+    target = logger if logger is not None else logging.getLogger()
+    target.removeHandler(handler)
+    handler.close()
+
+
+def record(handler: logging.Handler | None, message: str, level: int = logging.ERROR) -> None:
+    """Write one line to the log file only (e.g. the error the command printed to the screen)."""
+    if handler is None:
+        return
+    entry = logging.LogRecord("sync.cli", level, __file__, 0, "%s", (message,), None)
+    if handler.filter(entry):
+        handler.handle(entry)

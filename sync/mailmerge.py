@@ -1,0 +1,256 @@
+"""Mail merge: Jinja2 templates in, standard email messages (text + HTML) out.
+
+The only module that imports jinja2. A template is three files in a templates folder:
+`<name>.subject.txt`, `<name>.txt` (the plain-text body) and `<name>.html` (the HTML body).
+Files whose names start with "_" are shared pieces (a layout, a signature) that templates
+extend or include. Undefined fields are errors (StrictUndefined), and every value is
+HTML-escaped in `.html` files. Templates run sandboxed: they can format values, not reach
+into Python.
+
+Header safety: a subject or display name is collapsed onto one line with control characters
+removed before it becomes a header, and recipients are given to the message (and to SMTP)
+as validated addresses only, so no answer text can add a header or a recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+import re
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from sync.errors import TemplateError
+
+PARTS = (("subject", ".subject.txt"), ("text", ".txt"), ("html", ".html"))
+BUNDLED = Path(__file__).resolve().parents[1] / "templates"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+# -- filters staff can use in templates -----------------------------------------------------
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def longdate(value: Any) -> str:
+    """Thursday, March 5, 2020"""
+    d = _as_date(value)
+    return f"{_DAYS[d.weekday()]}, {_MONTHS[d.month - 1]} {d.day}, {d.year}" if d else str(value or "")
+
+
+def date(value: Any) -> str:
+    """March 5, 2020"""
+    d = _as_date(value)
+    return f"{_MONTHS[d.month - 1]} {d.day}, {d.year}" if d else str(value or "")
+
+
+def shortdate(value: Any) -> str:
+    """March 5"""
+    d = _as_date(value)
+    return f"{_MONTHS[d.month - 1]} {d.day}" if d else str(value or "")
+
+
+def clock(value: Any) -> str:
+    """6:00 p.m."""
+    if not isinstance(value, (dt.time, dt.datetime)):
+        return str(value or "")
+    hour = value.hour % 12 or 12
+    return f"{hour}:{value.minute:02d} {'a.m.' if value.hour < 12 else 'p.m.'}"
+
+
+def ordinal(value: Any) -> str:
+    """1st, 2nd, 3rd, 4th"""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return str(value or "")
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+FILTERS = {"longdate": longdate, "date": date, "shortdate": shortdate, "clock": clock,
+           "ordinal": ordinal}
+
+
+# -- templates ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    template: str
+    subject: str
+    text: str
+    html: str
+
+
+def one_line(value: Any) -> str:
+    """Text safe for a header: control characters and line breaks become single spaces."""
+    return " ".join(_CONTROL.sub(" ", str(value or "")).split())
+
+
+class Templates:
+    """The templates found in `folders` (the first folder holding a file wins)."""
+
+    def __init__(self, folders: Sequence[Path]):
+        self.folders = [Path(f) for f in folders if Path(f).is_dir()]
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader([str(f) for f in self.folders]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm"),
+                                                default_for_string=False, default=False),
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(FILTERS)
+
+    def names(self) -> list[str]:
+        """Every complete template (all three files present), sorted."""
+        found: set[str] = set()
+        for folder in self.folders:
+            for path in folder.glob("*.subject.txt"):
+                name = path.name.removesuffix(".subject.txt")
+                if not name.startswith("_"):
+                    found.add(name)
+        return sorted(n for n in found if all(self._exists(n + s) for _, s in PARTS))
+
+    def _exists(self, filename: str) -> bool:
+        return any((f / filename).is_file() for f in self.folders)
+
+    def where(self, filename: str) -> str:
+        for folder in self.folders:
+            if (folder / filename).is_file():
+                return str(folder / filename)
+        return str((self.folders[0] if self.folders else BUNDLED) / filename)
+
+    def _load(self, filename: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(filename)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(f"{self.where(filename)}: template file not found "
+                                f"(known templates: {', '.join(self.names()) or 'none'})") from None
+        except jinja2.TemplateSyntaxError as err:
+            raise TemplateError(f"{err.filename or self.where(filename)}:{err.lineno}: "
+                                f"{err.message}") from None
+
+    def _files(self, name: str) -> dict[str, set[str]]:
+        """{file: top-level fields it uses} for the template's three files and their pieces."""
+        found: dict[str, set[str]] = {}
+        pending = [name + suffix for _, suffix in reversed(PARTS)]
+        while pending:
+            filename = pending.pop()
+            if filename in found:
+                continue
+            self._load(filename)  # not found / syntax errors first, with the file's name
+            source = self.env.loader.get_source(self.env, filename)[0]  # type: ignore[union-attr]
+            ast = self.env.parse(source, filename)
+            found[filename] = set(jinja2.meta.find_undeclared_variables(ast))
+            pending.extend(ref for ref in jinja2.meta.find_referenced_templates(ast) if ref)
+        return found
+
+    def fields(self, name: str) -> set[str]:
+        """The top-level fields the template's files (and the pieces they use) refer to."""
+        return set().union(*self._files(name).values())
+
+    def check(self, name: str, known: Iterable[str]) -> None:
+        """TemplateError naming the file, template and field if it uses a field not in `known`."""
+        known = set(known) | set(self.env.globals)
+        for filename, used in self._files(name).items():
+            unknown = sorted(used - known)
+            if unknown:
+                more = f" (and {', '.join(unknown[1:])})" if unknown[1:] else ""
+                raise TemplateError(
+                    f"{self.where(filename)}: template {name!r} uses unknown field "
+                    f"{unknown[0]!r}{more}; known fields: {', '.join(sorted(known - set(self.env.globals)))}")
+
+    def render(self, name: str, context: dict[str, Any]) -> Rendered:
+        """The template's subject, text and HTML for `context`; TemplateError names the file."""
+        out: dict[str, str] = {}
+        for part, suffix in PARTS:
+            template = self._load(name + suffix)
+            try:
+                out[part] = template.render(context)
+            except jinja2.UndefinedError as err:
+                raise TemplateError(f"{_location(err, template)}: template {name!r} uses an "
+                                    f"unknown field: {err.message}") from None
+            except jinja2.TemplateError as err:
+                raise TemplateError(f"{_location(err, template)}: template {name!r}: "
+                                    f"{err}") from None
+        subject = one_line(out["subject"])
+        if not subject:
+            raise TemplateError(f"{self.where(name + '.subject.txt')}: the subject is empty")
+        return Rendered(name, subject, out["text"].strip() + "\n", out["html"].strip() + "\n")
+
+
+def _location(err: Exception, template: jinja2.Template) -> str:
+    """file:line of the template line that failed (Jinja2 maps frames to template lines)."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if frame.filename and frame.filename.endswith((".txt", ".html", ".htm")):
+            return f"{frame.filename}:{frame.lineno}"
+    return str(template.filename or template.name)
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def address(name: Any, addr: str) -> Address:
+    """An address header value; the display name is reduced to one safe line."""
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=one_line(name), username=local, domain=domain)
+
+
+def parse_sender(text: str) -> Address:
+    """`Name <addr>` or `addr` (from the [smtp] from setting) as an Address."""
+    match = re.fullmatch(r"\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*", text)
+    if match:
+        return address(match.group(1).strip('"'), match.group(2))
+    return address("", text.strip())
+
+
+def compose(rendered: Rendered, sender: Address, to: Sequence[Address],
+            cc: Sequence[Address] = (), reply_to: Address | None = None,
+            when: dt.datetime | None = None) -> EmailMessage:
+    """An RFC 5322 message: multipart/alternative with the text and the HTML body."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["Subject"] = rendered.subject
+    msg["From"] = sender
+    msg["To"] = list(to)
+    if cc:
+        msg["Cc"] = list(cc)
+    if reply_to is not None:
+        msg["Reply-To"] = reply_to
+    msg["Date"] = format_datetime((when or dt.datetime.now().astimezone()).replace(microsecond=0))
+    msg["Message-ID"] = make_msgid(domain=sender.domain or None)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text, cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    return msg
+
+
+def message_bytes(msg: EmailMessage) -> bytes:
+    """The message as an .eml file holds it (CRLF line ends)."""
+    return msg.as_bytes(policy=email.policy.SMTP)

@@ -1,0 +1,361 @@
+"""`run`: the daily job for a scheduler. Sync, rosters, confirmations, routes, in that order.
+
+The whole run holds the output folder's lock. Each step is timed and reported as one line
+of counts and record IDs (never names, addresses or birthdates); a step that fails is
+reported with the next action to take, and the steps after it still run:
+
+- rosters and routes work from the state of the last successful sync, so a failed sync
+  (Google unreachable, say) still leaves staff with tonight's sign-in sheet and tomorrow's
+  route sheets, as of the last good read;
+- confirmations are always rendered to the outbox, but sent (when `smtp.send = true`) only
+  after a successful sync in the same run, so a Status staff changed since the last good
+  sync can never be overtaken by a message sent from older state;
+- when no sync has ever succeeded there is no state to work from, and the other steps are
+  skipped.
+
+When any step fails and `smtp.notify` lists addresses, staff get a short notice by email
+with the step lines and the log file's place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from sync.config import Config
+from sync.errors import (
+    ConfigError,
+    DeliveryError,
+    LockedError,
+    SourceError,
+    SyncError,
+    TemplateError,
+    WorkbookError,
+)
+from sync.lock import run_lock
+from sync.logfile import log_path, redact
+
+log = logging.getLogger(__name__)
+
+STEPS = ("sync", "rosters", "confirmations", "routes")
+OK, FAILED, SKIPPED = "ok", "FAILED", "skipped"
+MAX_IDS = 20  # record IDs listed per step line; the rest are counted
+
+
+@dataclass
+class StepResult:
+    """What a step did, as counts and record IDs only."""
+
+    counts: dict[str, Any] = field(default_factory=dict)  # label -> number (or nested dict)
+    ids: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    status: str  # ok | FAILED | skipped
+    seconds: float
+    result: StepResult = field(default_factory=StepResult)
+    error: str = ""
+    next_action: str = ""
+
+    def line(self) -> str:
+        head = f"{self.name:<13} {self.status:<7} {self.seconds:6.1f} s"
+        if self.status == FAILED:
+            return f"{head}  {self.error}  Next: {self.next_action}"
+        parts = [_counts_text(self.result.counts)] if self.result.counts else []
+        if self.result.ids:
+            shown = ", ".join(self.result.ids[:MAX_IDS])
+            more = len(self.result.ids) - MAX_IDS
+            parts.append(f"records {shown}" + (f" and {more} more" if more > 0 else ""))
+        if self.result.note:
+            parts.append(self.result.note)
+        return f"{head}  {'; '.join(parts)}" if parts else head
+
+
+@dataclass
+class RunReport:
+    started: dt.datetime
+    steps: list[StepOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    log_file: Path | None = None
+    notice: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != FAILED for s in self.steps)
+
+    @property
+    def failed(self) -> list[str]:
+        return [s.name for s in self.steps if s.status == FAILED]
+
+    def render(self) -> str:
+        lines = [s.line() for s in self.steps]
+        verdict = ("Run finished: every step succeeded" if self.ok else
+                   f"Run finished with {len(self.failed)} failed step(s): {', '.join(self.failed)}")
+        lines.append(f"{verdict} ({self.seconds:.1f} s).")
+        if self.notice:
+            lines.append(self.notice)
+        if self.log_file:
+            lines.append(f"Log: {self.log_file}")
+        return "\n".join(lines)
+
+
+def _counts_text(counts: dict[str, Any]) -> str:
+    parts = []
+    for label, value in counts.items():
+        if isinstance(value, dict):
+            parts.append(f"{label}: {_counts_text(value)}" if value else f"{label}: none")
+        else:
+            parts.append(f"{value} {label}")
+    return ", ".join(parts)
+
+
+# -- next actions ------------------------------------------------------------------------------
+
+
+def next_action(step: str, err: BaseException, config: Config) -> str:
+    """What staff should do about `err`, raised by `step`."""
+    if isinstance(err, ConfigError):
+        return (f"fix the configuration key named above in {config.path}, then run "
+                "`tpd-programs check`")
+    if isinstance(err, SourceError):
+        return ("run `tpd-programs check` to see which source or question to fix; if Google was "
+                "busy or unreachable, the next scheduled run retries by itself")
+    if isinstance(err, WorkbookError):
+        return ("close the workbook named above if it is open in Excel; if it is damaged, copy "
+                f"the newest file from {config.output / 'backups'} over it; then run again")
+    if isinstance(err, TemplateError):
+        return ("fix the template and field named above, then check it with "
+                "`tpd-programs confirmations --preview RECORD_ID`")
+    if isinstance(err, DeliveryError):
+        return ("run `tpd-programs check` to test the SMTP login; unsent messages stay in the "
+                "outbox and go out on the next run, never twice")
+    if isinstance(err, SyncError):
+        return f"fix what the message names, then run `tpd-programs {step}` to retry this step"
+    return ("an unexpected error in the toolkit: keep the log file (it has the details) and "
+            "report it; the other steps still ran")
+
+
+def _describe(err: BaseException) -> str:
+    """The error for a log line. Only our own errors' messages are shown: they name files,
+    rows and keys. Anything else may carry a cell's value, so only its type and place are."""
+    if isinstance(err, SyncError):
+        return redact(str(err))
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"unexpected {type(err).__name__}{where}"
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+
+def _step_sync(config: Config, state: dict[str, Any]) -> StepResult:
+    from sync.syncer import sync
+
+    summary = sync(config)
+    counts = {key: {k: v for k, v in c.items() if v or k in ("read", "records")}
+              for key, c in summary.counts.items()}
+    return StepResult(counts, note="nothing changed" if summary.unchanged else "")
+
+
+def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
+    from sync.rosters import CLASS_KEYS, write_rosters
+
+    if not any(k in config.programs for k in CLASS_KEYS):
+        return StepResult(note="no class program (pip, tap) configured")
+    summary = write_rosters(config)
+    counts: dict[str, Any] = {}
+    for c in summary.classes:
+        r = c.roster
+        counts[f"{r.program} {r.session.id}"] = {"seated": len(r.seated),
+                                                 "waitlisted": len(r.waitlist),
+                                                 "attendance marks": c.marks}
+    # Warnings can quote answers (a school, a cohort name): counted here, read on screen.
+    note = (f"{len(summary.warnings)} warning(s): run `tpd-programs rosters` to read them"
+            if summary.warnings else "")
+    return StepResult(counts, note=note)
+
+
+def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
+    from sync import confirmations
+
+    send = bool(config.smtp and config.smtp.send) and state["sync_ok"]
+    result = summarize(confirmations.confirm(config, send=send))
+    if config.smtp and config.smtp.send and not send:
+        result.note = ("not sent: the sync failed, so sending waits for the next good sync "
+                       "(messages are in the outbox)")
+    elif not send:
+        result.note = "written to the outbox only (smtp.send is not true)"
+    return result
+
+
+def _step_routes(config: Config, state: dict[str, Any]) -> StepResult:
+    from sync.routesheets import today, write_routes
+
+    if "vsc" not in config.programs:
+        return StepResult(note="the vacation-check program (vsc) is not configured")
+    summary = write_routes(config, start=today(config), days=config.route_days)
+    counts: dict[str, Any] = {d.day.isoformat(): {"stops": d.stops, "beats": len(d.beats)}
+                              for d in summary.days}
+    unassigned = sorted({rid for d in summary.days for rid in d.unassigned})
+    return StepResult(counts, unassigned,
+                      note="the records listed match no beat" if unassigned else "")
+
+
+Step = Callable[[Config, dict[str, Any]], StepResult]
+DEFAULT_STEPS: dict[str, Step] = {
+    "sync": _step_sync,
+    "rosters": _step_rosters,
+    "confirmations": _step_confirmations,
+    "routes": _step_routes,
+}
+
+
+def summarize(value: Any) -> StepResult:
+    """A feature's summary as counts and record IDs: its `counts` and `record_ids`, when it
+    has them, and its whole-number attributes; never its text (which may name people)."""
+    if isinstance(value, StepResult):
+        return value
+    counts: dict[str, Any] = {}
+    raw = getattr(value, "counts", None)
+    if isinstance(raw, dict):
+        counts.update({str(k): v for k, v in raw.items() if isinstance(v, int | dict)})
+    for name, attr in (vars(value).items() if hasattr(value, "__dict__") else ()):
+        if isinstance(attr, int) and not isinstance(attr, bool) and name not in counts:
+            counts[name.replace("_", " ")] = attr
+        elif isinstance(attr, list | tuple | set) and name.endswith(("files", "paths")):
+            counts[name.replace("_", " ")] = len(attr)
+    ids = [str(i) for i in getattr(value, "record_ids", None) or []]
+    return StepResult(counts, ids)
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def run(config: Config, steps: dict[str, Step] | None = None) -> RunReport:
+    """Run every step in order under the lock; a failing step does not stop the others."""
+    steps = steps if steps is not None else DEFAULT_STEPS
+    clock = time.monotonic()
+    report = RunReport(started=dt.datetime.now(config.department.timezone).replace(tzinfo=None),
+                       log_file=log_path(config.output))
+    try:
+        with run_lock(config.output):
+            log.info("run started: %s", ", ".join(steps))
+            _run_steps(config, steps, report)
+    except LockedError:
+        log.warning("run not started: another run holds the lock")
+        raise
+    report.seconds = time.monotonic() - clock
+    if report.ok:
+        log.info("run finished in %.1f s: every step succeeded", report.seconds)
+    else:
+        log.error("run finished in %.1f s: %d step(s) failed: %s", report.seconds,
+                  len(report.failed), ", ".join(report.failed))
+        report.notice = notify_failure(config, report)
+    return report
+
+
+def _run_steps(config: Config, steps: dict[str, Step], report: RunReport) -> None:
+    from sync.syncer import STATE
+
+    state: dict[str, Any] = {"sync_ok": False}
+    for name, step in steps.items():
+        if name != "sync" and not (config.output / STATE).exists():
+            note = "no successful sync yet, so nothing to work from"
+            outcome = StepOutcome(name, SKIPPED, 0.0, StepResult(note=note))
+        else:
+            outcome = _one_step(config, name, step, state)
+        if name == "sync":
+            state["sync_ok"] = outcome.status == OK
+        report.steps.append(outcome)
+        log.info("%s", outcome.line())  # the screen gets the whole report from the command
+
+
+def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> StepOutcome:
+    started = time.monotonic()
+    try:
+        result = step(config, state)
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("sync."):
+            return StepOutcome(name, SKIPPED, time.monotonic() - started,
+                               StepResult(note="not part of this installation"))
+        return _failed(config, name, err, started)
+    except LockedError:
+        raise
+    except Exception as err:  # one step's failure must not stop the others
+        return _failed(config, name, err, started)
+    return StepOutcome(name, OK, time.monotonic() - started, result)
+
+
+def _failed(config: Config, name: str, err: BaseException, started: float) -> StepOutcome:
+    if not isinstance(err, SyncError):
+        # The traceback shows where, never what: frames only, no exception message.
+        frames = "".join(traceback.format_list(traceback.extract_tb(err.__traceback__)))
+        log.info("%s: unexpected %s; traceback:\n%s", name, type(err).__name__, frames)
+    return StepOutcome(name, FAILED, time.monotonic() - started, error=_describe(err),
+                       next_action=next_action(name, err, config))
+
+
+# -- failure notice ---------------------------------------------------------------------------
+
+
+def notify_failure(config: Config, report: RunReport) -> str:
+    """Email `smtp.notify` that the run failed; returns a line saying what happened."""
+    smtp = config.smtp
+    if smtp is None or not smtp.notify:
+        return ""
+    message = failure_message(config, report)
+    try:
+        _deliver(config, message)
+    except (SyncError, OSError) as err:
+        reason = redact(str(err)) if isinstance(err, SyncError) else type(err).__name__
+        log.error("failure notice not sent: %s", reason)
+        return f"Failure notice not sent: {reason}"
+    log.info("failure notice sent to %d address(es)", len(smtp.notify))
+    return f"Failure notice sent to {len(smtp.notify)} address(es)."
+
+
+def failure_message(config: Config, report: RunReport) -> EmailMessage:
+    """The notice: which steps failed, what to do, where the log is. Counts and IDs only."""
+    assert config.smtp is not None
+    message = EmailMessage()
+    message["Subject"] = (f"Community Programs Toolkit: run of {report.started:%Y-%m-%d %H:%M} "
+                          f"failed ({', '.join(report.failed)})")
+    message["From"] = config.smtp.sender
+    message["To"] = ", ".join(config.smtp.notify)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain="tpd-programs.local")
+    body = [
+        f"The scheduled run of the Community Programs Toolkit ({config.department.name}) "
+        f"started at {report.started:%Y-%m-%d %H:%M} had {len(report.failed)} failed step(s).",
+        "",
+        *(s.line() for s in report.steps),
+        "",
+        "What to do next is at the end of each FAILED line. Steps that did not fail have "
+        "written their files as usual.",
+        f"Configuration: {config.path}",
+        f"Log file: {log_path(config.output)}",
+        "",
+        "Run `tpd-programs check` to test the configuration, sources and email settings.",
+    ]
+    message.set_content(redact("\n".join(body)) + "\n")
+    return message
+
+
+def _deliver(config: Config, message: EmailMessage) -> None:
+    """Send one message through the configured SMTP server (sync.delivery)."""
+    from sync.delivery import Mailer
+
+    assert config.smtp is not None
+    with Mailer(config.smtp) as mailer:
+        mailer.send(message, config.smtp.sender, config.smtp.notify)
