@@ -90,7 +90,8 @@ def sheet(program_key: str, session: Session, dates: Sequence[dt.date], leading:
     session date, then the total and eligibility formulas, and a Present row per date."""
     head = 1 + len(leading)
     columns = [Column(RECORD_ID, width=11), *leading]
-    columns += [Column(day.isoformat(), "checkbox", 11, choices=PRESENT_MARKS[::2]) for day in dates]
+    boxes = PRESENT_MARKS[::2]  # the dropdown offers ✓ and X
+    columns += [Column(day.isoformat(), "checkbox", 11, choices=boxes) for day in dates]
     columns += [Column("Attended", "int", 10), Column(ELIGIBLE[program_key], width=12)]
     preamble = [
         [f"{session.name}: attendance"],
@@ -119,6 +120,41 @@ def sheet(program_key: str, session: Session, dates: Sequence[dt.date], leading:
                      "", ""])
     return Sheet(SHEET, columns, rows, freeze=f"{column_letter(head + 1)}{first_row}",
                  autofilter=False, print_setup=print_setup, preamble=preamble)
+
+
+def sign_in_sheets(program_name: str, session: Session, dates: Sequence[dt.date],
+                   leading: Sequence[Column], people: Sequence[Sequence[Any]]) -> list[Sheet]:
+    """One printable sign-in sheet per session night: #, the `leading` columns (name...), a
+    wide signature box and a time-in box; the night's date in the page header."""
+    columns = [Column("#", "int", 5), *leading, Column("Signature", "checkbox", 48),
+               Column("Time in", "checkbox", 12)]
+    rows = [[i, *values, None, None] for i, values in enumerate(people, 1)]
+    where = f"{hours(session)}, {session.location}" if session.location else hours(session)
+    return [Sheet(f"Sign-in {day.isoformat()}", columns, rows, autofilter=False, row_height=26,
+                  print_setup=PrintSetup(header_left=f"{program_name}: {session.name}",
+                                         header_center=f"Sign-in: {long_date(day)}",
+                                         header_right=where[:120]))
+            for day in dates]
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _clock(t: dt.time) -> str:
+    return f"{t.hour % 12 or 12}:{t.minute:02d}"
+
+
+def hours(session: Session) -> str:
+    """The class hours as staff write them: "6:00-8:00 p.m."."""
+    start, end = session.start_time, session.end_time
+    half = lambda t: "a.m." if t.hour < 12 else "p.m."  # noqa: E731
+    if half(start) == half(end):
+        return f"{_clock(start)}-{_clock(end)} {half(end)}"
+    return f"{_clock(start)} {half(start)}-{_clock(end)} {half(end)}"
+
+
+def long_date(day: dt.date) -> str:
+    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 
 # -- reading a sheet -------------------------------------------------------------------------
@@ -159,17 +195,16 @@ def _mark(value: Any) -> str:
 def parse_sheet(rows: Sequence[Sequence[Any]]) -> SheetMarks:
     """The marks in an Attendance sheet's rows (header found by its "Record ID" cell)."""
     out = SheetMarks()
-    for h, header in enumerate(rows[:20]):
-        labels = [str(v).strip() if v is not None else "" for v in header]
-        if RECORD_ID in labels:
-            break
-    else:
+    labelled = [[str(v).strip() if v is not None else "" for v in r] for r in rows[:20]]
+    top = next((i for i, labels in enumerate(labelled) if RECORD_ID in labels), None)
+    if top is None:
         return out
-    id_col = labels.index(RECORD_ID)
+    header = rows[top]
+    id_col = labelled[top].index(RECORD_ID)
     date_cols = [(i, d) for i, v in enumerate(header) if (d := _as_date(v)) is not None]
     out.dates = [d for _, d in date_cols]
     seen: set[str] = set()
-    for values in rows[h + 1:]:
+    for values in rows[top + 1:]:
         rid = values[id_col] if id_col < len(values) else None
         if not isinstance(rid, str) or not rid.strip():
             continue  # the totals row, blank rows
@@ -212,12 +247,12 @@ def save_marks(store: Store, program_key: str, class_id: str, sheet: SheetMarks)
                 changed += 1
                 if new:
                     store.db.execute(
-                        "INSERT OR REPLACE INTO attendance (class_id, record_id, session_date, mark) "
-                        "VALUES (?, ?, ?, ?)", (key, rid, day.isoformat(), new))
+                        "INSERT OR REPLACE INTO attendance (class_id, record_id, session_date, "
+                        "mark) VALUES (?, ?, ?, ?)", (key, rid, day.isoformat(), new))
                 else:
                     store.db.execute(
-                        "DELETE FROM attendance WHERE class_id = ? AND record_id = ? AND session_date = ?",
-                        (key, rid, day.isoformat()))
+                        "DELETE FROM attendance WHERE class_id = ? AND record_id = ? "
+                        "AND session_date = ?", (key, rid, day.isoformat()))
     return changed
 
 
@@ -317,7 +352,8 @@ def tool_columns(store: Store, config: Config, key: str,
         if session is None:
             continue
         if session.id not in per_class:
-            per_class[session.id] = (marks(store, key, session.id), set(roll(store, key, session.id)))
+            per_class[session.id] = (marks(store, key, session.id),
+                                     set(roll(store, key, session.id)))
         class_marks, on_roll = per_class[session.id]
         if rid not in on_roll and rid not in class_marks:
             continue

@@ -116,6 +116,74 @@ cmd_init.options = _init_options
 cmd_init.needs_config = False
 
 
+def _iso_date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2020-03-05: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days, at least 1: {text!r}")
+    return int(text)
+
+
+@command("rosters", "write each class's roster, waitlist, attendance and sign-in sheets "
+         "(one workbook per cohort or semester)")
+def cmd_rosters(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.rosters import write_rosters
+
+    print(write_rosters(cfg, args.program, args.cohort).render())
+    return EXIT_OK
+
+
+def _rosters_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--program", choices=["pip", "tap"],
+                        help="only this program (default: both)")
+    parser.add_argument("--cohort", metavar="ID",
+                        help="only this cohort or semester (its id, e.g. 2020-spring, or name)")
+
+
+cmd_rosters.options = _rosters_options
+
+
+@command("routes", "write the vacation-check route sheets (one workbook per day, a sheet per beat)")
+def cmd_routes(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.routesheets import write_routes
+
+    print(write_routes(cfg, start=args.date, days=args.days).render())
+    return EXIT_OK
+
+
+def _routes_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                        help="first day (default: today in the department's time zone)")
+    parser.add_argument("--days", type=_positive, default=None, metavar="N",
+                        help="how many days from --date (default: routes.days in the config)")
+
+
+cmd_routes.options = _routes_options
+
+
+@command("purge", "remove vacation-check personal data past retention (dry run unless --apply)")
+def cmd_purge(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.purge import purge
+
+    print(purge(cfg, apply=args.apply).render())
+    return EXIT_OK
+
+
+def _purge_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--apply", action="store_true",
+                        help="really remove it (default: only list what would be removed)")
+
+
+cmd_purge.options = _purge_options
+
+
 # -- entry point ---------------------------------------------------------------------------
 
 

@@ -65,8 +65,8 @@ class Mailer:
     def open(self) -> None:
         s = self.smtp
         if s.username and s.security == "none":
-            raise DeliveryError(f"{self.where}: will not send the password for {s.username} over an "
-                                "unencrypted connection; set smtp.security to starttls or ssl")
+            raise DeliveryError(f"{self.where}: will not send the password for {s.username} over "
+                                "an unencrypted connection; set smtp.security to starttls or ssl")
         if s.username and not s.password:
             name = s.password_env or "(smtp.password_env is not set)"
             raise DeliveryError(f"{self.where}: smtp.username is set but the password environment "
@@ -123,8 +123,9 @@ class Mailer:
     def send(self, msg: EmailMessage, sender: str, recipients: Sequence[str]) -> dict[str, str]:
         """Send `msg` to exactly `recipients` (the envelope; headers are never consulted).
 
-        Returns {address: reason} for recipients the server refused while accepting the others.
-        Raises DeliveryError when the message was not accepted, `Uncertain` when it may have been.
+        Returns {lowercased address: reason} for recipients the server refused while it
+        accepted the others. Raises DeliveryError when the message was not accepted, `Refused`
+        when every recipient was refused, `Uncertain` when it may have been delivered.
         """
         if self.conn is None:
             raise DeliveryError(f"{self.where}: not connected")
@@ -147,7 +148,7 @@ class Mailer:
             raise Uncertain(f"{self.where}: the connection failed while sending "
                             f"({_describe(err)}); the message may have been delivered") from None
         self.sent += 1
-        return {addr: f"{code} {_text(text)}" for addr, (code, text) in refused.items()}
+        return {addr.lower(): f"{code} {_text(text)}" for addr, (code, text) in refused.items()}
 
 
 def _text(value: bytes | str) -> str:

@@ -59,7 +59,9 @@ def _as_date(value: Any) -> dt.date | None:
 def longdate(value: Any) -> str:
     """Thursday, March 5, 2020"""
     d = _as_date(value)
-    return f"{_DAYS[d.weekday()]}, {_MONTHS[d.month - 1]} {d.day}, {d.year}" if d else str(value or "")
+    if d is None:
+        return str(value or "")
+    return f"{_DAYS[d.weekday()]}, {_MONTHS[d.month - 1]} {d.day}, {d.year}"
 
 
 def date(value: Any) -> str:
@@ -72,6 +74,12 @@ def shortdate(value: Any) -> str:
     """March 5"""
     d = _as_date(value)
     return f"{_MONTHS[d.month - 1]} {d.day}" if d else str(value or "")
+
+
+def weekday(value: Any) -> str:
+    """Thursday"""
+    d = _as_date(value)
+    return _DAYS[d.weekday()] if d else str(value or "")
 
 
 def clock(value: Any) -> str:
@@ -92,8 +100,8 @@ def ordinal(value: Any) -> str:
     return f"{n}{suffix}"
 
 
-FILTERS = {"longdate": longdate, "date": date, "shortdate": shortdate, "clock": clock,
-           "ordinal": ordinal}
+FILTERS = {"longdate": longdate, "date": date, "shortdate": shortdate, "weekday": weekday,
+           "clock": clock, "ordinal": ordinal}
 
 
 # -- templates ------------------------------------------------------------------------------
@@ -183,9 +191,9 @@ class Templates:
             unknown = sorted(used - known)
             if unknown:
                 more = f" (and {', '.join(unknown[1:])})" if unknown[1:] else ""
-                raise TemplateError(
-                    f"{self.where(filename)}: template {name!r} uses unknown field "
-                    f"{unknown[0]!r}{more}; known fields: {', '.join(sorted(known - set(self.env.globals)))}")
+                fields = ", ".join(sorted(known - set(self.env.globals)))
+                raise TemplateError(f"{self.where(filename)}: template {name!r} uses unknown "
+                                    f"field {unknown[0]!r}{more}; known fields: {fields}")
 
     def render(self, name: str, context: dict[str, Any]) -> Rendered:
         """The template's subject, text and HTML for `context`; TemplateError names the file."""
@@ -254,3 +262,10 @@ def compose(rendered: Rendered, sender: Address, to: Sequence[Address],
 def message_bytes(msg: EmailMessage) -> bytes:
     """The message as an .eml file holds it (CRLF line ends)."""
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def preview_text(msg: EmailMessage, rendered: Rendered) -> str:
+    """A message for reading in a terminal: its headers, the text body, then the HTML."""
+    head = [f"{h}: {msg[h]}" for h in ("Subject", "From", "To", "Cc", "Reply-To") if msg[h]]
+    return "\n".join([f"== {rendered.template} ==", *head, "", rendered.text.rstrip(), "",
+                      "-- HTML --", rendered.html.rstrip()])

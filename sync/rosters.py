@@ -139,12 +139,12 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
             waiting.append((a, "Waitlisted by staff"))
         elif left <= 0:
             waiting.append((a, "Class full"))
-        elif a.school.casefold() in caps and taken.get(a.school.casefold(), 0) >= caps[a.school.casefold()]:
-            waiting.append((a, f"{a.school} seats full ({caps[a.school.casefold()]})"))
+        elif (school := a.school.casefold()) in caps and taken.get(school, 0) >= caps[school]:
+            waiting.append((a, f"{a.school} seats full ({caps[school]})"))
         else:
             seated.append(a)
             left -= 1
-            taken[a.school.casefold()] = taken.get(a.school.casefold(), 0) + 1
+            taken[school] = taken.get(school, 0) + 1
     if program.key == "tap":
         rank = {s.casefold(): i for i, s in enumerate(program.schools)}
         seated.sort(key=lambda a: (a.school == "", rank.get(a.school.casefold(), len(rank)),
@@ -167,7 +167,8 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
         warn(f"{label}: staff accepted {len(held)}, more than the {session.capacity} seats")
     for school, seats in session.school_capacity.items():
         if taken.get(school.casefold(), 0) > seats:
-            warn(f"{label}: {school} has {taken[school.casefold()]} seated, more than its {seats} seats")
+            warn(f"{label}: {school} has {taken[school.casefold()]} seated, "
+                 f"more than its {seats} seats")
     if session.minimum and len(roster.seated) < session.minimum:
         warn(f"{label}: {len(roster.seated)} seated, fewer than the minimum of "
              f"{session.minimum} to hold the class")
@@ -189,7 +190,8 @@ def phone_text(value: Any) -> str:
 
 def _names(key: str, values: dict[str, Any]) -> tuple[str, str]:
     prefix = "student_" if key == "tap" else ""
-    return (str(values.get(f"{prefix}first_name") or ""), str(values.get(f"{prefix}last_name") or ""))
+    return (str(values.get(f"{prefix}first_name") or ""),
+            str(values.get(f"{prefix}last_name") or ""))
 
 
 def full_name(key: str, values: dict[str, Any]) -> str:
@@ -199,23 +201,6 @@ def full_name(key: str, values: dict[str, Any]) -> str:
 def _listed_name(a: Applicant, key: str) -> str:
     first, last = _names(key, a.values)
     return f"{last}, {first}" if last and first else (last or first)
-
-
-def _clock(t: dt.time) -> str:
-    return f"{t.hour % 12 or 12}:{t.minute:02d}"
-
-
-def hours(session: Session) -> str:
-    """ "6:00-8:00 p.m." """
-    start, end = session.start_time, session.end_time
-    half = lambda t: "a.m." if t.hour < 12 else "p.m."  # noqa: E731
-    if half(start) == half(end):
-        return f"{_clock(start)}-{_clock(end)} {half(end)}"
-    return f"{_clock(start)} {half(start)}-{_clock(end)} {half(end)}"
-
-
-def long_date(day: dt.date) -> str:
-    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 
 # Contact columns per program: (header, width, value of an applicant's answers).
@@ -233,110 +218,101 @@ CONTACT_FIELDS: dict[str, list[tuple[str, float, Any]]] = {
 }
 
 
+def _answer(get: Any) -> Any:
+    return lambda p: get(p.applicant.values)
+
+
 @dataclass
 class Book:
     sheets: list[Sheet]
     roll: list[str]  # record IDs on the Attendance sheet
 
 
+Spec = list[tuple[Column, Any]]  # (column, value of a Placement)
+
+
+def _table(title: str, spec: Spec, items: list[Placement], **options: Any) -> Sheet:
+    rows = [[get(p) for _, get in spec] for p in items]
+    return Sheet(title, [c for c, _ in spec], rows, **options)
+
+
 def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
                     class_marks: dict[str, dict[dt.date, str]]) -> Book:
     """Every sheet of one class's roster workbook, as plain data."""
-    key, session = program.key, roster.session
+    key, session, dates = program.key, roster.session, roster.dates
     tap = key == "tap"
-    name_col = Column("Student" if tap else "Name", width=24)
-    school = [Column("School", width=22)] if tap else []
-    school_of = (lambda a: [a.school]) if tap else (lambda a: [])
-    status = lambda a: a.status or "New"  # noqa: E731
-    span = (f"{session.name}, {roster.dates[0]:%B} {roster.dates[0].day} to "
-            f"{roster.dates[-1]:%B} {roster.dates[-1].day}, {roster.dates[-1].year}"
-            if roster.dates else session.name)
-    when = f"{WEEKDAY_NAMES[session.weekday]}s {hours(session)}"
+    span = (f"{session.name}, {dates[0]:%B} {dates[0].day} to {dates[-1]:%B} {dates[-1].day}, "
+            f"{dates[-1].year}" if dates else session.name)
+    when = f"{attendance.WEEKDAYS[session.weekday]}s {attendance.hours(session)}"
 
     def setup(what: str, right: str = when) -> PrintSetup:
         return PrintSetup(header_left=config.department.name,
-                          header_center=f"{PROGRAMS[key].name}: {span} {what}".strip(),
+                          header_center=f"{PROGRAMS[key].name}: {span} {what}",
                           header_right=right)
 
-    fields = CONTACT_FIELDS[key]
+    name = (Column("Student" if tap else "Name", width=24),
+            lambda p: full_name(key, p.applicant.values))
+    school: Spec = [(Column("School", width=22), lambda p: p.applicant.school)] if tap else []
+    rid = (Column("Record ID", width=11), lambda p: p.applicant.record_id)
+    status = (Column("Status", width=12), lambda p: p.applicant.status or "New")
+    first = (Column("First submitted", "datetime", 17), lambda p: p.applicant.first)
+    contacts: Spec = [(Column(h, "int" if h == "Grade" else "text", w), _answer(get))
+                      for h, w, get in CONTACT_FIELDS[key]]
+    brief = contacts[2:6] if tap else contacts[:2]
     groups = {s: i for i, s in enumerate(dict.fromkeys(p.applicant.school for p in roster.seated))}
-    fill = (lambda row: "grey" if groups.get(row[0], 0) % 2 else None) if tap else None
-    sheets = [Sheet(
-        "Roster",
-        [*school, Column("Seat", "int", 6), Column("Record ID", width=11), name_col,
-         *(Column(h, "int" if h == "Grade" else "text", w) for h, w, _ in fields),
-         Column("Status", width=12), Column("First submitted", "datetime", 17)],
-        [[*school_of(p.applicant), p.number, p.applicant.record_id, full_name(key, p.applicant.values),
-          *(get(p.applicant.values) for _, _, get in fields), status(p.applicant), p.applicant.first]
-         for p in roster.seated],
-        freeze="A2", print_setup=setup("roster"), row_fill=fill)]
-    brief = fields[:2] if not tap else fields[2:6]
-    sheets.append(Sheet(
-        "Waitlist",
-        [Column("Position", "int", 9), Column("Record ID", width=11), name_col, *school,
-         *(Column(h, width=w) for h, w, _ in brief), Column("First submitted", "datetime", 17),
-         Column("Status", width=12), Column("Reason", width=26)],
-        [[p.number, p.applicant.record_id, full_name(key, p.applicant.values), *school_of(p.applicant),
-          *(get(p.applicant.values) for _, _, get in brief), p.applicant.first, status(p.applicant),
-          p.reason] for p in roster.waitlist],
-        print_setup=setup("waitlist")))
-    sheets.append(Sheet(
-        "Declined or withdrawn",
-        [Column("Record ID", width=11), name_col, *school, *(Column(h, width=w) for h, w, _ in brief),
-         Column("First submitted", "datetime", 17), Column("Status", width=12)],
-        [[a.record_id, full_name(key, a.values), *school_of(a), *(get(a.values) for _, _, get in brief),
-          a.first, a.status] for a in roster.released]))
-    # Attendance: the seated, then anyone no longer seated who has marks (never hidden).
-    by_name = sorted(roster.seated, key=lambda p: (groups.get(p.applicant.school, 0) if tap else 0,
+    released = [Placement(a, 0) for a in roster.released]
+    seat = (Column("Seat", "int", 6), lambda p: p.number)
+    position = (Column("Position", "int", 9), lambda p: p.number)
+    reason = (Column("Reason", width=26), lambda p: p.reason)
+    by_school = (lambda row: "grey" if groups.get(row[0], 0) % 2 else None) if tap else None
+    sheets = [
+        _table("Roster", [*school, seat, rid, name, *contacts, status, first], roster.seated,
+               print_setup=setup("roster"), row_fill=by_school),
+        _table("Waitlist", [position, rid, name, *school, *brief, first, status, reason],
+               roster.waitlist, print_setup=setup("waitlist")),
+        _table("Declined or withdrawn", [rid, name, *school, *brief, first, status], released,
+               print_setup=setup("declined or withdrawn")),
+    ]
+    # Attendance and sign-in sheets list people by name (TAP: by school, then name); the
+    # Attendance sheet also keeps anyone no longer seated who has marks (never hidden).
+    by_name = sorted(roster.seated, key=lambda p: (groups.get(p.applicant.school, 0),
                                                     _listed_name(p.applicant, key).casefold()))
-    people = [(p.applicant.record_id, [_listed_name(p.applicant, key), *school_of(p.applicant),
-                                       status(p.applicant)]) for p in by_name]
-    others = {a.record_id: a for a in [*(p.applicant for p in roster.waitlist), *roster.released]}
-    for rid in sorted(set(class_marks) - {rid for rid, _ in people}):
-        a = others.get(rid)
-        people.append((rid, [_listed_name(a, key) if a else "", *([a.school if a else ""] if tap else []),
-                             (status(a) if a else "Not in this class")]))
+    listed = [(Column(name[0].header, width=24), lambda p: _listed_name(p.applicant, key)), *school]
+    shown = [*listed, status]
+    people = [(p.applicant.record_id, [get(p) for _, get in shown]) for p in by_name]
+    unseated = {p.applicant.record_id: p for p in [*roster.waitlist, *released]}
+    for r in sorted(set(class_marks) - {r for r, _ in people}):
+        p = unseated.get(r)
+        people.append((r, [get(p) for _, get in shown] if p else
+                       [*([""] * len(listed)), "Not in this class"]))
     sheets.append(attendance.sheet(
-        key, session, roster.dates, [name_col, *school, Column("Status", width=12)], people,
-        class_marks, setup("attendance", roster.dates and f"{len(roster.dates)} sessions" or "")))
-    sheets.append(_contacts(key, roster, name_col, school, school_of, setup("contacts")))
-    for day in roster.dates:
-        sheets.append(Sheet(
-            f"Sign-in {day.isoformat()}",
-            [Column("#", "int", 5), name_col, *school, Column("Signature", "checkbox", 48),
-             Column("Time in", "checkbox", 12)],
-            [[i, _listed_name(p.applicant, key), *school_of(p.applicant), None, None]
-             for i, p in enumerate(by_name, 1)],
-            autofilter=False, row_height=26,
-            print_setup=PrintSetup(header_left=f"{PROGRAMS[key].name}: {session.name}",
-                                   header_center=f"Sign-in: {long_date(day)}",
-                                   header_right=f"{hours(session)}, {session.location}"[:120])))
-    return Book(sheets, [rid for rid, _ in people])
+        key, session, dates, [c for c, _ in shown], people, class_marks,
+        setup("attendance", f"{len(dates)} sessions, {when}")))
+    sheets.append(_contacts(key, roster, [name, *school], setup("contacts")))
+    sheets.extend(attendance.sign_in_sheets(
+        PROGRAMS[key].name, session, dates, [c for c, _ in listed],
+        [[get(p) for _, get in listed] for p in by_name]))
+    return Book(sheets, [r for r, _ in people])
 
 
-WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def _contacts(key: str, roster: ClassRoster, name_col: Column, school: list[Column],
-              school_of: Any, print_setup: PrintSetup) -> Sheet:
+def _contacts(key: str, roster: ClassRoster, who: Spec, print_setup: PrintSetup) -> Sheet:
     """One row per person to reach: the participant, and their emergency contact (PIP) or
     guardian and counselor (TAP)."""
     roles = {"pip": [("Participant", None, "email", "phone"),
-                     ("Emergency contact", "emergency_contact_name", None, "emergency_contact_phone")],
+                     ("Emergency contact", "emergency_contact_name", "",
+                      "emergency_contact_phone")],
              "tap": [("Student", None, "student_email", "student_phone"),
                      ("Guardian", "guardian_name", "guardian_email", "guardian_phone"),
-                     ("Counselor", "counselor_name", "counselor_email", None)]}[key]
+                     ("Counselor", "counselor_name", "counselor_email", "")]}[key]
     rows = []
     for p in roster.seated:
         v = p.applicant.values
-        for role, who, email, phone in roles:
-            contact = full_name(key, v) if who is None else str(v.get(who) or "")
-            mail = str(v.get(email) or "") if email else ""
-            tel = phone_text(v.get(phone)) if phone else ""
-            if contact or mail or tel:
-                rows.append([p.applicant.record_id, full_name(key, v), *school_of(p.applicant),
-                             role, contact, mail, tel])
-    return Sheet("Contacts", [Column("Record ID", width=11), name_col, *school,
+        for role, contact, email, phone in roles:
+            cells = [full_name(key, v) if contact is None else str(v.get(contact) or ""),
+                     str(v.get(email) or ""), phone_text(v.get(phone))]
+            if any(cells):
+                rows.append([p.applicant.record_id, *(get(p) for _, get in who), role, *cells])
+    return Sheet("Contacts", [Column("Record ID", width=11), *(c for c, _ in who),
                               Column("Role", width=18), Column("Contact", width=24),
                               Column("Email", width=28), Column("Phone", width=16)],
                  rows, print_setup=print_setup)
@@ -378,7 +354,8 @@ def _selected(config: Config, program_key: str | None,
     if program_key is not None:
         program = config.program(program_key)
         if program_key not in CLASS_KEYS:
-            raise ConfigError(f"{config.path}: programs.{program_key}: has no classes to make rosters for")
+            raise ConfigError(f"{config.path}: programs.{program_key}: has no classes "
+                              "to make rosters for")
         programs = [program]
     else:
         programs = [config.programs[k] for k in CLASS_KEYS if k in config.programs]
@@ -386,10 +363,12 @@ def _selected(config: Config, program_key: str | None,
     for program in programs:
         for i, session in enumerate(program.cohorts):
             if cohort is None or classes.find([session], cohort) is not None:
-                chosen.append((program, session, f"programs.{program.key}.{CLASS_KEYS[program.key]}[{i}]"))
+                where = f"programs.{program.key}.{CLASS_KEYS[program.key]}[{i}]"
+                chosen.append((program, session, where))
     if cohort is not None and not chosen:
         known = ", ".join(f"{p.key}:{s.id}" for p in programs for s in p.cohorts) or "none"
-        raise ConfigError(f"{config.path}: no cohort or semester {cohort!r} is configured (known: {known})")
+        raise ConfigError(f"{config.path}: no cohort or semester {cohort!r} is configured "
+                          f"(known: {known})")
     return chosen
 
 

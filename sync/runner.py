@@ -187,16 +187,22 @@ def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
 
 
 def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
-    from sync import confirmations
+    from sync.confirmations import confirm
 
-    send = bool(config.smtp and config.smtp.send) and state["sync_ok"]
-    result = summarize(confirmations.confirm(config, send=send))
-    if config.smtp and config.smtp.send and not send:
-        result.note = ("not sent: the sync failed, so sending waits for the next good sync "
-                       "(messages are in the outbox)")
+    wanted = bool(config.smtp and config.smtp.send)
+    send = wanted and state["sync_ok"]
+    summary = confirm(config, send=send)
+    notes = []
+    if wanted and not send:
+        notes.append("not sent: the sync failed, so sending waits for the next good sync "
+                     "(the messages are in the outbox)")
     elif not send:
-        result.note = "written to the outbox only (smtp.send is not true)"
-    return result
+        notes.append("written to the outbox only (smtp.send is not true)")
+    if summary.problems or summary.unconfirmed:
+        notes.append("the records listed need a look: run `tpd-programs confirmations`")
+    if summary.warnings:
+        notes.append(f"{len(summary.warnings)} warning(s)")
+    return StepResult(dict(summary.counts), list(summary.record_ids), "; ".join(notes))
 
 
 def _step_routes(config: Config, state: dict[str, Any]) -> StepResult:
@@ -219,24 +225,6 @@ DEFAULT_STEPS: dict[str, Step] = {
     "confirmations": _step_confirmations,
     "routes": _step_routes,
 }
-
-
-def summarize(value: Any) -> StepResult:
-    """A feature's summary as counts and record IDs: its `counts` and `record_ids`, when it
-    has them, and its whole-number attributes; never its text (which may name people)."""
-    if isinstance(value, StepResult):
-        return value
-    counts: dict[str, Any] = {}
-    raw = getattr(value, "counts", None)
-    if isinstance(raw, dict):
-        counts.update({str(k): v for k, v in raw.items() if isinstance(v, int | dict)})
-    for name, attr in (vars(value).items() if hasattr(value, "__dict__") else ()):
-        if isinstance(attr, int) and not isinstance(attr, bool) and name not in counts:
-            counts[name.replace("_", " ")] = attr
-        elif isinstance(attr, list | tuple | set) and name.endswith(("files", "paths")):
-            counts[name.replace("_", " ")] = len(attr)
-    ids = [str(i) for i in getattr(value, "record_ids", None) or []]
-    return StepResult(counts, ids)
 
 
 # -- the run -----------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sync import classes, dedupe, master, store as store_mod
+from sync import classes, dedupe, master, normalize, progress, store as store_mod
 from sync.config import Config, ProgramConfig
 from sync.errors import WorkbookError
 from sync.lock import run_lock
@@ -129,7 +130,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
 
     summary = SyncSummary(master=path)
     results: dict[str, Any] = {}
-    for key in keys:
+    for key in progress.iterate(keys, "programs"):
         program = config.program(key)
         responses = map_table(tables[key], program)
         candidates, problems = validate(responses, program, config)
@@ -233,8 +234,18 @@ def _latest_values(members: list[Candidate], attr: str) -> dict[str, Any]:
 
 
 def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any]:
-    titles = {name: title for name, title in program.questions.items()}
-    out = {titles[name]: value for name, value in problem.response.fields.items()}
+    """The original answers, with Sheets' serial-number dates shown as dates."""
+    spec = PROGRAMS[program.key]
+    out = {}
+    for name, value in problem.response.fields.items():
+        kind = spec.field(name).kind
+        if kind in ("date", "datetime") and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            try:
+                value = normalize.parse_datetime(value, source_tz=None, target_tz=ZoneInfo("UTC"))
+            except ValueError:
+                pass
+        out[program.questions[name]] = value
     out.update(problem.response.extra)
     return out
 
@@ -390,9 +401,10 @@ def _save_written(store: store_mod.Store, written: dict[str, dict[str, Any]]) ->
 def collect_feature_input(store: store_mod.Store, config: Config) -> None:
     """Copy what staff typed into generated workbooks (attendance ticks, check results) into the
     state, before deciding whether anything changed. Each feature adds one call here."""
-    from sync import checklog
+    from sync import attendance, checklog
 
     checklog.collect(store, config)  # vacation-check results typed into <output>/routes/*.xlsx
+    attendance.collect(store, config)  # attendance ticked in <output>/rosters/*.xlsx
 
 
 def extra_sheets(store: store_mod.Store, config: Config) -> list[Sheet]:
@@ -410,6 +422,7 @@ def features_digest(store: store_mod.Store) -> str:
     parts = []
     for table in ("attendance", "ledger", "checks"):
         parts.append(store.db.execute(f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone())  # noqa: S608
+    parts.append(store.get_meta("attendance:version"))  # a changed mark keeps count and rowid
     return _digest(parts)
 
 
@@ -423,6 +436,9 @@ def tool_columns(store: store_mod.Store, config: Config, key: str,
         columns.append(master.ToolColumn(
             master.Column(label, width=14),
             {rid: assigned_class(program, data) for rid, data in records.items()}))
+        from sync import attendance
+
+        columns.extend(attendance.tool_columns(store, config, key, records))
     return columns
 
 

@@ -210,7 +210,7 @@ def _add_sheet(wb: Workbook, sheet: Sheet) -> None:
 
 def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
     ws.page_setup.orientation = "landscape" if setup.landscape else "portrait"
-    ws.page_setup.paperSize = ws.PAPERSIZE_LETTER
+    ws.page_setup.paperSize = 1  # Letter (write-only sheets lack the PAPERSIZE_* names)
     if setup.fit_width:
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         ws.page_setup.fitToWidth = 1

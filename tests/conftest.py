@@ -12,6 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.fake_google"]
+
 PIP_HEADER = ("Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,"
               "Connection to Torrance,Organization\n")
 

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 # The fixtures (fake_google, service_account_key, ...) live in tests/fake_google.py; its
 # classes are imported inside functions so that pytest loads the module first, as a plugin.
-pytest_plugins = ["tests.fake_google"]
 
 CASSETTES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sheets-api"
 SHEETS = "https://sheets.googleapis.com"

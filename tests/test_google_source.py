@@ -20,7 +20,6 @@ from sync.sources.google import check_spreadsheets, read_spreadsheets
 if TYPE_CHECKING:
     from tests.fake_google import FakeGoogle
 
-pytest_plugins = ["tests.fake_google"]
 
 PIP = "1PipRegistration_Responses_abc"
 VSC = "1VacationChecks_Responses_xyz"

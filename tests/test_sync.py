@@ -13,7 +13,6 @@ from openpyxl import load_workbook
 
 from sync import syncer
 from sync.errors import LockedError, WorkbookError
-from sync.lock import run_lock
 from tests.conftest import REPO, soffice_to_pdf
 
 PIP = "Partners in Policing"
@@ -272,8 +271,20 @@ def test_master_open_in_another_program_is_a_clear_error(site):
 
 def test_two_runs_never_overlap(site):
     cfg = site.config()
-    with run_lock(cfg.output), pytest.raises(LockedError, match="another run is in progress"):
-        syncer.sync(cfg)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from sync.lock import run_lock\n"
+         "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+         str(cfg.output)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match="another run is in progress"):
+            syncer.sync(cfg)
+        assert not site.master.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    syncer.sync(cfg)  # the lock of a killed run frees itself
+    assert site.master.exists()
 
 
 def test_mangled_master_is_rebuilt_from_state(site):
