@@ -183,6 +183,7 @@ def _class_context(session: Session | None, config: Config) -> dict[str, Any] | 
     return {"id": session.id, "name": session.name, "dates": dates, "first_date": dates[0],
             "last_date": dates[-1], "sessions": len(dates), "weekday": mailmerge.weekday(dates[0]),
             "start_time": session.start_time, "end_time": session.end_time,
+            "graduation_minimum": session.graduation_minimum,
             "location": session.location or config.department.station}
 
 
@@ -380,12 +381,14 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
                                     "changes made since then count after `tpd-programs sync`.")
         dues = plan(store, config, keys, today, templates, summary, only=preview)
         sender, reply_to = _sender(config)
+        when = dt.datetime.now(config.department.timezone)
         messages = []
         for due in dues:  # render all before sending any
             rendered = templates.render(due.template, due.context)
             to = [mailmerge.address(n, a) for n, a in due.to]
             cc = [mailmerge.address(n, a) for n, a in due.cc]
-            messages.append((due, rendered, mailmerge.compose(rendered, sender, to, cc, reply_to)))
+            msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
+            messages.append((due, rendered, msg))
         if preview is not None:
             texts = [mailmerge.preview_text(m, r) for _, r, m in messages]
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."

@@ -50,6 +50,10 @@ OK, FAILED, SKIPPED = "ok", "FAILED", "skipped"
 MAX_IDS = 20  # record IDs listed per step line; the rest are counted
 
 
+class Skip(Exception):
+    """Raised by a step that has nothing to do here (e.g. its program is not configured)."""
+
+
 @dataclass
 class StepResult:
     """What a step did, as counts and record IDs only."""
@@ -172,7 +176,7 @@ def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
     from sync.rosters import CLASS_KEYS, write_rosters
 
     if not any(k in config.programs for k in CLASS_KEYS):
-        return StepResult(note="no class program (pip, tap) configured")
+        raise Skip("no class program (pip, tap) is configured")
     summary = write_rosters(config)
     counts: dict[str, Any] = {}
     for c in summary.classes:
@@ -209,7 +213,7 @@ def _step_routes(config: Config, state: dict[str, Any]) -> StepResult:
     from sync.routesheets import today, write_routes
 
     if "vsc" not in config.programs:
-        return StepResult(note="the vacation-check program (vsc) is not configured")
+        raise Skip("the vacation-check program (vsc) is not configured")
     summary = write_routes(config, start=today(config), days=config.route_days)
     counts: dict[str, Any] = {d.day.isoformat(): {"stops": d.stops, "beats": len(d.beats)}
                               for d in summary.days}
@@ -273,6 +277,8 @@ def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> S
     started = time.monotonic()
     try:
         result = step(config, state)
+    except Skip as why:
+        return StepOutcome(name, SKIPPED, time.monotonic() - started, StepResult(note=str(why)))
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith("sync."):
             return StepOutcome(name, SKIPPED, time.monotonic() - started,
