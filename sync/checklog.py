@@ -147,13 +147,27 @@ def read_checks(rows: Sequence[Sequence[Any]], route_file: str,
     return out
 
 
-def read_route_file(path: Path) -> list[Check]:
-    """Every check typed into every sheet of a route workbook."""
+def listed_ids(rows: Sequence[Sequence[Any]]) -> set[str]:
+    """The record IDs a route sheet lists (header row first), checked or not."""
+    if not rows:
+        return set()
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    if ID not in header:
+        return set()
+    i = header.index(ID)
+    found = (_text(r[i]) for r in rows[1:] if i < len(r))
+    return {rid for rid in found if _RECORD_ID.match(rid)}
+
+
+def read_route_file(path: Path) -> tuple[list[Check], set[str]]:
+    """Every check typed into every sheet of a route workbook, and every record ID listed."""
     sheets = read_sheets(path)
-    out: list[Check] = []
+    checks: list[Check] = []
+    listed: set[str] = set()
     for rows in sheets.values():
-        out.extend(read_checks(rows, path.name, route_day(path)))
-    return out
+        checks.extend(read_checks(rows, path.name, route_day(path)))
+        listed |= listed_ids(rows)
+    return checks, listed
 
 
 # -- the state --------------------------------------------------------------------------------
@@ -170,11 +184,13 @@ def stored_checks(store: Store, route_file: str | None = None) -> list[Check]:
     return [Check(*row) for row in rows]
 
 
-def save_checks(store: Store, route_file: str, checks: Iterable[Check]) -> int:
-    """Make the stored checks from `route_file` match `checks` for the requests they name.
+def save_checks(store: Store, route_file: str, checks: Iterable[Check],
+                listed: Iterable[str] = ()) -> int:
+    """Make the stored checks from `route_file` match `checks` for the requests it lists
+    (`listed`, and those `checks` name): a cleared row removes its check.
     Returns how many stored rows were added or removed (0 when nothing changed)."""
     checks = list(checks)
-    named = {c.record_id for c in checks}
+    named = {c.record_id for c in checks} | set(listed)
     before = [c for c in stored_checks(store, route_file) if c.record_id in named]
     if sorted(map(astuple, before)) == sorted(map(astuple, set(checks))):
         return 0
@@ -209,11 +225,11 @@ def collect(store: Store, config: Config, force: bool = False) -> int:
             now_seen[path.name] = signature
             continue
         try:
-            checks = read_route_file(path)
+            checks, listed = read_route_file(path)
         except WorkbookError as err:
             log.warning("%s; its checks are read at the next sync", err)
             continue
-        changed += save_checks(store, path.name, checks)
+        changed += save_checks(store, path.name, checks, listed)
         now_seen[path.name] = signature
     if now_seen != seen:
         store.set_meta(SEEN_META, now_seen)

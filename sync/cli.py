@@ -184,6 +184,47 @@ def _purge_options(parser: argparse.ArgumentParser) -> None:
 cmd_purge.options = _purge_options
 
 
+@command("confirmations", "render the confirmation emails that are due into the outbox "
+         "(nothing is sent unless --send)")
+def cmd_confirmations(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.confirmations import confirm, resolve
+
+    if args.mark_sent or args.retry:
+        rid = args.mark_sent or args.retry
+        n = resolve(cfg, rid, "sent" if args.mark_sent else "retry")
+        done = "marked as sent" if args.mark_sent else "to be sent again by the next --send"
+        print(f"{rid}: {n} possibly-sent message row(s) {done}.")
+        return EXIT_OK
+    summary = confirm(cfg, _selected(args, cfg), send=args.send, limit=args.limit,
+                      preview=args.preview)
+    print(summary.render())
+    return EXIT_OK
+
+
+def _confirmations_options(parser: argparse.ArgumentParser) -> None:
+    _program_option(parser)
+    parser.add_argument("--limit", type=_count, metavar="N",
+                        help="write and send at most N messages this run")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--send", action="store_true",
+                      help="deliver them through the [smtp] server (needs smtp.send = true)")
+    what.add_argument("--preview", metavar="RECORD_ID",
+                      help="show the confirmation of one record, whatever was sent before")
+    what.add_argument("--mark-sent", metavar="RECORD_ID",
+                      help="a possibly-sent message did arrive: never send it again")
+    what.add_argument("--retry", metavar="RECORD_ID",
+                      help="a possibly-sent message did not arrive: send it with the next --send")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1: {text!r}")
+    return int(text)
+
+
+cmd_confirmations.options = _confirmations_options
+
+
 # -- entry point ---------------------------------------------------------------------------
 
 

@@ -369,7 +369,8 @@ def _vsc_rules(r: _Reader) -> VscRules:
         for j, s in enumerate(b.get("streets", list, [])):
             ok = isinstance(s, dict) and isinstance(s.get("street"), str)
             if not ok:
-                raise b.fail(f"streets[{j}]", 'must be a table like {street = "Maple Ave", from = 1, to = 999}')
+                raise b.fail(f"streets[{j}]",
+                             'must be a table like {street = "Maple Ave", from = 1, to = 999}')
             low, high = s.get("from", 0), s.get("to", 10**9)
             if not (isinstance(low, int) and isinstance(high, int)) or high < low:
                 raise b.fail(f"streets[{j}]", "from/to must be house numbers with from <= to")
@@ -392,7 +393,7 @@ def _program(r: _Reader, key: str) -> ProgramConfig:
     source = _source(r.sub("source", required=True))
     q = r.sub("questions", required=True)
     questions: dict[str, str] = {}
-    for name, title in q.table.items():
+    for name in q.table:
         if name not in program.field_names:
             known = ", ".join(program.field_names)
             raise q.fail(name, f"unknown field for {program.name} (known fields: {known})")

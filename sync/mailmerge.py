@@ -186,6 +186,11 @@ class Templates:
 
     def check(self, name: str, known: Iterable[str]) -> None:
         """TemplateError naming the file, template and field if it uses a field not in `known`."""
+        if not any(self._exists(name + suffix) for _, suffix in PARTS):
+            folders = " or ".join(str(f) for f in self.folders) or str(BUNDLED)
+            raise TemplateError(f"no template {name!r}: expected {name}.subject.txt, {name}.txt "
+                                f"and {name}.html in {folders} (known templates: "
+                                f"{', '.join(self.names()) or 'none'})")
         known = set(known) | set(self.env.globals)
         for filename, used in self._files(name).items():
             unknown = sorted(used - known)

@@ -261,9 +261,9 @@ def read_decisions(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str, str]
         return []
     out = []
     for values in rows[1:]:
-        get = lambda i: values[i] if i < len(values) else None  # noqa: E731
-        decision = str(get(d) or "").strip().casefold()
+        padded = list(values) + [None] * (max(a, b, d) + 1 - len(values))
+        decision = str(padded[d] or "").strip().casefold()
         match = next((x for x in DECISIONS if x.casefold() == decision), None)
-        if match and isinstance(get(a), str) and isinstance(get(b), str):
-            out.append((get(a), get(b), match))
+        if match and isinstance(padded[a], str) and isinstance(padded[b], str):
+            out.append((padded[a], padded[b], match))
     return out

@@ -61,8 +61,9 @@ class PurgeReport:
             lines.append(f"Kept for each: record ID, ZIP, city, dates, beat and check count "
                          f"({self.checks} checks)")
         if self.route_files:
-            lines.append(f"{'Deleted' if self.applied else 'Would delete'} "
-                         f"{len(self.route_files)} route workbook(s): {', '.join(self.route_files)}")
+            verb_files = "Deleted" if self.applied else "Would delete"
+            lines.append(f"{verb_files} {len(self.route_files)} route workbook(s): "
+                         f"{', '.join(self.route_files)}")
         if self.applied:
             if self.backups:
                 lines.append(f"Deleted {self.backups} master backup(s) that still held the data")
@@ -159,6 +160,8 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
             _delete(old_routes)
         return report
     with run_lock(config.output), Store(state) as store:
+        if apply:
+            checklog.collect(store, config, force=True)  # checks typed into sheets about to go
         records = store.records(PROGRAM, include_merged=True)
         report.records = due(records, report.cutoff)
         counts = checklog.check_counts(store)
@@ -181,7 +184,6 @@ def _apply(store: Store, config: Config, report: PurgeReport,
     from sync import syncer  # the sync builds the master; it calls back into keep_purged
 
     master = config.output / MASTER
-    checklog.collect(store, config, force=True)  # checks typed into sheets about to go
     if master.exists() and syncer._file_digest(master) != store.get_meta("master_digest"):
         syncer._collect_staff_input(store, config, master)  # staff edits since the last sync
     records = store.records(PROGRAM, include_merged=True)

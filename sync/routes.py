@@ -178,7 +178,8 @@ def read_geocodes(path: Path) -> dict[str, Point]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: programs.vsc.rules.geocodes: file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError(f"{path}: programs.vsc.rules.geocodes: cannot read the CSV ({err})") from None
+        raise ConfigError(
+            f"{path}: programs.vsc.rules.geocodes: cannot read the CSV ({err})") from None
 
 
 def locate(values: Mapping[str, Any], geocodes: Mapping[str, Point]) -> Point | None:

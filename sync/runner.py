@@ -118,7 +118,7 @@ def _counts_text(counts: dict[str, Any]) -> str:
     parts = []
     for label, value in counts.items():
         if isinstance(value, dict):
-            parts.append(f"{label}: {_counts_text(value)}" if value else f"{label}: none")
+            parts.append(f"{label} ({_counts_text(value) or 'none'})")
         else:
             parts.append(f"{value} {label}")
     return ", ".join(parts)
@@ -239,7 +239,7 @@ def run(config: Config, steps: dict[str, Step] | None = None) -> RunReport:
     steps = steps if steps is not None else DEFAULT_STEPS
     clock = time.monotonic()
     report = RunReport(started=dt.datetime.now(config.department.timezone).replace(tzinfo=None),
-                       log_file=log_path(config.output))
+                       log_file=log_path(config.output.resolve()))
     try:
         with run_lock(config.output):
             log.info("run started: %s", ", ".join(steps))
@@ -257,12 +257,22 @@ def run(config: Config, steps: dict[str, Step] | None = None) -> RunReport:
     return report
 
 
-def _run_steps(config: Config, steps: dict[str, Step], report: RunReport) -> None:
+def _synced_before(config: Config) -> bool:
+    """Whether any sync has ever completed here (the state records every completed sync)."""
+    from sync.store import Store
     from sync.syncer import STATE
 
+    path = config.output / STATE
+    if not path.exists():
+        return False
+    with Store(path) as store:
+        return bool(store.runs(limit=1))
+
+
+def _run_steps(config: Config, steps: dict[str, Step], report: RunReport) -> None:
     state: dict[str, Any] = {"sync_ok": False}
     for name, step in steps.items():
-        if name != "sync" and not (config.output / STATE).exists():
+        if name != "sync" and not state["sync_ok"] and not _synced_before(config):
             note = "no successful sync yet, so nothing to work from"
             outcome = StepOutcome(name, SKIPPED, 0.0, StepResult(note=note))
         else:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync import classes, dedupe, master, normalize, progress, store as store_mod
+from sync import classes, dedupe, master, normalize, progress
+from sync import store as store_mod
 from sync.config import Config, ProgramConfig
 from sync.errors import WorkbookError
 from sync.lock import run_lock
@@ -180,9 +181,8 @@ def _log_run(store: store_mod.Store, started: dt.datetime, finished: dt.datetime
 
 
 def _collect_staff_input(store: store_mod.Store, config: Config, path: Path) -> None:
-    titles = [PROGRAMS[k].name for k in config.programs] + [master.POSSIBLE_DUPLICATES]
     try:
-        sheets = read_sheets(path, titles)
+        sheets = read_sheets(path)
     except WorkbookError as err:
         # The previous file is kept as a backup by the write below; staff input lives on in the
         # state file, so a damaged workbook costs at most the edits since the last sync.
@@ -192,6 +192,12 @@ def _collect_staff_input(store: store_mod.Store, config: Config, path: Path) -> 
         for key in config.programs:
             program = PROGRAMS[key]
             rows = sheets.get(program.name)
+            if rows is None:
+                rows = _renamed_sheet(sheets, program.prefix)
+                if rows is not None:
+                    log.warning("%s: sheet %r was renamed; reading staff columns from the sheet "
+                                "that holds its records, and restoring the name",
+                                path.name, program.name)
             if rows is None:
                 log.warning("%s: sheet %r is missing; staff columns are kept from the last sync",
                             path.name, program.name)
@@ -211,6 +217,18 @@ def _collect_staff_input(store: store_mod.Store, config: Config, path: Path) -> 
                 "VALUES (?, ?, ?, ?, COALESCE((SELECT decided FROM decisions WHERE program = ? AND "
                 "record_a = ? AND record_b = ? AND decision = ?), ?))",
                 (program, a, b, decision, program, a, b, decision, dt.datetime.now().isoformat()))
+
+
+def _renamed_sheet(sheets: dict[str, list[tuple[Any, ...]]], prefix: str) -> list[tuple[Any, ...]] | None:
+    """The rows of a sheet staff renamed: the one whose Record IDs carry `prefix`."""
+    for rows in sheets.values():
+        if not rows or master.ID not in rows[0]:
+            continue
+        i = rows[0].index(master.ID)
+        ids = [r[i] for r in rows[1:] if i < len(r) and isinstance(r[i], str)]
+        if ids and all(x.startswith(f"{prefix}-") for x in ids):
+            return rows
+    return None
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -323,7 +341,8 @@ def _build_records(store: store_mod.Store, program: ProgramConfig, config: Confi
         else:
             data = dict(old[0])
             for o in old[1:]:
-                data["first"], data["latest"] = min(data["first"], o["first"]), max(data["latest"], o["latest"])
+                data["first"] = min(data["first"], o["first"])
+                data["latest"] = max(data["latest"], o["latest"])
                 data["sources"] = sorted(set(data["sources"]) | set(o["sources"]))
             data["source_state"] = "Missing from source"
             counts["missing"] += 1
@@ -439,6 +458,9 @@ def tool_columns(store: store_mod.Store, config: Config, key: str,
         from sync import attendance
 
         columns.extend(attendance.tool_columns(store, config, key, records))
+    from sync import confirmations
+
+    columns.append(confirmations.sent_column(store, key, records))
     return columns
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from sync import syncer
-from tests.conftest import PIP_HEADER, Site
+from tests.conftest import Site
 
 FIRST = ["Ann", "ann", "ANN", "Anne", "Bob", "Robert", "Bill", "William", "José", "Li", ""]
 LAST = ["Smith", "smith", "Smyth", "Jones", "O'Brien", "Nguyen", "", "=cmd|'/C calc'!A0"]

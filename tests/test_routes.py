@@ -68,9 +68,9 @@ zip_codes = ["90503"]
 streets = [{street = "Hawthorne Blvd", from = 17000, to = 19999}]
 """
 
-VSC_HEADER = ("Timestamp,Email Address,First Name,Last Name,Phone,Street,City,ZIP,Leaving,Returning,"
-              "Emergency contact,Emergency phone,Key holder,Alarm company,Vehicles,Lights,Pets,"
-              "Authorized,Instructions,Favourite colour\n")
+VSC_HEADER = ("Timestamp,Email Address,First Name,Last Name,Phone,Street,City,ZIP,Leaving,"
+              "Returning,Emergency contact,Emergency phone,Key holder,Alarm company,Vehicles,"
+              "Lights,Pets,Authorized,Instructions,Favourite colour\n")
 
 # Ann and Bob are away around March 5-10, 2020; Cy's ZIP is in no beat; Di cancels later.
 VSC_ROWS = [
@@ -111,6 +111,16 @@ def vsite(tmp_path: Path) -> VscSite:
     return vsc_site(tmp_path)
 
 
+@pytest.fixture
+def restore_logging():
+    """`cli.main` sets up logging on the root logger: undo it after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def _record(leave: dt.date, back: dt.date, eligibility: str = "", **staff: str) -> dict:
     return {"data": {"values": {"leave_date": leave, "return_date": back, "street": "1 A St"},
                      "eligibility": eligibility}, "staff": dict(staff)}
@@ -136,7 +146,8 @@ def test_active_on_date_honours_status_and_eligibility():
         "VSC-00001": _record(leave, back),
         "VSC-00002": _record(leave, back, Status="Cancelled"),
         "VSC-00003": _record(leave, back, "Ineligible: ZIP 90210 is outside Torrance"),
-        "VSC-00004": _record(leave, back, "Ineligible: less than 48 hours' notice", Status="Active"),
+        "VSC-00004": _record(leave, back, "Ineligible: less than 48 hours' notice",
+                             Status="Active"),
         "VSC-00005": _record(leave, back, Status="Completed"),
         "VSC-00010": _record(leave, back, Status=" cancelled "),
     }
@@ -246,7 +257,8 @@ def test_geocode_csv_matches_normalised_addresses(tmp_path, caplog):
     path.write_text(GEOCODES, encoding="utf-8")
     with caplog.at_level(logging.WARNING):
         geo = routes.read_geocodes(path)
-    assert "geo.csv:5" in caplog.text and "Maple" not in caplog.text
+    assert "geo.csv:5" in caplog.text
+    assert "Maple" not in caplog.text
     assert routes.station_point("3300 Civic Center Dr., Torrance CA", geo) == STATION
     assert routes.locate({"street": "1200 MAPLE AVE. Apt 3"}, geo) == (33.87, -118.33)
     assert routes.locate({"street": "9 Elm St", "latitude": "33.85", "longitude": "-118.3"},
@@ -276,7 +288,8 @@ def test_route_workbook_per_day_and_beat(vsite, caplog):
     first = summary.days[0]
     assert first.beats == {"Beat 1 - North": 2, "Beat 2 - West": 1, "Unassigned": 1}
     assert first.unassigned == ["VSC-00003"]
-    assert "VSC-00003" in summary.render() and "match no beat" in summary.render()
+    assert "VSC-00003" in summary.render()
+    assert "match no beat" in summary.render()
     for secret in ("Smith", "Maple", "555"):
         assert secret not in caplog.text
 
@@ -292,9 +305,11 @@ def test_route_workbook_per_day_and_beat(vsite, caplog):
     assert [(r["#"], r["Record ID"]) for r in rows] == [(1, "VSC-00001"), (2, "VSC-00004")]
     ann = rows[0]
     assert ann["Address"] == "1200 Maple Ave\nTorrance 90501"
-    assert ann["Resident"] == "Ann Smith" and ann["Phone"] == "(310) 555-0101"
+    assert ann["Resident"] == "Ann Smith"
+    assert ann["Phone"] == "(310) 555-0101"
     assert ann["Away"] == "Sun Mar 1 - Tue Mar 10, 2020"
-    assert ann["Emergency contact / key holder"] == "Zed Neighbour, (310) 555-0199\nKey: Zed has a key"
+    assert ann["Emergency contact / key holder"] == (
+        "Zed Neighbour, (310) 555-0199\nKey: Zed has a key")
     assert (ann["Alarm company"], ann["Vehicles"], ann["Lights on timers"], ann["Pets"],
             ann["Authorized persons"]) == ("ADT 800-555-0100", "Blue Civic 7ABC123", "Living room",
                                            "Cat", "Gardener Tue")
@@ -307,11 +322,13 @@ def test_route_workbook_per_day_and_beat(vsite, caplog):
     assert any(dv.formula1 == '"Secure,Insecure,Suspicious"' and "Q2" in str(dv.sqref)
                for dv in validations)
     assert ws.page_setup.orientation == "landscape"
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.page_setup.fitToWidth == 1
     assert ws.print_title_rows == "$1:$1"
     assert ws.oddHeader.left.text == "Beat 1 - North"
     assert "Thursday, March 5, 2020" in ws.oddHeader.center.text
-    assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
+    assert "&P" in ws.oddFooter.center.text
+    assert "&N" in ws.oddFooter.center.text
 
 
 def test_routes_order_from_the_station(vsite):
@@ -346,6 +363,7 @@ def test_a_day_without_requests_still_gets_a_workbook(vsite):
     assert "no active requests" in summary.render()
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_routes_command(vsite, capsys):
     assert cli.main(["routes", "--config", str(vsite.config_path)]) == 1
     assert "run `tpd-programs sync` first" in capsys.readouterr().err
@@ -353,7 +371,8 @@ def test_routes_command(vsite, capsys):
     code = cli.main(["routes", "--config", str(vsite.config_path), "--date", "2020-03-05",
                      "--days", "3"])
     out = capsys.readouterr().out
-    assert code == 0 and out.count("routes-2020-03-0") == 3
+    assert code == 0
+    assert out.count("routes-2020-03-0") == 3
     assert "2020-03-05: 4 stops" in out
     with pytest.raises(SystemExit) as usage:
         cli.main(["routes", "--config", str(vsite.config_path), "--date", "5 March"])

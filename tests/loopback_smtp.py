@@ -1,0 +1,106 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd), optionally with STARTTLS and a login.
+
+    with LoopbackSmtp() as server: ...                      # plain, no login
+    with LoopbackSmtp(tls=cert, users={"u": "p"}) as s: ... # STARTTLS required, then AUTH
+
+`server.messages` collects every accepted message as (envelope sender, recipients,
+`email.message.EmailMessage`). `self_signed(folder)` writes a certificate for 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+
+def self_signed(folder: Path, host: str = "127.0.0.1") -> Certificate:
+    """A certificate and key for `host`, valid for a day, signed by itself."""
+    import ipaddress
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = Certificate(folder / "smtp-cert.pem", folder / "smtp-key.pem")
+    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.TraditionalOpenSSL,
+                                            serialization.NoEncryption()))
+    return paths
+
+
+class _Handler:
+    def __init__(self, server: LoopbackSmtp):
+        self.server = server
+
+    async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                           policy=email.policy.default)
+        self.server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LoopbackSmtp:
+    def __init__(self, tls: Certificate | None = None, users: dict[str, str] | None = None):
+        self.messages: list[tuple[str, list[str], Any]] = []
+        self.logins: list[str] = []
+        self.port = _free_port()
+        kwargs: dict[str, Any] = {}
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls.cert, tls.key)
+            kwargs.update(tls_context=context, require_starttls=True)
+        if users is not None:
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=tls is not None)
+        self.users = users
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+                                     ready_timeout=10, **kwargs)
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword) and self.users is not None:
+            user, password = data.login.decode(), data.password.decode()
+            if self.users.get(user) == password:
+                self.logins.append(user)
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    def __enter__(self) -> LoopbackSmtp:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()

@@ -1,0 +1,434 @@
+"""Confirmations: what is due, the outbox, templates (strict, escaped) and golden messages.
+
+Sending through a real SMTP server is in test_delivery.py; these tests need no server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from sync import cli, confirmations, mailmerge, syncer
+from sync.errors import SyncError, TemplateError
+from sync.store import Store
+from tests.conftest import REPO, Site
+
+GOLDEN = Path(__file__).parent / "golden"
+SHEETS = {"pip": "Partners in Policing", "tap": "Teens and Policing", "vsc": "Vacation Checks"}
+
+CONFIG = """
+[department]
+name = "Torrance Police Department"
+city = "Torrance"
+state = "CA"
+timezone = "America/Los_Angeles"
+zip_codes = ["90501", "90502", "90503", "90504", "90505"]
+station = "3300 Civic Center Drive, Torrance, CA 90503"
+phone = "(310) 328-3456"
+
+[output]
+folder = "out"
+
+[programs.pip.source]
+file = "pip.csv"
+
+[programs.pip.questions]
+submitted_at = "Timestamp"
+email = "Email Address"
+first_name = "First Name"
+last_name = "Last Name"
+date_of_birth = "Date of Birth"
+phone = "Phone"
+affiliations = "Connection to Torrance"
+
+[programs.pip.options.affiliations]
+"I live in Torrance" = "live"
+"I work in Torrance" = "work"
+
+[[programs.pip.cohorts]]
+id = "2030-spring"
+name = "Spring 2030"
+start = 2030-03-07
+sessions = 12
+weekday = "Thursday"
+start_time = "18:00"
+end_time = "20:00"
+capacity = 40
+skip = [2030-04-11]
+location = "Torrance Police Department, 3300 Civic Center Drive (Community Room)"
+graduation_minimum = 9
+registration_opens = 2020-01-01
+registration_closes = 2030-03-06
+
+[programs.tap]
+schools = ["Torrance High School", "North High School"]
+
+[programs.tap.source]
+file = "tap.csv"
+
+[programs.tap.questions]
+submitted_at = "Timestamp"
+counselor_email = "Email Address"
+counselor_name = "Counselor Name"
+school = "High School"
+semester = "Semester"
+student_first_name = "Student First Name"
+student_last_name = "Student Last Name"
+grade = "Grade"
+student_email = "Student Email"
+guardian_name = "Parent/Guardian Name"
+guardian_phone = "Parent/Guardian Phone"
+guardian_email = "Parent/Guardian Email"
+guardian_consent = "Consent"
+
+[[programs.tap.semesters]]
+id = "2030-fall"
+name = "Fall 2030"
+start = 2030-09-03
+sessions = 12
+weekday = "Tuesday"
+capacity = 30
+credit_minimum = 10
+registration_opens = 2020-01-01
+registration_closes = 2030-09-02
+
+[programs.vsc.source]
+file = "vsc.csv"
+
+[programs.vsc.questions]
+submitted_at = "Timestamp"
+email = "Email Address"
+first_name = "First Name"
+last_name = "Last Name"
+phone = "Phone"
+street = "Street"
+city = "City"
+zip = "ZIP"
+leave_date = "Leaving"
+return_date = "Returning"
+emergency_contact_name = "Emergency contact"
+"""
+
+PIP_CSV = """Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,Connection to Torrance
+3/1/2020 10:00:00,ann@example.com,Ann,Smith,1/2/1980,(310) 555-0101,I live in Torrance
+3/1/2020 11:00:00,bob@example.com,Bob,Jones,4/5/1975,310-555-0102,I work in Torrance
+3/2/2020 09:30:00,,Cy,Lee,7/8/1990,310 555 0103,I live in Torrance
+3/2/2020 09:40:00,dee@example.com,Dee,Park,7/8/2015,310 555 0104,I live in Torrance
+3/3/2020 08:00:00,eve@example.com,Eve,Stone,9/9/1985,310 555 0105,I work in Torrance
+"""
+
+TAP_CSV = """Timestamp,Email Address,Counselor Name,High School,Semester,Student First Name,\
+Student Last Name,Grade,Student Email,Parent/Guardian Name,Parent/Guardian Phone,\
+Parent/Guardian Email,Consent
+3/1/2020 10:00:00,counselor@tusd.example,Pat Gomez,Torrance High School,Fall 2030,Tina,\
+Nguyen,11,tina@example.com,Hoa Nguyen,310-555-0201,hoa@example.com,Yes
+3/1/2020 10:05:00,counselor@tusd.example,Pat Gomez,North High School,Fall 2030,Omar,\
+Haddad,12,,Rania Haddad,310-555-0202,rania@example.com,Yes
+"""
+
+VSC_CSV = """Timestamp,Email Address,First Name,Last Name,Phone,Street,City,ZIP,Leaving,Returning,\
+Emergency contact
+3/1/2020 10:00:00,val@example.com,Val,Reyes,310-555-0301,\
+1 Main St <script>alert(1)</script>,Torrance,90503,6/1/2030,6/10/2030,Sam Reyes
+3/1/2020 11:00:00,wes@example.com,Wes,Long,310-555-0302,9 Elm St,Beverly Hills,90210,\
+6/1/2030,6/10/2030,
+"""
+
+
+def make_site(root: Path, extra: str = "", pip_extra: str = "") -> Site:
+    """Three programs with a few people each, synced once. `pip_extra` goes in [programs.pip],
+    `extra` at the end."""
+    text = CONFIG.replace("[programs.tap]\n", textwrap.dedent(pip_extra) + "\n[programs.tap]\n")
+    site = Site(root, text + textwrap.dedent(extra))
+    (root / "pip.csv").write_text(PIP_CSV)
+    (root / "tap.csv").write_text(TAP_CSV)
+    (root / "vsc.csv").write_text(VSC_CSV)
+    syncer.sync(site.config())
+    return site
+
+
+def set_cells(site: Site, edits: dict[tuple[str, str], object]) -> None:
+    """Type into the master as staff do ({(record ID, column): value}), then sync."""
+    wb = load_workbook(site.master)
+    for (rid, column), value in edits.items():
+        ws = wb[SHEETS[rid[:3].lower()]]
+        header = [c.value for c in ws[1]]
+        for row in ws.iter_rows(min_row=2):
+            if row[0].value == rid:
+                row[header.index(column)].value = value
+    wb.save(site.master)
+    syncer.sync(site.config())
+
+
+def set_status(site: Site, statuses: dict[str, str]) -> None:
+    set_cells(site, {(rid, "Status"): s for rid, s in statuses.items()})
+
+
+def decided(site: Site) -> Site:
+    set_status(site, {"PIP-00001": "Accepted", "PIP-00002": "Waitlisted",
+                      "PIP-00003": "Accepted", "PIP-00005": "Waitlisted", "TAP-00001": "Enrolled"})
+    return site
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory) -> Site:
+    """A site with staff decisions made; tests that change it copy it first."""
+    return decided(make_site(tmp_path_factory.mktemp("confirm")))
+
+
+def parse(path: Path) -> email.message.EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def normalized(raw: bytes) -> str:
+    """A message without what changes from run to run: Date, Message-ID and boundaries."""
+    text = raw.decode("ascii").replace("\r\n", "\n")
+    boundaries = set(re.findall(r'boundary="([^"]+)"', text))
+    text = re.sub(r"^(Date|Message-ID): .*\n", "", text, flags=re.M)
+    for i, b in enumerate(sorted(boundaries)):
+        text = text.replace(b, f"BOUNDARY{i}")
+    return text
+
+
+# -- what is due ------------------------------------------------------------------------------
+
+
+def test_default_run_renders_due_messages_and_sends_nothing(synced):
+    summary = confirmations.confirm(synced.config())
+    assert dict(summary.by_template) == {"pip-accepted": 1, "pip-waitlisted": 2,
+                                         "pip-ineligible": 1, "tap-enrolled": 1,
+                                         "vsc-received": 1, "vsc-declined": 1}
+    assert summary.counts["due"] == summary.counts["written"] == 7
+    outbox = synced.out / "outbox"
+    files = sorted(p.name for p in outbox.glob("*.eml"))
+    assert files == ["PIP-00001-pip-accepted.eml", "PIP-00002-pip-waitlisted.eml",
+                     "PIP-00004-pip-ineligible.eml", "PIP-00005-pip-waitlisted.eml",
+                     "TAP-00001-tap-enrolled.eml", "VSC-00001-vsc-received.eml",
+                     "VSC-00002-vsc-declined.eml"]
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in outbox.iterdir())
+    with Store(synced.out / syncer.STATE) as store:
+        assert store.db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 0
+    assert "Nothing was sent" in summary.render()
+    msg = parse(outbox / "PIP-00001-pip-accepted.eml")
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["To"] == "Ann Smith <ann@example.com>" and msg["Auto-Submitted"] == "auto-generated"
+    text = msg.get_body(("plain",)).get_content()
+    assert "Thursday, March 7, 2030" in text and "6:00 p.m. to 8:00 p.m." in text
+    assert "Thursday, April 11, 2030" not in text and "Thursday, May 30, 2030" in text  # skipped
+
+
+def test_missing_address_is_reported_per_record_and_the_rest_go(synced):
+    summary = confirmations.confirm(synced.config())
+    problems = dict(summary.problems)
+    assert problems["PIP-00003"] == "pip-accepted: not sent: no email"
+    assert summary.counts["skipped"] == 1 and "PIP-00003" in summary.record_ids
+    assert not (synced.out / "outbox" / "PIP-00003-pip-accepted.eml").exists()
+
+
+def test_waitlist_position_follows_first_submission(synced):
+    confirmations.confirm(synced.config())
+    outbox = synced.out / "outbox"
+    bob = parse(outbox / "PIP-00002-pip-waitlisted.eml").get_body(("plain",)).get_content()
+    eve = parse(outbox / "PIP-00005-pip-waitlisted.eml").get_body(("plain",)).get_content()
+    assert "as number 1." in bob and "as number 2." in eve
+
+
+def test_tap_goes_to_student_and_guardian_with_the_counselor_copied(synced):
+    confirmations.confirm(synced.config())
+    msg = parse(synced.out / "outbox" / "TAP-00001-tap-enrolled.eml")
+    assert msg["To"] == "Tina Nguyen <tina@example.com>, Hoa Nguyen <hoa@example.com>"
+    assert msg["Cc"] == "Pat Gomez <counselor@tusd.example>"
+
+
+def test_ineligible_requests_get_the_reason(synced):
+    confirmations.confirm(synced.config())
+    outbox = synced.out / "outbox"
+    pip = parse(outbox / "PIP-00004-pip-ineligible.eml").get_body(("plain",)).get_content()
+    assert "under 18 on the class start date 2030-03-07" in pip
+    vsc = parse(outbox / "VSC-00002-vsc-declined.eml").get_body(("plain",)).get_content()
+    assert "ZIP 90210 is outside Torrance city limits" in vsc
+
+
+def test_answers_are_escaped_in_html_and_kept_in_text(synced):
+    confirmations.confirm(synced.config())
+    msg = parse(synced.out / "outbox" / "VSC-00001-vsc-received.eml")
+    html = msg.get_body(("html",)).get_content()
+    assert "1 Main St &lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert "1 Main St <script>alert(1)</script>" in msg.get_body(("plain",)).get_content()
+
+
+def test_limit_caps_the_outbox(synced):
+    summary = confirmations.confirm(synced.config(), limit=2)
+    assert summary.counts["due"] == 7 and summary.counts["written"] == 2
+    assert len(list((synced.out / "outbox").glob("*.eml"))) == 2
+
+
+def test_classes_that_ended_are_not_due(synced):
+    summary = confirmations.confirm(synced.config(), today=dt.date(2031, 1, 1))
+    assert summary.counts["due"] == 0 and summary.counts["past"] == 8
+
+
+def test_config_table_replaces_the_defaults(tmp_path):
+    site = decided(make_site(tmp_path, pip_extra="""
+        [programs.pip.templates]
+        Accepted = "pip-accepted"
+        """))
+    summary = confirmations.confirm(site.config(), keys=["pip"])
+    assert dict(summary.by_template) == {"pip-accepted": 1}
+
+
+def test_templates_for_rules():
+    mapping = confirmations.DEFAULT_TEMPLATES["vsc"]
+    assert confirmations.templates_for("New", False, mapping) == ["vsc-received"]
+    assert confirmations.templates_for("New", True, mapping) == ["vsc-declined"]
+    assert confirmations.templates_for("Active", True, mapping) == ["vsc-received"]  # staff's call
+    assert confirmations.templates_for("Cancelled", False, mapping) == []
+    received = {"Received": "hello", "Declined": "bye"}
+    assert confirmations.templates_for("New", False, received) == ["hello"]
+    assert confirmations.templates_for("Declined", False, received) == ["bye"]
+
+
+# -- templates --------------------------------------------------------------------------------
+
+
+def _own_template(site: Site, name: str, text: str, html: str = "<p>{{ first_name }}</p>") -> None:
+    folder = site.root / "templates"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.subject.txt").write_text("Hello {{ first_name }}")
+    (folder / f"{name}.txt").write_text(text)
+    (folder / f"{name}.html").write_text(html)
+
+
+def test_unknown_field_fails_naming_template_and_field_before_any_output(tmp_path):
+    site = decided(make_site(tmp_path))
+    _own_template(site, "pip-waitlisted", "Dear {{ first_nam }},\n")
+    with pytest.raises(TemplateError) as err:
+        confirmations.confirm(site.config())
+    message = str(err.value)
+    assert "pip-waitlisted.txt" in message and "'first_nam'" in message
+    assert "programs.pip.templates.Waitlisted" in message
+    assert not (site.out / "outbox").exists()
+
+
+def test_unknown_attribute_fails_at_render_time_naming_the_file_and_line(tmp_path):
+    site = decided(make_site(tmp_path))
+    _own_template(site, "pip-accepted", "Dear {{ first_name }},\nSee you {{ class.nmae }}\n")
+    with pytest.raises(TemplateError) as err:
+        confirmations.confirm(site.config())
+    assert re.search(r"pip-accepted\.txt:2: template 'pip-accepted' uses an unknown field: .*nmae",
+                     str(err.value))
+    assert not (site.out / "outbox").exists()
+
+
+def test_missing_template_names_the_config_key(tmp_path):
+    site = make_site(tmp_path, pip_extra="""
+        [programs.pip.templates]
+        Accepted = "pip-welcome"
+        """)
+    with pytest.raises(TemplateError, match=r"no template 'pip-welcome': expected pip-welcome.subject"
+                       r".*programs\.pip\.templates\.Accepted"):
+        confirmations.confirm(site.config())
+
+
+def test_every_bundled_template_is_complete_and_uses_known_fields():
+    templates = mailmerge.Templates([mailmerge.BUNDLED])
+    names = templates.names()
+    expected = {n for m in confirmations.DEFAULT_TEMPLATES.values() for n in m.values()}
+    assert expected <= set(names)
+    for name in names:
+        templates.check(name, confirmations.known_fields(name.split("-")[0]))
+
+
+def test_header_injection_in_values_never_adds_a_header_or_recipient():
+    templates = mailmerge.Templates([mailmerge.BUNDLED])
+    evil = "Ann\r\nBcc: evil@example.com"
+    rendered = mailmerge.Rendered("x", mailmerge.one_line(f"Hello {evil}"), f"Dear {evil}\n", "<p/>")
+    msg = mailmerge.compose(rendered, mailmerge.parse_sender("Programs <p@tpd.example>"),
+                            [mailmerge.address(evil, "ann@example.com")])
+    raw = mailmerge.message_bytes(msg)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert parsed["Bcc"] is None and b"\r\nBcc:" not in headers
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["ann@example.com"]
+    assert parsed["Subject"] == "Hello Ann Bcc: evil@example.com"
+    assert templates.names()  # the bundled folder is found from an installed package too
+
+
+def test_filters():
+    assert mailmerge.clock(dt.time(0, 30)) == "12:30 a.m." and mailmerge.clock(dt.time(12)) == "12:00 p.m."
+    assert mailmerge.longdate(dt.date(2030, 3, 7)) == "Thursday, March 7, 2030"
+    assert mailmerge.shortdate("2030-03-07") == "March 7" and mailmerge.ordinal(22) == "22nd"
+    assert mailmerge.ordinal(11) == "11th"
+
+
+# -- golden messages --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["PIP-00001-pip-accepted", "PIP-00002-pip-waitlisted",
+                                  "PIP-00004-pip-ineligible", "TAP-00001-tap-enrolled",
+                                  "VSC-00001-vsc-received", "VSC-00002-vsc-declined"])
+def test_golden_messages(synced, name):
+    """Rendered messages byte for byte (Date, Message-ID and boundaries removed). After a
+    wording change, TPD_UPDATE_GOLDEN=1 rewrites the files; read the diff before committing."""
+    confirmations.confirm(synced.config())
+    got = normalized((synced.out / "outbox" / f"{name}.eml").read_bytes())
+    golden = GOLDEN / f"{name.split('-', 2)[2]}.eml"
+    if os.environ.get("TPD_UPDATE_GOLDEN"):
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_text(got)
+    assert got == golden.read_text()
+
+
+# -- preview and the command line -------------------------------------------------------------
+
+
+def test_preview_shows_one_record_whatever_the_ledger_says(synced, capsys):
+    code = cli.main(["confirmations", "--config", str(synced.config_path), "--preview", "tap-00001"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "== tap-enrolled ==" in out and "Cc: Pat Gomez <counselor@tusd.example>" in out
+    assert "Tuesday, September 3, 2030" in out and "-- HTML --" in out
+
+
+def test_preview_of_unknown_record_is_an_error(synced, capsys):
+    assert cli.main(["confirmations", "--config", str(synced.config_path), "--preview", "XYZ-1"]) == 1
+    assert "not a record ID" in capsys.readouterr().err
+
+
+def test_send_needs_smtp_configured(synced, capsys):
+    assert cli.main(["confirmations", "--config", str(synced.config_path), "--send"]) == 1
+    assert "smtp: no [smtp] section" in capsys.readouterr().err
+    with pytest.raises(SyncError):
+        confirmations.confirm(synced.config(), send=True)
+
+
+def test_cli_through_python_m(synced):
+    result = subprocess.run(
+        [sys.executable, "-m", "sync", "confirmations", "--config", str(synced.config_path),
+         "--program", "pip"], capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("4 confirmations due (1 pip-accepted, 1 pip-ineligible, "
+                                    "2 pip-waitlisted)")
+    assert "PIP-00003: pip-accepted: not sent: no email" in result.stdout
+
+
+def test_usage_errors_exit_2(synced):
+    with pytest.raises(SystemExit) as err:
+        cli.main(["confirmations", "--config", str(synced.config_path), "--send", "--preview", "x"])
+    assert err.value.code == 2
+    with pytest.raises(SystemExit) as err:
+        cli.main(["confirmations", "--config", str(synced.config_path), "--limit", "0"])
+    assert err.value.code == 2
