@@ -62,3 +62,25 @@ def test_setup_guide_covers_exit_codes_and_scheduling():
                  "windows/run-daily.cmd", "README.md"):
         assert (scripts / path).is_file(), path
         assert path.split("/")[-1] in (scripts / "README.md").read_text() or path == "README.md"
+
+
+def test_systemd_units_are_valid(tmp_path):
+    """The service and timer load without warnings (paths pointed at this checkout)."""
+    import getpass
+    import shutil
+    import subprocess
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    user = getpass.getuser()
+    service = (REPO / "scripts" / "systemd" / "tpd-programs.service").read_text()
+    service = (service.replace("/opt/tpd-programs", str(REPO))
+               .replace("User=tpd-programs", f"User={user}")
+               .replace("Group=tpd-programs", f"Group={user}"))
+    (tmp_path / "tpd-programs.service").write_text(service)
+    shutil.copy(REPO / "scripts" / "systemd" / "tpd-programs.timer", tmp_path)
+    done = subprocess.run([analyze, "verify", "./tpd-programs.timer", "./tpd-programs.service"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "tpd-programs" not in done.stdout + done.stderr  # no "file:line: ..." warnings

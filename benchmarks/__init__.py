@@ -1,0 +1,1 @@
+"""Helpers for scripts/benchmark.py: synthetic form data at any size."""
