@@ -23,6 +23,7 @@ DEFAULT_CONFIG = Path("config/programs.toml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+_FORM_URL = re.compile(r"/forms/(?:u/\d+/)?d/([A-Za-z0-9_-]+)")
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,20 @@ class Department:
 
 @dataclass(frozen=True)
 class Source:
-    """Where one program's responses come from: a Google Sheet tab or a local export."""
+    """Where one program's responses come from: a Google Sheet tab, a Google Form (read
+    through the Forms API) or a local export."""
 
     spreadsheet: str | None = None  # the spreadsheet key (a URL is reduced to its key)
     worksheet: str = "Form Responses 1"
     file: Path | None = None
+    form: str | None = None  # the form ID (an edit URL is reduced to its ID)
 
     @property
     def label(self) -> str:
         if self.file is not None:
             return self.file.name
+        if self.form is not None:
+            return f"form/{self.form}"
         return f"{self.spreadsheet}/{self.worksheet}"
 
 
@@ -55,6 +60,7 @@ class Source:
 class Google:
     credentials: Path | None
     api_endpoint: str = "https://sheets.googleapis.com"
+    forms_endpoint: str = "https://forms.googleapis.com"
     timeout_seconds: float = 30.0
     retry_seconds: float = 120.0  # total time spent retrying 429/5xx before giving up
     max_attempts: int = 6
@@ -241,6 +247,15 @@ def spreadsheet_key(value: str) -> str | None:
     return value if _SHEET_KEY.match(value) else None
 
 
+def form_id(value: str) -> str | None:
+    """The ID of a form given its ID or its edit (or /viewform) URL."""
+    found = _FORM_URL.search(value)
+    if found and found.group(1) != "e":
+        return found.group(1)
+    value = value.strip()
+    return value if _SHEET_KEY.match(value) else None
+
+
 # -- sections --------------------------------------------------------------------------------
 
 
@@ -267,16 +282,21 @@ def _department(r: _Reader) -> Department:
 
 
 def _google(r: _Reader) -> Google:
-    r.only({"credentials", "api_endpoint", "timeout_seconds", "retry_seconds", "max_attempts"})
+    r.only({"credentials", "api_endpoint", "forms_endpoint", "timeout_seconds", "retry_seconds",
+            "max_attempts"})
     creds = r.path_value("credentials", None)
     if creds is None and os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
         creds = Path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]).expanduser()
     endpoint = r.text("api_endpoint", "https://sheets.googleapis.com").rstrip("/")
     if not endpoint.startswith(("https://", "http://")):
         raise r.fail("api_endpoint", f"must be an http(s) URL, got {endpoint!r}")
+    forms = r.text("forms_endpoint", "https://forms.googleapis.com").rstrip("/")
+    if not forms.startswith(("https://", "http://")):
+        raise r.fail("forms_endpoint", f"must be an http(s) URL, got {forms!r}")
     return Google(
         credentials=creds,
         api_endpoint=endpoint,
+        forms_endpoint=forms,
         timeout_seconds=float(r.get("timeout_seconds", (int, float), 30.0)),
         retry_seconds=float(r.get("retry_seconds", (int, float), 120.0)),
         max_attempts=r.number("max_attempts", 6, minimum=1),
@@ -284,14 +304,28 @@ def _google(r: _Reader) -> Google:
 
 
 def _source(r: _Reader) -> Source:
-    r.only({"spreadsheet", "worksheet", "file"})
-    has_sheet, has_file = "spreadsheet" in r.table, "file" in r.table
-    if has_sheet == has_file:
+    r.only({"spreadsheet", "worksheet", "file", "form"})
+    given = [k for k in ("spreadsheet", "file", "form") if k in r.table]
+    if len(given) != 1:
+        also = f" (found {' and '.join(given)})" if given else ""
         raise ConfigError(
-            f"{r.path}: {r.where}: give exactly one of spreadsheet (a Google Sheet) "
-            "or file (a downloaded .csv/.xlsx export)"
+            f"{r.path}: {r.where}: give exactly one of spreadsheet (a Google Sheet), "
+            f"form (a Google Form, read through the Forms API) or file (a downloaded "
+            f".csv/.xlsx export){also}"
         )
-    if has_file:
+    if "form" in r.table:
+        if "worksheet" in r.table:
+            raise r.fail("worksheet", "only for a spreadsheet source; a form has no tabs")
+        raw = r.text("form")
+        if "/forms/d/e/" in raw or "forms.gle" in raw:
+            raise r.fail("form", "that is the link respondents use, which does not name the "
+                         "form; paste the address of the form's edit page instead "
+                         "(https://docs.google.com/forms/d/<form ID>/edit)")
+        found = form_id(raw)
+        if found is None:
+            raise r.fail("form", f"not a form ID or edit URL: {raw!r}")
+        return Source(form=found)
+    if "file" in r.table:
         path = r.path_value("file")
         if path.suffix.lower() not in (".csv", ".xlsx"):
             raise r.fail("file", f"must be a .csv or .xlsx export, got {path.name!r}")

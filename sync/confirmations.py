@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import re
 import ssl
 from collections import Counter
@@ -150,7 +149,9 @@ def templates_for(status: str, ineligible: bool, mapping: dict[str, str]) -> lis
 
 
 def known_fields(key: str) -> set[str]:
-    return set(PROGRAMS[key].field_names) | set(CONTEXT_KEYS)
+    """What a template of program `key` may use (vacation checks have no class)."""
+    known = set(PROGRAMS[key].field_names) | set(CONTEXT_KEYS)
+    return known if key in rosters.CLASS_KEYS else known - {"class", "waitlist_position"}
 
 
 def template_folders(config: Config) -> list[Path]:
@@ -394,31 +395,13 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."
             return summary
         messages = messages[:limit] if limit is not None else messages
-        summary.outbox = _fill_outbox(config.output / OUTBOX, messages)
+        summary.outbox = config.output / OUTBOX
+        mailmerge.write_outbox(summary.outbox, {due.file: msg for due, _, msg in messages})
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:
             _send_all(store, config, messages, summary, ssl_context)
     return summary
-
-
-def _fill_outbox(outbox: Path, messages: list[tuple[Due, Any, EmailMessage]]) -> Path:
-    """The outbox holds exactly the messages due (owner-only); older files are removed."""
-    outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(outbox, 0o700)
-    keep = {due.file for due, _, _ in messages}
-    for old in outbox.glob("*.eml"):
-        if old.name not in keep:
-            old.unlink()
-    for due, _, msg in messages:
-        tmp = outbox / f".{due.file}.tmp"
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, mailmerge.message_bytes(msg))
-        finally:
-            os.close(fd)
-        os.replace(tmp, outbox / due.file)
-    return outbox
 
 
 def _record(store: Store, due: Due, msg: EmailMessage, state: str, now: dt.datetime,

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 FULL_BLOCK = 60  # blocks up to this size compare every pair; bigger ones a sorted window
 WINDOW = 12
+MAX_PAIRS = 5  # possible duplicates listed per record
 
 
 @dataclass
@@ -90,7 +91,8 @@ def same_name(a: Person, b: Person, threshold: float = 0.92) -> bool:
 
 
 def similar_name(a: Person, b: Person) -> bool:
-    return same_name(a, b, threshold=0.85)
+    """Looser than `same_name`, for "possible duplicate" only: Steven / Stephen Park."""
+    return same_name(a, b, threshold=0.88)
 
 
 def _overlap(a: Person, b: Person) -> bool:
@@ -229,12 +231,17 @@ def group(program: str, people: Sequence[Person], merge: Iterable[tuple[str, str
     for i in range(len(people)):
         groups[g.find(i)].append(i)
     seen: set[frozenset[int]] = set()
+    per_group: dict[int, int] = defaultdict(int)
     pairs = []
     for i, j, evidence in maybe.values():
         a, b = g.find(i), g.find(j)
         key = frozenset((a, b))
         if a == b or key in seen:
             continue
+        if per_group[a] >= MAX_PAIRS or per_group[b] >= MAX_PAIRS:
+            continue  # a record alike to many others: show staff the first few, not all
+        per_group[a] += 1
+        per_group[b] += 1
         ids_a, ids_b = g.ids[a], g.ids[b]
         if any(frozenset((x, y)) in apart_set for x in ids_a for y in ids_b):
             continue

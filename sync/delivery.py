@@ -95,6 +95,9 @@ class Mailer:
             raise DeliveryError(f"{self.where}: login as {s.username} refused ({err.smtp_code} "
                                 f"{_text(err.smtp_error)}); check smtp.username and the password "
                                 f"in {s.password_env}") from None
+        except smtplib.SMTPNotSupportedError as err:
+            self.close()
+            raise DeliveryError(f"{self.where}: {err} Check smtp.security and smtp.username") from None
         except ssl.SSLError as err:
             self.close()
             raise DeliveryError(f"{self.where}: secure connection failed ({err.reason or err}); "

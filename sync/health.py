@@ -1,8 +1,9 @@
 """`check`: is everything in place for a run? Each line says what is OK or what to fix.
 
 In order: the configuration, the Google service-account key (when a program reads a Google
-Sheet), each program's source and its mapped questions (naming the closest titles the form
-has when one is missing), the SMTP login (without sending anything) and the output folder.
+Sheet or Form), each program's source and its mapped questions (naming the closest titles
+the form has when one is missing), the SMTP login (without sending anything) and the output
+folder.
 Nothing here stops at the first problem: one report lists everything to fix.
 """
 
@@ -65,8 +66,12 @@ def check(config: Config, keys: list[str]) -> CheckReport:
         program = config.program(key)
         if program.source.file is not None:
             _check_export(program, report)
-    if google:
-        _check_spreadsheets(config, google, credentials_ok, report)
+    sheets = [k for k in google if config.program(k).source.spreadsheet is not None]
+    if sheets:
+        _check_spreadsheets(config, sheets, credentials_ok, report)
+    forms = [k for k in google if config.program(k).source.form is not None]
+    if forms:
+        _check_forms(config, forms, credentials_ok, report)
     _check_smtp(config.smtp, report)
     _check_output(config.output, report)
     return report
@@ -170,6 +175,31 @@ def _check_spreadsheets(config: Config, keys: list[str], credentials_ok: bool,
             report.add(f"{key} source", False, str(result))
             continue
         report.add(f"{key} source", True, f"{source.label}: reached ({len(result)} columns)")
+        _report_questions(config.program(key), result, report)
+
+
+def _check_forms(config: Config, keys: list[str], credentials_ok: bool,
+                 report: CheckReport) -> None:
+    """One forms.get per form: reachable, and every mapped question title is in it."""
+    if not credentials_ok:
+        for key in keys:
+            report.add(f"{key} source", False, f"{config.program(key).source.label}: not "
+                       "checked: fix the Google credentials first")
+        return
+    from sync.sources.forms import check_forms  # only checks that read a form import it
+
+    ids = [config.program(k).source.form or "" for k in keys]
+    try:
+        found = check_forms(ids, config.google)
+    except SourceError as err:
+        found = {i: err for i in ids}
+    for key, form in zip(keys, ids, strict=True):
+        result = found[form]
+        if isinstance(result, SourceError):
+            report.add(f"{key} source", False, str(result))
+            continue
+        report.add(f"{key} source", True, f"{config.program(key).source.label}: reached "
+                   f"({len(result)} columns)")
         _report_questions(config.program(key), result, report)
 
 

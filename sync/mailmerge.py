@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import os
 import re
 import traceback
 from collections.abc import Iterable, Sequence
@@ -274,3 +275,20 @@ def preview_text(msg: EmailMessage, rendered: Rendered) -> str:
     head = [f"{h}: {msg[h]}" for h in ("Subject", "From", "To", "Cc", "Reply-To") if msg[h]]
     return "\n".join([f"== {rendered.template} ==", *head, "", rendered.text.rstrip(), "",
                       "-- HTML --", rendered.html.rstrip()])
+
+
+def write_outbox(folder: Path, messages: dict[str, EmailMessage]) -> None:
+    """Make `folder` hold exactly `messages` ({file name: message}) as owner-only .eml files."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    for old in folder.glob("*.eml"):
+        if old.name not in messages:
+            old.unlink()
+    for name, msg in messages.items():
+        tmp = folder / f".{name}.tmp"
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, message_bytes(msg))
+        finally:
+            os.close(fd)
+        os.replace(tmp, folder / name)

@@ -225,13 +225,15 @@ def _rewrite_master(store: Store, config: Config, path: Path) -> None:
     from sync import syncer
     from sync.workbook import write_workbook
 
-    sheets, written = syncer.build_sheets(store, config, {}, [])
+    today = syncer._now(config).date()
+    sheets, written = syncer.build_sheets(store, config, {}, [], today=today)
 
     def commit(tmp: Path) -> None:
         with store.transaction():
             syncer._save_written(store, written)
             store.set_meta("master_digest", syncer._file_digest(tmp))
             store.set_meta("features_digest", syncer.features_digest(store))
+            store.set_meta(syncer.SUMMARY_DAY, today.isoformat())
 
     write_workbook(path, sheets, backups=0, before_replace=commit)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, process
@@ -16,6 +17,9 @@ from rapidfuzz import fuzz, process
 from sync.config import Config, ProgramConfig
 from sync.errors import SourceError
 from sync.sources import Table, Value
+
+if TYPE_CHECKING:
+    from sync.sources.forms import Cache
 from sync.sources.exports import read_export
 
 log = logging.getLogger(__name__)
@@ -26,11 +30,12 @@ class Response:
     """One form response: its origin, its mapped answers and every other answer."""
 
     program: str
-    source: str  # file name or "<spreadsheet key>/<tab>"
+    source: str  # file name, "<spreadsheet key>/<tab>" or "form/<form ID>"
     row: int  # 1-based row in the source; header = row 1
     fields: dict[str, Value]  # canonical field -> value as read
     extra: dict[str, Value]  # unmapped question title -> value as read
     timezone: ZoneInfo | None = None  # zone of serial-number dates in this source
+    key: str | None = None  # the source's stable ID of the response (a Forms responseId)
 
     @property
     def ref(self) -> str:
@@ -72,32 +77,45 @@ def map_table(table: Table, program: ProgramConfig) -> list[Response]:
             else:
                 extra[title] = value
         responses.append(
-            Response(program.key, table.source, row.number, fields, extra, table.timezone)
+            Response(program.key, table.source, row.number, fields, extra, table.timezone,
+                     row.key)
         )
     return responses
 
 
-def read_tables(config: Config, keys: Iterable[str]) -> dict[str, Table]:
-    """The source table of each program in `keys`: one batched read per spreadsheet."""
+def read_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = None) -> dict[str, Table]:
+    """The source table of each program in `keys`: one batched read per spreadsheet, one
+    `forms.get` and the new responses per form.
+
+    `cache` (the state `Store`) keeps each form's responses between syncs, so that a form is
+    read incrementally; without it every response is read every time.
+    """
     keys = list(keys)
     tables: dict[str, Table] = {}
     wanted: list[tuple[str, str]] = []
+    forms = [config.program(k).source.form for k in keys if config.program(k).source.form]
+    if forms:
+        from sync.sources.forms import read_forms  # only runs that read a form import it
+
+        read = read_forms(forms, config.google, config.department.timezone, cache=cache)
     for key in keys:
         source = config.program(key).source
         if source.file is not None:
             tables[key] = read_export(source.file)
+        elif source.form is not None:
+            tables[key] = read[source.form]
         else:
             assert source.spreadsheet is not None
             wanted.append((source.spreadsheet, source.worksheet))
     if wanted:
         from sync.sources.google import read_spreadsheets  # only runs that use Google import it
 
-        read = read_spreadsheets(wanted, config.google)
+        sheets = read_spreadsheets(wanted, config.google)
         for key in keys:
             source = config.program(key).source
-            if source.file is None:
-                tables[key] = read[(source.spreadsheet, source.worksheet)]
-    return tables
+            if source.spreadsheet is not None:
+                tables[key] = sheets[(source.spreadsheet, source.worksheet)]
+    return {key: tables[key] for key in keys}
 
 
 def read_responses(config: Config, keys: Iterable[str]) -> dict[str, list[Response]]:

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sync import attendance, classes
@@ -324,7 +325,7 @@ def _contacts(key: str, roster: ClassRoster, who: Spec, print_setup: PrintSetup)
 @dataclass
 class ClassResult:
     roster: ClassRoster
-    path: Any
+    path: Path
     marks: int
 
 
@@ -372,7 +373,8 @@ def _selected(config: Config, program_key: str | None,
     return chosen
 
 
-def _digest(path: Any) -> str | None:
+def _digest(path: Path) -> str | None:
+    """The master's digest as the sync records it, to tell whether staff saved it since."""
     try:
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, "blake2b").hexdigest()

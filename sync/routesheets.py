@@ -32,12 +32,13 @@ STATE = "state.sqlite"
 MASTER = "master.xlsx"
 NO_REQUESTS = "No requests"
 
+# Every cell wraps, so that each row's text starts at the top of the row.
 STOP_COLUMNS = (
-    Column("#", "int", 4),
-    Column(checklog.ID, width=11),
+    Column("#", "int", 4, wrap=True),
+    Column(checklog.ID, width=12, wrap=True),
     Column("Address", width=24, wrap=True),
     Column("Resident", width=16, wrap=True),
-    Column("Phone", width=14),
+    Column("Phone", width=14, wrap=True),
     Column("Away", width=14, wrap=True),
     Column("Emergency contact / key holder", width=22, wrap=True),
     Column("Alarm company", width=14, wrap=True),
@@ -48,10 +49,10 @@ STOP_COLUMNS = (
     Column("Special instructions", width=26, wrap=True),
 )
 CHECK_COLUMNS = (
-    Column(checklog.CHECK_DATE, "date", 11, staff=True),
-    Column(checklog.CHECK_TIME, "time", 9, staff=True),
-    Column(checklog.CHECKED_BY, width=13, staff=True),
-    Column(checklog.RESULT, width=11, staff=True, choices=checklog.RESULTS),
+    Column(checklog.CHECK_DATE, "date", 11, staff=True, wrap=True),
+    Column(checklog.CHECK_TIME, "time", 9, staff=True, wrap=True),
+    Column(checklog.CHECKED_BY, width=13, staff=True, wrap=True),
+    Column(checklog.RESULT, width=11, staff=True, choices=checklog.RESULTS, wrap=True),
     Column(checklog.CHECK_NOTES, width=24, staff=True, wrap=True),
 )
 COLUMNS = STOP_COLUMNS + CHECK_COLUMNS

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS responses (
     identity TEXT NOT NULL,
     record_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
+    cached TEXT,                   -- JSON: the response's normalised values and eligibility
     PRIMARY KEY (program, identity)
 );
 CREATE TABLE IF NOT EXISTS decisions (
@@ -186,6 +187,12 @@ class Store:
         rows = self.db.execute(
             "SELECT identity, record_id, fingerprint FROM responses WHERE program = ?", (program,))
         return {identity: (rid, fp) for identity, rid, fp in rows}
+
+    def validated(self, program: str) -> dict[str, tuple[str, Any]]:
+        """{identity: (fingerprint, {"values", "ineligible"})} as the last sync normalised them."""
+        rows = self.db.execute("SELECT identity, fingerprint, cached FROM responses "
+                               "WHERE program = ? AND cached IS NOT NULL", (program,))
+        return {identity: (fp, loads(cached)) for identity, fp, cached in rows}
 
     def decisions(self, program: str) -> list[tuple[str, str, str]]:
         rows = self.db.execute(

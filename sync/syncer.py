@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 MASTER = "master.xlsx"
 STATE = "state.sqlite"
+# The Summary sheet counts "this week" and the vacation checks ahead from the day it was
+# written: the first sync of a new day rewrites the master even when nothing else changed;
+# further syncs that day take the no-change path.
+SUMMARY_DAY = "summary_day"
 
 
 @dataclass
@@ -110,7 +114,7 @@ def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
 def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
     started = _now(config)
     path = config.output / MASTER
-    tables = read_tables(config, keys)
+    tables = read_tables(config, keys, cache=store)  # forms keep their responses there
     collect_feature_input(store, config)
     source_digests = {k: _table_digest(t) for k, t in tables.items()}
     config_digest = _file_digest(config.path)
@@ -119,7 +123,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     previous_sources = store.get_meta("source_digests", {})
     if (not master_changed and config_digest == store.get_meta("config_digest")
             and all(previous_sources.get(k) == d for k, d in source_digests.items())
-            and store.get_meta("features_digest") == features_digest(store)):
+            and store.get_meta("features_digest") == features_digest(store)
+            and store.get_meta(SUMMARY_DAY) == started.date().isoformat()):
         counts = {k: _unchanged_counts(store, k) for k in keys}
         with store.transaction():
             _log_run(store, started, _now(config), counts)
@@ -134,8 +139,11 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     for key in progress.iterate(keys, "programs"):
         program = config.program(key)
         responses = map_table(tables[key], program)
-        candidates, problems = validate(responses, program, config)
+        same_config = config_digest == store.get_meta("config_digest")
+        candidates, problems = validate(responses, program, config,
+                                        known=store.validated(key) if same_config else None)
         results[key] = _build_records(store, program, config, candidates, problems, started)
+        results[key]["refresh"] = not same_config  # every cached normalisation is rewritten
         from sync.purge import keep_purged  # purged vacation checks stay purged
 
         keep_purged(store, key, results[key])
@@ -151,10 +159,11 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             store.set_meta("config_digest", config_digest)
             store.set_meta("source_digests", {**previous_sources, **source_digests})
             store.set_meta("features_digest", features_digest(store))
+            store.set_meta(SUMMARY_DAY, started.date().isoformat())
 
     # The Sync Log shows this run too: add it before the sheets are built.
     pending_runs = [(started.isoformat(), _now(config).isoformat(), k, summary.counts[k]) for k in keys]
-    sheets, written = build_sheets(store, config, results, pending_runs)
+    sheets, written = build_sheets(store, config, results, pending_runs, today=started.date())
     write_workbook(path, sheets, backups=config.backups, before_replace=commit)
     return summary
 
@@ -337,7 +346,7 @@ def _build_records(store: store_mod.Store, program: ProgramConfig, config: Confi
             }
             counts["merged"] += len(real) - 1
             for c in real:
-                registry[c.identity] = (rid, c.fingerprint)
+                registry[c.identity] = (rid, c.fingerprint, c)
         else:
             data = dict(old[0])
             for o in old[1:]:
@@ -367,7 +376,8 @@ def _build_records(store: store_mod.Store, program: ProgramConfig, config: Confi
     counts["possible"] = len(possible)
     review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
                          _answers_by_title(p, program)) for p in problems]
-    return {"records": records, "retired": retired, "registry": registry, "counts": counts,
+    return {"records": records, "retired": retired, "registry": registry, "known": known,
+            "counts": counts,
             "possible": possible, "review": review, "seq": seq_of, "stored": stored}
 
 
@@ -393,10 +403,18 @@ def _save_program(store: store_mod.Store, key: str, result: dict[str, Any], now:
         store.db.execute("UPDATE records SET merged_into = ?, updated = ? WHERE record_id = ?",
                          (new, stamp, old))
         log.info("%s merged into %s", old, new)
-    store.db.execute("DELETE FROM responses WHERE program = ?", (key,))
+    # Only responses that are new or changed are written (with their normalised values, so
+    # the next sync need not parse them again); vanished ones are forgotten.
+    before = result["known"]
+    registry = result["registry"]
+    store.executemany("DELETE FROM responses WHERE program = ? AND identity = ?",
+                      ((key, identity) for identity in before if identity not in registry))
     store.executemany(
-        "INSERT INTO responses (program, identity, record_id, fingerprint) VALUES (?, ?, ?, ?)",
-        ((key, identity, rid, fp) for identity, (rid, fp) in result["registry"].items()))
+        "INSERT OR REPLACE INTO responses (program, identity, record_id, fingerprint, cached) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ((key, identity, rid, fp, store_mod.dumps({"values": c.values, "ineligible": c.ineligible}))
+         for identity, (rid, fp, c) in registry.items()
+         if result.get("refresh") or before.get(identity) != (rid, fp)))
     store.set_meta(f"review:{key}", [vars(r) for r in result["review"]])
     store.set_meta(f"possible:{key}", result["possible"])
     store.set_meta(f"counts:{key}", result["counts"])
@@ -479,8 +497,12 @@ def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
 
 def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
                  pending_runs: list[tuple[str, str, str, dict[str, int]]],
-                 ) -> tuple[list[Sheet], dict[str, dict[str, Any]]]:
-    sheets: list[Sheet] = []
+                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, dict[str, Any]]]:
+    """Every sheet of the master, the Summary first (its figures as of `today`, by default
+    the department's date now), and what the program sheets' tool columns hold."""
+    from sync import summary
+
+    sheets: list[Sheet] = [summary.build(store, config, today or _now(config).date(), results)]
     written: dict[str, dict[str, Any]] = {}
     review: list[ReviewItem] = []
     possible: list[dict[str, Any]] = []

@@ -45,7 +45,10 @@ class Problem:
 
 
 def identity_of(response: Response, occurrence: int) -> str:
-    """Who this response is, independent of its row number: source + timestamp (+ repeat)."""
+    """Who this response is, independent of its row number: the source's own response ID
+    when it has one (Forms: an edited response keeps it), else source + timestamp (+ repeat)."""
+    if response.key:
+        return f"{response.source}|{response.key}"
     stamp = response.fields.get("submitted_at")
     return f"{response.source}|{stamp!r}|{occurrence}"
 
@@ -85,17 +88,55 @@ def _parse(kind: str, name: str, raw: Any, response: Response, program: ProgramC
     return normalize.clean_text(raw)
 
 
+def _memo_parse(memo: dict[tuple[Any, ...], Any], kind: str, name: str, raw: Any,
+                response: Response, program: ProgramConfig, config: Config) -> Any:
+    """`_parse`, remembering each distinct answer's result (or its error) for this run."""
+    try:
+        key = (kind, name, type(raw), raw, response.timezone)
+        hit = memo.get(key)
+    except TypeError:  # an unhashable answer: parse it every time
+        return _parse(kind, name, raw, response, program, config)
+    if hit is None:
+        try:
+            hit = (True, _parse(kind, name, raw, response, program, config))
+        except ValueError as err:
+            hit = (False, err)
+        memo[key] = hit
+    ok, result = hit
+    if not ok:
+        raise result
+    return list(result) if isinstance(result, list) else result
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == ()
 
 
 def validate(responses: Iterable[Response], program: ProgramConfig, config: Config,
-             today: dt.date | None = None) -> tuple[list[Candidate], list[Problem]]:
+             today: dt.date | None = None, known: dict[str, tuple[str, Any]] | None = None,
+             ) -> tuple[list[Candidate], list[Problem]]:
+    """Normalise and check each response.
+
+    `known` ({identity: (fingerprint, {"values", "ineligible"})}) holds what an earlier run
+    found for unchanged responses under the same configuration; those are not parsed again.
+    """
     spec = PROGRAMS[program.key]
     candidates: list[Candidate] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
+    memo: dict[tuple[Any, ...], Any] = {}  # answers repeat (checkboxes, cities, dates)
+    known = known or {}
     for response in responses:
+        fingerprint = fingerprint_of(response)
+        key = identity_of(response, 0)
+        seen[key] = seen.get(key, 0) + 1
+        identity = identity_of(response, seen[key] - 1)
+        cached = known.get(identity)
+        if cached is not None and cached[0] == fingerprint:
+            values = cached[1]["values"]
+            candidates.append(Candidate(response, identity, values["submitted_at"], values,
+                                        cached[1]["ineligible"], fingerprint))
+            continue
         values: dict[str, Any] = {}
         reasons: list[str] = []
         failed: set[str] = set()
@@ -105,7 +146,8 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
                 values[name] = None
                 continue
             try:
-                values[name] = _parse(spec.field(name).kind, name, raw, response, program, config)
+                values[name] = _memo_parse(memo, spec.field(name).kind, name, raw, response,
+                                           program, config)
             except ValueError as err:
                 values[name] = None
                 failed.add(name)
@@ -113,17 +155,15 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
         rules = RULES[program.key]
         reasons.extend(reason for name, reason in rules.required(values, program)
                        if name not in failed)
-        key = identity_of(response, 0)
-        seen[key] = seen.get(key, 0) + 1
         if reasons:
             problems.append(Problem(response, reasons))
             continue
         candidate = Candidate(
             response=response,
-            identity=identity_of(response, seen[key] - 1),
+            identity=identity,
             submitted=values["submitted_at"],
             values=values,
-            fingerprint=fingerprint_of(response),
+            fingerprint=fingerprint,
         )
         candidate.ineligible = rules.eligibility(values, program, config)
         candidates.append(candidate)

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
@@ -53,6 +55,10 @@ FILLS = {
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 TIME_FORMAT = "h:mm AM/PM"
+PERCENT_FORMAT = "0%"
+TITLE_FONT = Font(bold=True, size=12)
+CHART_COLOURS = ("1F4E78", "C55A11", "548235", "7F6000", "7030A0")  # series 1, 2, ...
+ROW_CM = 0.53  # a default-height row, for placing charts below one another
 
 
 class Formula(str):
@@ -62,7 +68,7 @@ class Formula(str):
 @dataclass(frozen=True)
 class Column:
     header: str
-    kind: str = "text"  # text | date | datetime | time | int | number | checkbox
+    kind: str = "text"  # text | date | datetime | time | int | number | percent | checkbox
     width: float | None = None
     staff: bool = False  # staff-owned: a different header colour
     choices: tuple[str, ...] = ()  # a dropdown of these values
@@ -79,6 +85,38 @@ class PrintSetup:
     header_right: str = ""
     footer_center: str = "Page &P of &N"
     gridlines: bool = True
+    fit_height: int = 0  # with fit_width: at most this many pages tall (0: as many as needed)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled table below a sheet's main rows: a bold title line, a header row, the rows."""
+
+    title: str
+    columns: Sequence[Column]
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A native Excel chart drawn from one of the sheet's tables, as plain data.
+
+    `table` is "" for the sheet's main table or a `Section` title; `categories` and `values`
+    are 1-based columns of that table (each value column's header names its series). Charts
+    sit to the right of the tables, one below the other, unless `anchor` names a cell.
+    """
+
+    kind: str  # bar (vertical bars, clustered) | line
+    title: str
+    table: str
+    values: tuple[int, ...]
+    categories: int = 1
+    x_title: str = ""
+    y_title: str = ""
+    anchor: str = ""
+    width: float = 16.0  # centimetres
+    height: float = 7.5
+    number_format: str = ""  # of the category labels, e.g. "mmm d" for dates
 
 
 @dataclass
@@ -91,7 +129,8 @@ class Sheet:
     print_setup: PrintSetup | None = None
     row_fill: Callable[[Sequence[Any]], str | None] | None = None  # -> a FILLS key
     preamble: Sequence[Sequence[Any]] = field(default_factory=list)  # title lines above the header
-    charts: Sequence[Any] = ()  # callables (ws) -> None that add native charts
+    charts: Sequence[Any] = ()  # `Chart`s, or callables (ws) -> None that add native charts
+    sections: Sequence[Section] = ()  # more tables below the rows, one blank line apart
     row_height: float | None = None  # points, for every row below the header (e.g. signatures)
 
 
@@ -117,6 +156,27 @@ def sheet_title(title: str) -> str:
     return title[:31]
 
 
+PLAIN = Column("")
+WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+CENTER = Alignment(horizontal="center")
+
+
+def _plain(ws, value: Any, column: Column) -> Any:
+    """A data cell: the bare value where it needs no styling (most cells; much faster to
+    write), else a styled cell. Text that looks like a formula is always a styled text cell."""
+    if value is None:
+        return None
+    if column.wrap or column.kind in ("checkbox", "percent"):
+        return _cell(ws, value, column)
+    if isinstance(value, str) and not isinstance(value, Formula):
+        value = safe_text(value)
+        return _cell(ws, value, column) if value.startswith(FORMULA_PREFIXES) else value
+    if isinstance(value, (bool, int, float, dt.date)) and not (
+            isinstance(value, dt.datetime) and value.tzinfo is not None):
+        return value
+    return _cell(ws, value, column)
+
+
 def _cell(ws, value: Any, column: Column, header: bool = False) -> WriteOnlyCell:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         raise WorkbookError("internal: time-zone-aware datetime reached the workbook")
@@ -135,14 +195,16 @@ def _cell(ws, value: Any, column: Column, header: bool = False) -> WriteOnlyCell
         cell.number_format = DATE_FORMAT
     elif isinstance(value, dt.time):
         cell.number_format = TIME_FORMAT
+    elif column.kind == "percent" and isinstance(value, (int, float)):
+        cell.number_format = PERCENT_FORMAT
     if header:
         cell.font = HEADER_FONT
         cell.fill = STAFF_FILL if column.staff else HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     elif column.wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cell.alignment = WRAP_TOP
     elif column.kind == "checkbox":
-        cell.alignment = Alignment(horizontal="center")
+        cell.alignment = CENTER
         cell.border = BOX
     return cell
 
@@ -166,10 +228,12 @@ def _add_sheet(wb: Workbook, sheet: Sheet) -> None:
     ws = wb.create_sheet(sheet_title(sheet.title))
     rows = sheet.rows if isinstance(sheet.rows, list) else list(sheet.rows)
     columns = list(sheet.columns)
-    sample = rows[:200]
-    for i, column in enumerate(columns):
-        letter = get_column_letter(i + 1)
-        ws.column_dimensions[letter].width = _width(column, (r[i] for r in sample if i < len(r)))
+    tables = [(columns, rows[:200])] + [(list(s.columns), list(s.rows)[:200]) for s in sheet.sections]
+    for i in range(max(len(c) for c, _ in tables)):
+        ws.column_dimensions[get_column_letter(i + 1)].width = max(
+            _width(c[i], (r[i] for r in sample if i < len(r))) for c, sample in tables if i < len(c))
+    wrapped = [(i, ws.column_dimensions[get_column_letter(i + 1)].width)
+               for i, c in enumerate(columns) if c.wrap]
     header_row = len(sheet.preamble) + 1
     if sheet.freeze:
         ws.freeze_panes = f"A{header_row + 1}" if sheet.freeze == "A2" else sheet.freeze
@@ -196,16 +260,103 @@ def _add_sheet(wb: Workbook, sheet: Sheet) -> None:
     for number, values in enumerate(rows, start=header_row + 1):
         if sheet.row_height:
             ws.row_dimensions[number].height = sheet.row_height
+        elif wrapped and (lines := _lines(values, wrapped)) > 1:
+            ws.row_dimensions[number].height = 15 * lines  # LibreOffice does not fit it itself
         fill = FILLS.get(sheet.row_fill(values)) if sheet.row_fill else None
+        if fill is None:
+            ws.append([_plain(ws, value, columns[i] if i < len(columns) else PLAIN)
+                       for i, value in enumerate(values)])
+            continue
         cells = []
         for i, value in enumerate(values):
-            cell = _cell(ws, value, columns[i] if i < len(columns) else Column(""))
-            if fill is not None:
-                cell.fill = fill
+            cell = _cell(ws, value, columns[i] if i < len(columns) else PLAIN)
+            cell.fill = fill
             cells.append(cell)
         ws.append(cells)
-    for add_chart in sheet.charts:
-        add_chart(ws)
+    # {table title: (header row, last row, column count)}, for the charts
+    where = {"": (header_row, header_row + len(rows), len(columns))}
+    row = header_row + len(rows)
+    for section in sheet.sections:
+        ws.append([])
+        ws.append([_title_cell(ws, section.title)])
+        ws.row_dimensions[row + 3].height = 30
+        ws.append([_cell(ws, c.header, c, header=True) for c in section.columns])
+        for values in section.rows:
+            ws.append([_cell(ws, v, section.columns[i] if i < len(section.columns) else Column(""))
+                       for i, v in enumerate(values)])
+        where[section.title] = (row + 3, row + 3 + len(section.rows), len(section.columns))
+        row += 3 + len(section.rows)
+    _add_charts(ws, sheet.charts, where)
+
+
+def _lines(values: Sequence[Any], wrapped: list[tuple[int, float]]) -> int:
+    """About how many lines the row's wrapped cells need at their column widths."""
+    most = 1
+    for i, width in wrapped:
+        text = str(values[i]) if i < len(values) and values[i] is not None else ""
+        per_line = max(1, int(width))
+        most = max(most, sum(len(textwrap.wrap(line, per_line)) or 1 for line in text.splitlines()))
+    return min(most, 27)  # 409 points is Excel's tallest row
+
+
+def _title_cell(ws, text: str) -> WriteOnlyCell:
+    cell = _cell(ws, text, Column(""))
+    cell.font = TITLE_FONT
+    return cell
+
+
+def _add_charts(ws, charts: Sequence[Any], where: dict[str, tuple[int, int, int]]) -> None:
+    """Add each chart (a `Chart`, or a callable for a chart made by hand); charts without an
+    anchor go right of the widest table, each below the one before."""
+    column = get_column_letter(max(n for _, _, n in where.values()) + 2)
+    free = 1  # the first row below the charts placed so far
+    for chart in charts:
+        if not isinstance(chart, Chart):
+            chart(ws)
+            continue
+        if chart.table not in where:
+            raise WorkbookError(f"internal: chart {chart.title!r} names no table {chart.table!r}")
+        header, last, _ = where[chart.table]
+        if last <= header:
+            continue  # no rows: nothing to draw
+        anchor = chart.anchor or f"{column}{max(free, header - 1)}"
+        if not chart.anchor:
+            free = max(free, header - 1) + int(chart.height / ROW_CM) + 2
+        ws.add_chart(_native_chart(ws, chart, header, last), anchor)
+
+
+def _native_chart(ws, chart: Chart, header: int, last: int) -> BarChart | LineChart:
+    native: BarChart | LineChart
+    if chart.kind == "line":
+        native = LineChart()
+    elif chart.kind == "bar":
+        native = BarChart()
+        native.type, native.grouping = "col", "clustered"
+    else:
+        raise WorkbookError(f"internal: chart {chart.title!r}: unknown kind {chart.kind!r}")
+    native.title = chart.title
+    native.width, native.height = chart.width, chart.height
+    native.legend.position = "b"
+    for column in chart.values:
+        native.add_data(Reference(ws, min_col=column, min_row=header, max_row=last),
+                        titles_from_data=True)
+    native.set_categories(Reference(ws, min_col=chart.categories, min_row=header + 1, max_row=last))
+    for i, series in enumerate(native.series):
+        colour = CHART_COLOURS[i % len(CHART_COLOURS)]
+        series.graphicalProperties.line.solidFill = colour
+        if chart.kind == "line":
+            series.graphicalProperties.line.width = 28575  # 2.25 pt
+            series.smooth = False
+        else:
+            series.graphicalProperties.solidFill = colour
+    native.x_axis.delete = native.y_axis.delete = False  # openpyxl 3.1 hides axes otherwise
+    if chart.x_title:
+        native.x_axis.title = chart.x_title
+    if chart.y_title:
+        native.y_axis.title = chart.y_title
+    if chart.number_format:
+        native.x_axis.number_format = chart.number_format
+    return native
 
 
 def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
@@ -214,12 +365,13 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
     if setup.fit_width:
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
+        ws.page_setup.fitToHeight = setup.fit_height
     if setup.repeat_header:
         ws.print_title_rows = f"{header_row}:{header_row}"
     ws.print_options.gridLines = setup.gridlines
     ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.page_margins.top = ws.page_margins.bottom = 0.75
+    ws.page_margins.header = ws.page_margins.footer = 0.3
     for part, text in (
         (ws.oddHeader.left, setup.header_left),
         (ws.oddHeader.center, setup.header_center),

@@ -591,6 +591,25 @@ class FakeGoogle:
         return [r for r in self.requests if r.path == "/token"]
 
     # serving (called from the handler threads)
+    def serves(self, path: str) -> bool:
+        """Whether `path` is an API route of this fake (a subclass adding an API extends it)."""
+        return path.startswith("/v4/spreadsheets/")
+
+    def answer_api(
+        self, path: str, query: dict[str, list[str]], authorization: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        """The answer to a GET of a path `serves` accepts (a subclass dispatches its own)."""
+        return self.answer_sheets(path, query, authorization)
+
+    def account_of(self, authorization: str | None) -> tuple[str, set[str]] | None:
+        """(email, scopes) of a live access token in an Authorization header, else None."""
+        with self._lock:
+            token = (authorization or "").removeprefix("Bearer ").strip()
+            email, scopes, expiry = self._tokens.get(token, ("", set(), 0.0))
+        if not email or expiry <= time.time():
+            return None
+        return email, scopes
+
     def answer_token(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         def refuse(error: str, description: str) -> tuple[int, dict[str, Any]]:
             return 400, {"error": error, "error_description": description}
@@ -742,7 +761,7 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.requests.append(Recorded(method, path, query, status))
             self._json(status, data, {"Cache-Control": "no-store"})
             return
-        if not path.startswith("/v4/spreadsheets/") or method != "GET":
+        if not fake.serves(path) or method != "GET":
             status, data = envelope(404)
             with fake._lock:
                 fake.requests.append(Recorded(method, path, query, status))
@@ -757,7 +776,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.retry_after is not None:
                     extra["Retry-After"] = str(fault.retry_after)
         if data is None:
-            status, data = fake.answer_sheets(path, query, self.headers.get("Authorization"))
+            status, data = fake.answer_api(path, query, self.headers.get("Authorization"))
             if status == 401:
                 extra["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/"'
         with fake._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import logging
 import socket
 import ssl
 from dataclasses import dataclass
@@ -99,8 +100,14 @@ class LoopbackSmtp:
         return AuthResult(success=False, handled=False)
 
     def __enter__(self) -> LoopbackSmtp:
+        # A refused handshake is expected in some tests; the server's own traceback of it,
+        # logged from its thread, is noise.
+        self._quiet = logging.getLogger("mail.log")
+        self._level = self._quiet.level
+        self._quiet.setLevel(logging.CRITICAL)
         self.controller.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+        self._quiet.setLevel(self._level)

@@ -45,7 +45,9 @@ def render(rows: list[dict]) -> list[str]:
 def sheet(path: Path, title: str) -> list[tuple]:
     wb = load_workbook(path, read_only=True)
     try:
-        return [tuple(r) for r in wb[title].iter_rows(values_only=True)]
+        rows = [tuple(r) for r in wb[title].iter_rows(values_only=True)]
+        width = len(rows[0]) if rows else 0
+        return [r + (None,) * (width - len(r)) for r in rows]  # read-only rows may be short
     finally:
         wb.close()
 

@@ -190,6 +190,15 @@ def test_staff_status_in_the_master_decides_the_roster(site):
     assert ((site.out / "rosters").stat().st_mode & 0o777) == 0o700
 
 
+def test_status_typed_but_not_synced_is_pointed_out(site):
+    sync(site.config())
+    _staff_edit(site, {"PIP-00001": {"Status": "Withdrawn"}})
+    summary = write_rosters(site.config())
+    assert any("master.xlsx changed since the last sync: run `tpd-programs sync` first" in w
+               for w in summary.warnings)
+    assert seats(summary.classes[0].roster)[0] == "PIP-00001"  # the state has not heard yet
+
+
 def test_cohort_override_moves_a_person_to_another_class(site):
     text = site.config_path.read_text() + """
 [[programs.pip.cohorts]]

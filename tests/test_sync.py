@@ -46,7 +46,7 @@ def test_first_sync_writes_every_sheet_with_real_types(site):
     summary = syncer.sync(site.config())
     assert summary.counts["pip"]["read"] == 3 and summary.counts["pip"]["new"] == 3
     data = cells(site.master)
-    assert list(data)[:4] == [PIP, "Needs Review", "Possible Duplicates", "Sync Log"]
+    assert list(data)[:5] == ["Summary", PIP, "Needs Review", "Possible Duplicates", "Sync Log"]
     ann = rows_by_id(site.master)["PIP-00001"]
     assert ann["First name"] == "Ann" and ann["Phone"] == "+13105550101"
     assert ann["Date of birth"].year == 1980 and ann["First submitted"].hour == 10

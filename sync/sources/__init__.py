@@ -20,6 +20,7 @@ Value = str | int | float | dt.datetime | dt.date | None
 class Row:
     number: int  # 1-based row number in the source; the header is row 1
     values: tuple[Value, ...]  # aligned with Table.headers; trailing empties may be missing
+    key: str | None = None  # the source's own stable ID of the response (a Forms responseId)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Google Sheets source: the form-response tabs, read through the Sheets API v4.
 
-A service-account key signs in (google-auth), and per
-spreadsheet at most two requests are sent: the metadata (time zone and tab titles), then one
-`values:batchGet` for every wanted tab, with unformatted values and serial-number dates so
-that numbers stay numbers and text such as a ZIP "02134" stays text.
+A service-account key signs in (google-auth), and per spreadsheet at most two requests are
+sent: the metadata (time zone and tab titles), then one `values:batchGet` for every wanted
+tab, with unformatted values and serial-number dates so that numbers stay numbers and text
+such as a ZIP "02134" stays text.
 
 Busy or failing answers (429, 5xx, timeouts, dropped connections) are retried with capped
 exponential backoff and full jitter, honouring Retry-After, within `google.max_attempts` and
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
 METADATA_FIELDS = "properties.timeZone,sheets.properties.title"
+
 # Replaceable in tests so retries wait no real time.
 _sleep: Callable[[float], None] = time.sleep
 _random: Callable[[], float] = random.random
