@@ -13,6 +13,7 @@ same birthdate or address but different contacts are only *possible* duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -48,6 +49,16 @@ class Person:
     variants: frozenset[str] = field(default_factory=frozenset)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _variants(first: str) -> frozenset[str]:
+    return frozenset(normalize.first_name_variants(first)) if first else frozenset()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _address(street: str, zip_code: str) -> str:
+    return normalize.address_key(street, zip_code) if street else ""
+
+
 def person(program: str, values: dict[str, Any], record_id: str | None = None) -> Person:
     if program == "tap":
         first, last = values.get("student_first_name") or "", values.get("student_last_name") or ""
@@ -62,16 +73,17 @@ def person(program: str, values: dict[str, Any], record_id: str | None = None) -
         dob=values.get("date_of_birth"),
         email=email.casefold(),
         phone=phone,
-        address=normalize.address_key(street, values.get("zip") or "") if street else "",
+        address=_address(street, values.get("zip") or ""),
         student_id="".join(str(values.get("student_id") or "").split()).casefold(),
         school=(values.get("school") or "").casefold(),
         leave=values.get("leave_date"),
         back=values.get("return_date"),
         record_id=record_id,
-        variants=frozenset(normalize.first_name_variants(first)) if first else frozenset(),
+        variants=_variants(first),
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _fold(name: str) -> str:
     return " ".join(normalize.fold(name).replace("-", " ").replace("'", "").split())
 
@@ -135,6 +147,9 @@ def compare(program: str, a: Person, b: Person) -> tuple[str, str]:
 # -- blocking ---------------------------------------------------------------------------------
 
 
+_phonetic = functools.lru_cache(maxsize=1 << 16)(normalize.phonetic)
+
+
 def blocks(program: str, people: Sequence[Person]) -> Iterable[list[int]]:
     index: dict[tuple, list[int]] = defaultdict(list)
     for i, p in enumerate(people):
@@ -147,7 +162,7 @@ def blocks(program: str, people: Sequence[Person]) -> Iterable[list[int]]:
             keys.append(("a", p.address))
         if p.student_id:
             keys.append(("s", p.student_id))
-        sound = normalize.phonetic(p.last) if p.last else ""
+        sound = _phonetic(p.last) if p.last else ""
         if p.dob:
             keys.append(("d", p.dob, sound))
         if program == "tap" and p.school:

@@ -198,6 +198,8 @@ def _apply(store: Store, config: Config, report: PurgeReport,
             store.db.execute(
                 "UPDATE records SET data = ?, staff = ?, written = NULL WHERE record_id = ?",
                 (dumps(redact(data, marker)), dumps(staff), rid))
+            # the normalised answers kept to spare the next sync from parsing them again
+            store.db.execute("UPDATE responses SET cached = NULL WHERE record_id = ?", (rid,))
             store.db.execute("UPDATE checks SET notes = '' WHERE record_id = ?", (rid,))
             store.db.execute("UPDATE ledger SET recipient = 'purged-' || rowid, error = NULL "
                              "WHERE record_id = ?", (rid,))

@@ -392,6 +392,10 @@ def _save_program(store: store_mod.Store, key: str, result: dict[str, Any], now:
     stored = result["stored"]
     for rid, data in result["records"].items():
         if rid in stored:
+            before = stored[rid]["data"]
+            if all(before.get(k) == v for k, v in data.items()) and \
+                    set(before) - {"written_prev"} <= set(data):
+                continue  # unchanged: no write
             store.db.execute("UPDATE records SET data = ?, updated = ? WHERE record_id = ?",
                              (store_mod.dumps(data), stamp, rid))
         else:
@@ -412,7 +416,8 @@ def _save_program(store: store_mod.Store, key: str, result: dict[str, Any], now:
     store.executemany(
         "INSERT OR REPLACE INTO responses (program, identity, record_id, fingerprint, cached) "
         "VALUES (?, ?, ?, ?, ?)",
-        ((key, identity, rid, fp, store_mod.dumps({"values": c.values, "ineligible": c.ineligible}))
+        ((key, identity, rid, fp, None if result["records"].get(rid, {}).get("purged")
+          else store_mod.dumps({"values": c.values, "ineligible": c.ineligible}))
          for identity, (rid, fp, c) in registry.items()
          if result.get("refresh") or before.get(identity) != (rid, fp)))
     store.set_meta(f"review:{key}", [vars(r) for r in result["review"]])
@@ -538,7 +543,9 @@ def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any]
         )
         sheet, program_written = ps.sheet()
         sheets.append(sheet)
-        written.update(program_written)
+        # only what changed is saved: the rest is in the state already
+        written.update((rid, w) for rid, w in program_written.items()
+                       if rid not in stored or stored[rid]["written"] != w)
     sheets.extend(extra_sheets(store, config))
     sheets.append(master.needs_review_sheet(review))
     sheets.append(master.duplicates_sheet(possible))

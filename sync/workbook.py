@@ -164,10 +164,10 @@ CENTER = Alignment(horizontal="center")
 def _plain(ws, value: Any, column: Column) -> Any:
     """A data cell: the bare value where it needs no styling (most cells; much faster to
     write), else a styled cell. Text that looks like a formula is always a styled text cell."""
+    if column.kind == "checkbox" or (value is not None and (column.wrap or column.kind == "percent")):
+        return _cell(ws, value, column)
     if value is None:
         return None
-    if column.wrap or column.kind in ("checkbox", "percent"):
-        return _cell(ws, value, column)
     if isinstance(value, str) and not isinstance(value, Formula):
         value = safe_text(value)
         return _cell(ws, value, column) if value.startswith(FORMULA_PREFIXES) else value
