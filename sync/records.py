@@ -1,0 +1,221 @@
+"""Records from validated responses: group them, keep record IDs stable, save them.
+
+`build_records` turns one program's candidates (and the records whose responses vanished)
+into records with counts that add up; `save_program` writes them to the state in the
+sync's final transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sync import dedupe, master, normalize
+from sync import store as store_mod
+from sync.config import Config, ProgramConfig
+from sync.programs import PROGRAMS
+from sync.validate import Candidate, Problem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReviewItem:
+    """A response that could not be accepted, as the Needs Review sheet shows it."""
+
+    program: str
+    source: str
+    row: int
+    reasons: list[str]
+    answers: dict[str, Any]
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def _record_id(program: str, seq: int) -> str:
+    return f"{PROGRAMS[program].prefix}-{seq:05d}"
+
+
+def _latest_values(members: list[Candidate], attr: str) -> dict[str, Any]:
+    """Latest answers win; an answer left empty in a later response keeps the earlier one."""
+    out: dict[str, Any] = {}
+    for c in members:  # oldest first
+        values = c.values if attr == "values" else c.response.extra
+        for name, value in values.items():
+            if value not in (None, "", [], ()):
+                out[name] = value
+            else:
+                out.setdefault(name, value)
+    return out
+
+
+def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any]:
+    """The original answers, with Sheets' serial-number dates shown as dates."""
+    spec = PROGRAMS[program.key]
+    out = {}
+    for name, value in problem.response.fields.items():
+        kind = spec.field(name).kind
+        if kind in ("date", "datetime") and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            try:
+                value = normalize.parse_datetime(value, source_tz=None, target_tz=ZoneInfo("UTC"))
+            except ValueError:
+                pass
+        out[program.questions[name]] = value
+    out.update(problem.response.extra)
+    return out
+
+
+def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
+                   candidates: list[Candidate], problems: list[Problem],
+                   now: dt.datetime) -> dict[str, Any]:
+    key = program.key
+    known = store.responses(key)
+    stored = store.records(key)
+    seq_of = {rid: r["seq"] for rid, r in stored.items()}
+    merged_ids = {rid: r["merged_into"] for rid, r in store.records(key, include_merged=True).items()
+                  if r["merged_into"]}
+
+    def current(rid: str | None) -> str | None:
+        seen = set()
+        while rid in merged_ids and rid not in seen:
+            seen.add(rid)
+            rid = merged_ids[rid]
+        return rid
+
+    people = []
+    present: set[str] = set()
+    for c in candidates:
+        rid = current(known.get(c.identity, (None, None))[0])
+        if rid not in stored:
+            rid = None
+        if rid:
+            present.add(rid)
+        people.append(dedupe.person(key, c.values, rid))
+    orphans = [rid for rid in stored if rid not in present]
+    for rid in orphans:
+        people.append(dedupe.person(key, stored[rid]["data"]["values"], rid))
+    decisions = store.decisions(key)
+    merge = [(current(a), current(b)) for a, b, d in decisions if d == "Merge"]
+    apart = [(current(a), current(b)) for a, b, d in decisions if d == "Not duplicate"]
+    grouping = dedupe.group(key, people, merge=merge, apart=apart)
+
+    next_seq = store.next_seq(key)
+    records: dict[str, dict[str, Any]] = {}
+    retired: dict[str, str] = {}
+    registry: dict[str, tuple[str, str]] = {}
+    index_to_rid: dict[int, str] = {}
+    counts = {k: 0 for k in master.LOG_COUNTS}
+    counts["read"] = len(candidates) + len(problems)
+    counts["review"] = len(problems)
+    n = len(candidates)
+    for members in sorted(grouping.groups, key=lambda g: min(g)):
+        ids = sorted({people[i].record_id for i in members if people[i].record_id},
+                     key=lambda r: seq_of.get(r, 0))
+        if ids:
+            rid = ids[0]
+            for other in ids[1:]:
+                retired[other] = rid
+        else:
+            rid, next_seq = _record_id(key, next_seq), next_seq + 1
+        for i in members:
+            index_to_rid[i] = rid
+        real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
+        old = [stored[people[i].record_id]["data"] for i in members if i >= n]
+        if real:
+            data = {
+                "values": _latest_values(real, "values"),
+                "extra": _latest_values(real, "extra"),
+                "first": min([real[0].submitted] + [o["first"] for o in old]),
+                "latest": max([real[-1].submitted] + [o["latest"] for o in old]),
+                "sources": [c.response.ref for c in sorted(real, key=lambda c: c.response.row)],
+                "eligibility": ("Ineligible: " + "; ".join(real[-1].ineligible))
+                if real[-1].ineligible else "",
+                "source_state": "",
+            }
+            counts["merged"] += len(real) - 1
+            for c in real:
+                registry[c.identity] = (rid, c.fingerprint, c)
+        else:
+            data = dict(old[0])
+            for o in old[1:]:
+                data["first"] = min(data["first"], o["first"])
+                data["latest"] = max(data["latest"], o["latest"])
+                data["sources"] = sorted(set(data["sources"]) | set(o["sources"]))
+            data["source_state"] = "Missing from source"
+            counts["missing"] += 1
+        previous = stored.get(rid, {}).get("data")
+        if rid not in stored:
+            if real:
+                counts["new"] += 1
+        elif real:
+            same = previous is not None and {k: previous.get(k) for k in data} == data
+            counts["unchanged" if same and not ids[1:] else "updated"] += 1
+        records[rid] = data
+    counts["records"] = len(records)
+    possible = []
+    for i, j, evidence in grouping.maybe:
+        a, b = sorted((index_to_rid[i], index_to_rid[j]), key=lambda r: (len(r), r))
+        possible.append({"program": PROGRAMS[key].name, "a": a, "b": b,
+                         "name_a": _name(key, records[a]["values"]),
+                         "name_b": _name(key, records[b]["values"]), "evidence": evidence})
+    decided = {(a, b): d for a, b, d in decisions}
+    for p in possible:
+        p["decision"] = decided.get((p["a"], p["b"]))
+    counts["possible"] = len(possible)
+    review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
+                         _answers_by_title(p, program)) for p in problems]
+    return {"records": records, "retired": retired, "registry": registry, "known": known,
+            "counts": counts,
+            "possible": possible, "review": review, "seq": seq_of, "stored": stored}
+
+
+def _name(key: str, values: dict[str, Any]) -> str:
+    if key == "tap":
+        return f"{values.get('student_first_name') or ''} {values.get('student_last_name') or ''}".strip()
+    return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
+
+
+def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: dt.datetime) -> None:
+    stamp = now.isoformat()
+    stored = result["stored"]
+    for rid, data in result["records"].items():
+        if rid in stored:
+            before = stored[rid]["data"]
+            if all(before.get(k) == v for k, v in data.items()) and \
+                    set(before) - {"written_prev"} <= set(data):
+                continue  # unchanged: no write
+            store.db.execute("UPDATE records SET data = ?, updated = ? WHERE record_id = ?",
+                             (store_mod.dumps(data), stamp, rid))
+        else:
+            seq = int(rid.split("-")[1])
+            store.db.execute(
+                "INSERT INTO records (record_id, program, seq, data, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (rid, key, seq, store_mod.dumps(data), stamp, stamp))
+    for old, new in result["retired"].items():
+        store.db.execute("UPDATE records SET merged_into = ?, updated = ? WHERE record_id = ?",
+                         (new, stamp, old))
+        log.info("%s merged into %s", old, new)
+    # Only responses that are new or changed are written (with their normalised values, so
+    # the next sync need not parse them again); vanished ones are forgotten.
+    before = result["known"]
+    registry = result["registry"]
+    store.executemany("DELETE FROM responses WHERE program = ? AND identity = ?",
+                      ((key, identity) for identity in before if identity not in registry))
+    store.executemany(
+        "INSERT OR REPLACE INTO responses (program, identity, record_id, fingerprint, cached) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ((key, identity, rid, fp, None if result["records"].get(rid, {}).get("purged")
+          else store_mod.dumps({"values": c.values, "ineligible": c.ineligible}))
+         for identity, (rid, fp, c) in registry.items()
+         if result.get("refresh") or before.get(identity) != (rid, fp)))
+    store.set_meta(f"review:{key}", [vars(r) for r in result["review"]])
+    store.set_meta(f"possible:{key}", result["possible"])
+    store.set_meta(f"counts:{key}", result["counts"])
+    store.db.execute("INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
+                     (stamp, dt.datetime.now().replace(microsecond=0).isoformat(), key,
+                      store_mod.dumps(result["counts"])))
