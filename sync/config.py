@@ -235,7 +235,7 @@ class _Reader:
         if not isinstance(value, str):
             return value
         p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.path.parent / p)
+        return Path(os.path.normpath(p if p.is_absolute() else (self.path.parent / p)))
 
 
 def spreadsheet_key(value: str) -> str | None:
