@@ -178,6 +178,10 @@ def email_key(value: Value) -> str:
 
 
 _NANP = re.compile(r"[2-9]\d\d[2-9]\d{6}")
+# The common shapes of a complete North American number ("(310) 555-0143", "310.555.0143",
+# "+1 310 555 0143"): what phonenumbers would accept and format as "+1" + the ten digits,
+# found without its (slow) full parse.
+_PLAIN_NANP = re.compile(r"(?:\+?1[ .-]?)?\(?([2-9]\d\d)\)?[ .-]?([2-9]\d\d)[ .-]?(\d{4})")
 
 
 def phone(value: Value, region: str = "US") -> str:
@@ -193,6 +197,8 @@ def phone(value: Value, region: str = "US") -> str:
     text = _collapse(value)
     if not text:
         return ""
+    if region == "US" and (plain := _PLAIN_NANP.fullmatch(text)):
+        return "+1" + "".join(plain.groups())
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -65,3 +65,29 @@ def test_text_helpers_never_fail(text, options):
     items = n.split_choices(text, options)
     assert len(items) == len(set(items))
     assert all(item for item in items)
+
+
+SHAPES = ["({a}) {b}-{c}", "{a}.{b}.{c}", "{a}-{b}-{c}", "{a}{b}{c}", "+1 {a} {b} {c}",
+          "1-{a}-{b}-{c}", "+1{a}{b}{c}", "1 ({a}) {b}-{c}", "{a} {b} {c}", "({a}){b}-{c}"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(SHAPES), st.integers(0, 999), st.integers(0, 999), st.integers(0, 9999))
+def test_phone_shortcut_agrees_with_the_full_parse(shape, a, b, c):
+    """Guards the fast path for common US shapes: same answer (or the same refusal) as
+    phonenumbers' full parse."""
+    text = shape.format(a=f"{a:03d}", b=f"{b:03d}", c=f"{c:04d}")
+
+    def outcome():
+        try:
+            return n.phone(text)
+        except ValueError:
+            return "refused"
+
+    fast = outcome()
+    saved = n._PLAIN_NANP
+    n._PLAIN_NANP = re.compile("(?!)")  # never matches: the full parse only
+    try:
+        assert outcome() == fast
+    finally:
+        n._PLAIN_NANP = saved
