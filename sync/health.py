@@ -154,12 +154,16 @@ def _check_credentials(config: Config, report: CheckReport) -> bool:
     return True
 
 
+def _not_checked(config: Config, keys: list[str], report: CheckReport) -> None:
+    for key in keys:
+        report.add(f"{key} source", False, f"{config.program(key).source.label}: not "
+                   "checked: fix the Google credentials first")
+
+
 def _check_spreadsheets(config: Config, keys: list[str], credentials_ok: bool,
                         report: CheckReport) -> None:
     if not credentials_ok:
-        for key in keys:
-            report.add(f"{key} source", False, f"{config.program(key).source.label}: not "
-                       "checked: fix the Google credentials first")
+        _not_checked(config, keys, report)
         return
     from sync.sources.google import check_spreadsheets  # only checks that use Google import it
 
@@ -182,9 +186,7 @@ def _check_forms(config: Config, keys: list[str], credentials_ok: bool,
                  report: CheckReport) -> None:
     """One forms.get per form: reachable, and every mapped question title is in it."""
     if not credentials_ok:
-        for key in keys:
-            report.add(f"{key} source", False, f"{config.program(key).source.label}: not "
-                       "checked: fix the Google credentials first")
+        _not_checked(config, keys, report)
         return
     from sync.sources.forms import check_forms  # only checks that read a form import it
 
