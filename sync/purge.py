@@ -196,7 +196,8 @@ def _apply(store: Store, config: Config, report: PurgeReport,
                       "checks": counts.get(rid, 0)}
             staff = {k: v for k, v in records[rid]["staff"].items() if k in KEPT_STAFF}
             store.db.execute(
-                "UPDATE records SET data = ?, staff = ?, written = NULL WHERE record_id = ?",
+                "UPDATE records SET data = ?, staff = ?, written = NULL, written_prev = NULL "
+                "WHERE record_id = ?",
                 (dumps(redact(data, marker)), dumps(staff), rid))
             # the normalised answers kept to spare the next sync from parsing them again
             store.db.execute("UPDATE responses SET cached = NULL WHERE record_id = ?", (rid,))

@@ -187,7 +187,7 @@ def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: 
         if rid in stored:
             before = stored[rid]["data"]
             if all(before.get(k) == v for k, v in data.items()) and \
-                    set(before) - {"written_prev"} <= set(data):
+                    set(before) <= set(data):
                 continue  # unchanged: no write
             store.db.execute("UPDATE records SET data = ?, updated = ? WHERE record_id = ?",
                              (store_mod.dumps(data), stamp, rid))

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS records (
     seq INTEGER NOT NULL,
     data TEXT NOT NULL,            -- JSON: the record's fields, times, source rows
     written TEXT,                  -- JSON: {column: value} the tool last wrote to the workbook
+    written_prev TEXT,             -- JSON: the write before that one
     staff TEXT,                    -- JSON: {column: value} staff typed into the workbook
     merged_into TEXT,
     created TEXT NOT NULL,
@@ -169,7 +170,7 @@ class Store:
     # -- records ----------------------------------------------------------------------------
 
     def records(self, program: str, include_merged: bool = False) -> dict[str, dict[str, Any]]:
-        """{record_id: {"data", "written", "staff", "seq", "merged_into"}} in record-ID order.
+        """{record_id: {"data", "written_json", "staff", "seq", "merged_into"}} in record-ID order.
 
         Read-only: the records are decoded once and shared until the state changes (many
         features read them in one sync; decoding 50,000 records takes seconds).
@@ -181,7 +182,7 @@ class Store:
                    "WHERE program = ? ORDER BY seq")
             every = {}
             for rid, seq, data, written, staff, merged in self.db.execute(sql, (program,)):
-                every[rid] = {"seq": seq, "data": loads(data), "written": loads(written) or {},
+                every[rid] = {"seq": seq, "data": loads(data), "written_json": written or "{}",
                               "staff": loads(staff) or {}, "merged_into": merged}
             cached = self._records[program] = (stamp, every)
         if include_merged:
@@ -197,6 +198,12 @@ class Store:
         rows = self.db.execute(
             "SELECT identity, record_id, fingerprint FROM responses WHERE program = ?", (program,))
         return {identity: (rid, fp) for identity, rid, fp in rows}
+
+    def written(self, program: str) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """{record_id: (what the tool last wrote, what it wrote before that)} per column."""
+        rows = self.db.execute("SELECT record_id, written, written_prev FROM records "
+                               "WHERE program = ? AND merged_into IS NULL", (program,))
+        return {rid: (loads(w) or {}, loads(p) or {}) for rid, w, p in rows}
 
     def validated(self, program: str) -> dict[str, tuple[str, Any]]:
         """{identity: (fingerprint, {"values", "ineligible"})} as the last sync normalised them."""

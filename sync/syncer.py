@@ -201,9 +201,10 @@ def _collect_staff_input(store: store_mod.Store, config: Config, path: Path) -> 
                             path.name, program.name)
                 continue
             records = store.records(key)
-            written = {rid: r["written"] for rid, r in records.items()}
+            both = store.written(key)
+            written = {rid: w for rid, (w, _prev) in both.items()}
+            previous = {rid: prev for rid, (_w, prev) in both.items()}
             staff = {rid: r["staff"] for rid, r in records.items()}
-            previous = {rid: r["data"].get("written_prev", {}) for rid, r in records.items()}
             found, added = master.read_program_sheet(rows, program, written, staff, previous)
             store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
                               ((store_mod.dumps(v), rid) for rid, v in found.items()))
@@ -229,13 +230,11 @@ def _renamed_sheet(sheets: dict[str, list[tuple[Any, ...]]], prefix: str) -> lis
     return None
 
 
-def _save_written(store: store_mod.Store, written: dict[str, dict[str, Any]]) -> None:
-    rows = store.db.execute("SELECT record_id, written FROM records").fetchall()
-    before = {rid: w for rid, w in rows}
-    store.executemany(
-        "UPDATE records SET written = ?, data = json_set(data, '$.written_prev', json(?)) "
-        "WHERE record_id = ?",
-        ((store_mod.dumps(w), before.get(rid) or "{}", rid) for rid, w in written.items()))
+def _save_written(store: store_mod.Store, written: dict[str, str]) -> None:
+    """Record what the new workbook holds ({record_id: JSON of {column: value}}), keeping the
+    write before it (see `master.read_program_sheet`)."""
+    store.executemany("UPDATE records SET written_prev = written, written = ? WHERE record_id = ?",
+                      ((w, rid) for rid, w in written.items()))
 
 
 # -- the workbook ---------------------------------------------------------------------------
@@ -303,13 +302,13 @@ def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
 
 def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
                  pending_runs: list[tuple[str, str, str, dict[str, int]]],
-                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, dict[str, Any]]]:
+                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, str]]:
     """Every sheet of the master, the Summary first (its figures as of `today`, by default
     the department's date now), and what the program sheets' tool columns hold."""
     from sync import summary
 
     sheets: list[Sheet] = [summary.build(store, config, today or _now(config).date(), results)]
-    written: dict[str, dict[str, Any]] = {}
+    written: dict[str, str] = {}
     review: list[ReviewItem] = []
     possible: list[dict[str, Any]] = []
     for key in config.programs:
@@ -345,8 +344,10 @@ def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any]
         sheet, program_written = ps.sheet()
         sheets.append(sheet)
         # only what changed is saved: the rest is in the state already
-        written.update((rid, w) for rid, w in program_written.items()
-                       if rid not in stored or stored[rid]["written"] != w)
+        for rid, w in program_written.items():
+            text = store_mod.dumps(w)
+            if rid not in stored or stored[rid]["written_json"] != text:
+                written[rid] = text
     sheets.extend(extra_sheets(store, config))
     sheets.append(master.needs_review_sheet(review))
     sheets.append(master.duplicates_sheet(possible))
