@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,16 +166,34 @@ def _plain(ws, value: Any, column: Column) -> Any:
     """A data cell: the bare value where it needs no styling (most cells; much faster to
     write), else a styled cell. Text that looks like a formula is always a styled text cell."""
     if column.kind == "checkbox" or (value is not None and (column.wrap or column.kind == "percent")):
-        return _cell(ws, value, column)
+        return _styled(ws, value, column)
     if value is None:
         return None
     if isinstance(value, str) and not isinstance(value, Formula):
         value = safe_text(value)
-        return _cell(ws, value, column) if value.startswith(FORMULA_PREFIXES) else value
+        return _styled(ws, value, column) if value.startswith(FORMULA_PREFIXES) else value
     if isinstance(value, (bool, int, float, dt.date)) and not (
             isinstance(value, dt.datetime) and value.tzinfo is not None):
         return value
     return _cell(ws, value, column)
+
+
+def _styled(ws, value: Any, column: Column) -> WriteOnlyCell:
+    """`_cell` for a data cell, its style worked out once per workbook for each kind of cell
+    (openpyxl otherwise looks every style up again, cell by cell)."""
+    is_text = isinstance(value, str) and not isinstance(value, Formula)
+    key = (column.kind, column.wrap, type(value), is_text and value.startswith(FORMULA_PREFIXES))
+    cache = ws.parent.__dict__.setdefault("_styles_by_kind", {})
+    style = cache.get(key)
+    if style is None:
+        cell = _cell(ws, value, column)
+        cache[key] = copy(cell._style)
+        return cell
+    cell = WriteOnlyCell(ws, value=safe_text(value) if is_text else value)
+    if is_text:
+        cell.data_type = "s"  # never a formula, whatever it starts with
+    cell._style = copy(style)
+    return cell
 
 
 def _cell(ws, value: Any, column: Column, header: bool = False) -> WriteOnlyCell:
