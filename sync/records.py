@@ -41,7 +41,11 @@ def _record_id(program: str, seq: int) -> str:
 
 
 def _latest_values(members: list[Candidate], attr: str) -> dict[str, Any]:
-    """Latest answers win; an answer left empty in a later response keeps the earlier one."""
+    """Latest answers win; an answer left empty in a later response keeps the earlier one.
+
+    A record of one response shares that response's dict (most records: no copy to hold)."""
+    if len(members) == 1:
+        return members[0].values if attr == "values" else members[0].response.extra
     out: dict[str, Any] = {}
     for c in members:  # oldest first
         values = c.values if attr == "values" else c.response.extra
