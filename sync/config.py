@@ -13,11 +13,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.errors import ConfigError
 from sync.programs import PROGRAMS
+from sync.tomltable import TableReader
 
 DEFAULT_CONFIG = Path("config/programs.toml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -153,91 +153,6 @@ class Config:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Reads typed values from a TOML table and names the key in every error."""
-
-    def __init__(self, path: Path, table: dict[str, Any], where: str):
-        self.path, self.table, self.where = path, table, where
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}" if self.where else name
-
-    def fail(self, name: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {self.key(name)}: {message}")
-
-    def sub(self, name: str, required: bool = False) -> _Reader:
-        value = self.table.get(name, None)
-        if value is None:
-            if required:
-                raise self.fail(name, "missing section")
-            value = {}
-        if not isinstance(value, dict):
-            raise self.fail(name, "must be a table")
-        return _Reader(self.path, value, self.key(name))
-
-    def only(self, allowed: set[str]) -> None:
-        for name in self.table:
-            if name not in allowed:
-                known = ", ".join(sorted(allowed))
-                raise self.fail(name, f"unknown key (known keys: {known})")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., ) -> Any:
-        if name not in self.table:
-            if default is ...:
-                raise self.fail(name, "missing")
-            return default
-        value = self.table[name]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            wanted = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(name, f"must be {wanted}, got {value!r}")
-        return value
-
-    def text(self, name: str, default: Any = ...) -> Any:
-        value = self.get(name, str, default)
-        if name in self.table and not value.strip():
-            raise self.fail(name, "must not be empty")
-        return value
-
-    def number(self, name: str, default: Any = ..., minimum: int = 0) -> Any:
-        value = self.get(name, int, default)
-        if isinstance(value, int) and value < minimum:
-            raise self.fail(name, f"must be at least {minimum}, got {value}")
-        return value
-
-    def date(self, name: str, default: Any = ...) -> Any:
-        value = self.get(name, (dt.date, str), default)
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                raise self.fail(name, f"must be a date like 2020-03-05, got {value!r}") from None
-        return value
-
-    def time(self, name: str, default: Any = ...) -> Any:
-        value = self.get(name, (dt.time, str), default)
-        if isinstance(value, str):
-            try:
-                return dt.time.fromisoformat(value)
-            except ValueError:
-                raise self.fail(name, f"must be a time like 18:00, got {value!r}") from None
-        return value
-
-    def strings(self, name: str, default: Any = ...) -> Any:
-        value = self.get(name, list, default)
-        if value is default:
-            return value
-        if not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.fail(name, "must be a list of non-empty strings")
-        return tuple(value)
-
-    def path_value(self, name: str, default: Any = ...) -> Any:
-        value = self.text(name, default)
-        if not isinstance(value, str):
-            return value
-        p = Path(value).expanduser()
-        return Path(os.path.normpath(p if p.is_absolute() else (self.path.parent / p)))
-
-
 def spreadsheet_key(value: str) -> str | None:
     """The key of a spreadsheet given its key or any of its URLs."""
     found = _SHEET_URL.search(value)
@@ -259,7 +174,7 @@ def form_id(value: str) -> str | None:
 # -- sections --------------------------------------------------------------------------------
 
 
-def _department(r: _Reader) -> Department:
+def _department(r: TableReader) -> Department:
     r.only({"name", "city", "state", "timezone", "zip_codes", "station", "phone"})
     tz_name = r.text("timezone", "America/Los_Angeles")
     try:
@@ -281,7 +196,7 @@ def _department(r: _Reader) -> Department:
     )
 
 
-def _google(r: _Reader) -> Google:
+def _google(r: TableReader) -> Google:
     r.only({"credentials", "api_endpoint", "forms_endpoint", "timeout_seconds", "retry_seconds",
             "max_attempts"})
     creds = r.path_value("credentials", None)
@@ -303,7 +218,7 @@ def _google(r: _Reader) -> Google:
     )
 
 
-def _source(r: _Reader) -> Source:
+def _source(r: TableReader) -> Source:
     r.only({"spreadsheet", "worksheet", "file", "form"})
     given = [k for k in ("spreadsheet", "file", "form") if k in r.table]
     if len(given) != 1:
@@ -337,7 +252,7 @@ def _source(r: _Reader) -> Source:
     return Source(spreadsheet=key, worksheet=r.text("worksheet", "Form Responses 1"))
 
 
-def _session(r: _Reader, kind: str) -> Session:
+def _session(r: TableReader, kind: str) -> Session:
     r.only({
         "id", "name", "start", "sessions", "weekday", "start_time", "end_time", "capacity",
         "minimum", "skip", "location", "graduation_minimum", "credit_minimum",
@@ -351,7 +266,7 @@ def _session(r: _Reader, kind: str) -> Session:
     skips = r.get("skip", list, [])
     skip = []
     for i, value in enumerate(skips):
-        sub = _Reader(r.path, {"skip": value}, r.where)
+        sub = TableReader(r.path, {"skip": value}, r.where)
         try:
             skip.append(sub.date("skip"))
         except ConfigError:
@@ -391,13 +306,13 @@ def _session(r: _Reader, kind: str) -> Session:
     )
 
 
-def _vsc_rules(r: _Reader) -> VscRules:
+def _vsc_rules(r: TableReader) -> VscRules:
     r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats"})
     beats = []
     for i, raw in enumerate(r.get("beats", list, [])):
         if not isinstance(raw, dict):
             raise r.fail(f"beats[{i}]", "must be a table")
-        b = _Reader(r.path, raw, r.key(f"beats[{i}]"))
+        b = TableReader(r.path, raw, r.key(f"beats[{i}]"))
         b.only({"name", "zip_codes", "streets"})
         streets = []
         for j, s in enumerate(b.get("streets", list, [])):
@@ -419,7 +334,7 @@ def _vsc_rules(r: _Reader) -> VscRules:
     )
 
 
-def _program(r: _Reader, key: str) -> ProgramConfig:
+def _program(r: TableReader, key: str) -> ProgramConfig:
     program = PROGRAMS[key]
     allowed = {"source", "questions", "options", "minimum_age", "templates"}
     allowed |= {"pip": {"cohorts"}, "tap": {"semesters", "schools"}, "vsc": {"rules"}}[key]
@@ -448,7 +363,7 @@ def _program(r: _Reader, key: str) -> ProgramConfig:
         for i, raw in enumerate(r.get(sessions_key, list, [])):
             if not isinstance(raw, dict):
                 raise r.fail(f"{sessions_key}[{i}]", "must be a table")
-            sessions.append(_session(_Reader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
+            sessions.append(_session(TableReader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
         ids = [s.id for s in sessions]
         for i, s in enumerate(sessions):
             if ids.index(s.id) != i:
@@ -471,7 +386,7 @@ def _program(r: _Reader, key: str) -> ProgramConfig:
     )
 
 
-def _smtp(r: _Reader) -> Smtp | None:
+def _smtp(r: TableReader) -> Smtp | None:
     if not r.table:
         return None
     r.only({
@@ -518,7 +433,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
     if "password" in data.get("smtp", {}):
         raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
-    root = _Reader(path, data, "")
+    root = TableReader(path, data, "")
     root.only({"department", "output", "google", "programs", "smtp", "routes"})
     out = root.sub("output")
     out.only({"folder", "backups"})
