@@ -127,7 +127,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     results: dict[str, Any] = {}
     for key in progress.iterate(keys, "programs"):
         program = config.program(key)
-        responses = map_table(tables[key], program)
+        responses = map_table(tables.pop(key), program)  # the raw rows are not needed after
         same_config = config_digest == store.get_meta("config_digest")
         candidates, problems = validate(responses, program, config,
                                         known=store.validated(key) if same_config else None)
