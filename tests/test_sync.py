@@ -243,7 +243,7 @@ def test_failed_write_leaves_previous_master_intact(site, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("openpyxl.workbook.workbook.Workbook.save", boom)
+    monkeypatch.setattr("xlsxwriter.workbook.Workbook.close", boom)
     with pytest.raises(WorkbookError, match="No space left on device.*previous version is unchanged"):
         syncer.sync(site.config())
     assert cells(site.master) == before
