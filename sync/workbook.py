@@ -34,10 +34,9 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 32_767
 CUT_MARKER = " [... cut: {n} more characters]"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
-_BAD_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
 _SHEET_TITLE_BAD = re.compile(r"[\\/?*\[\]:]")
 
-_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")  # what XML 1.0 cannot hold
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  # XML 1.0 cannot hold them
 GREY_LINE = "#808080"
 HEADER = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "text_wrap": True,
           "valign": "vcenter"}
@@ -128,7 +127,6 @@ class Sheet:
 def safe_text(value: str) -> str:
     """Text that Excel accepts: no illegal characters, at most 32,767 characters."""
     value = _ILLEGAL.sub("", value)
-    value = _BAD_XML.sub("", value)
     if len(value) > MAX_TEXT:
         keep = MAX_TEXT - len(CUT_MARKER.format(n=len(value)))
         marker = CUT_MARKER.format(n=len(value) - keep)
@@ -186,9 +184,26 @@ class _Formats:
         return self.get(**props) if props else None
 
 
+_PLAIN_KINDS = {"text", "date", "datetime", "time", "int", "number"}
+
+
 def _write(ws, formats: _Formats, row: int, col: int, value: Any, column: Column,
            fill: str | None = None, fmt: Any = None) -> None:
     """One cell at 0-based (row, col): text always as text, never as a formula."""
+    kind = type(value)
+    if fmt is None and fill is None and not column.wrap and column.kind in _PLAIN_KINDS:
+        # the common cells, without working out a format (a 50,000-row master has millions)
+        if value is None:
+            return
+        if kind is str:
+            value = safe_text(value)
+            if not value.startswith(FORMULA_PREFIXES):
+                if value:
+                    ws.write_string(row, col, value)
+                return
+        elif kind is int or (kind is float and math.isfinite(value)):
+            ws.write_number(row, col, value)
+            return
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         raise WorkbookError("internal: time-zone-aware datetime reached the workbook")
     if isinstance(value, str) and not isinstance(value, Formula):

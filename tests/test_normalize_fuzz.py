@@ -91,3 +91,30 @@ def test_phone_shortcut_agrees_with_the_full_parse(shape, a, b, c):
         assert outcome() == fast
     finally:
         n._PLAIN_NANP = saved
+
+
+LOCAL = st.from_regex(r"[A-Za-z0-9._%+'-]{1,70}", fullmatch=True)
+DOMAIN = st.from_regex(r"([A-Za-z0-9-]{1,70}\.){1,3}[A-Za-z0-9]{1,8}", fullmatch=True) | st.sampled_from(
+    ["example.com", "Example.ORG", "x.test", "a.local", "mail.example.arpa", "localhost", "123.com"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(LOCAL, DOMAIN)
+def test_email_shortcut_agrees_with_the_full_check(local, domain):
+    """Guards the fast path for plain addresses: same answer (or the same refusal) as
+    email-validator's full check."""
+    text = f"{local}@{domain}"
+
+    def outcome():
+        try:
+            return n.email(text)
+        except ValueError:
+            return "refused"
+
+    fast = outcome()
+    saved = n._PLAIN_EMAIL
+    n._PLAIN_EMAIL = re.compile("(?!)")  # never matches: the full check only
+    try:
+        assert outcome() == fast
+    finally:
+        n._PLAIN_EMAIL = saved
