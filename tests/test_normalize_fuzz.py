@@ -67,6 +67,25 @@ def test_text_helpers_never_fail(text, options):
     assert all(item for item in items)
 
 
+def assert_shortcut_agrees(parse, shortcut: str, text: str) -> None:
+    """`parse(text)` gives the same answer, or the same refusal, with its fast-path pattern
+    (the module attribute `shortcut`) disabled, so only the full parse runs."""
+
+    def outcome():
+        try:
+            return parse(text)
+        except ValueError:
+            return "refused"
+
+    fast = outcome()
+    saved = getattr(n, shortcut)
+    setattr(n, shortcut, re.compile("(?!)"))  # never matches: the full parse only
+    try:
+        assert outcome() == fast
+    finally:
+        setattr(n, shortcut, saved)
+
+
 SHAPES = ["({a}) {b}-{c}", "{a}.{b}.{c}", "{a}-{b}-{c}", "{a}{b}{c}", "+1 {a} {b} {c}",
           "1-{a}-{b}-{c}", "+1{a}{b}{c}", "1 ({a}) {b}-{c}", "{a} {b} {c}", "({a}){b}-{c}"]
 
@@ -77,20 +96,7 @@ def test_phone_shortcut_agrees_with_the_full_parse(shape, a, b, c):
     """Guards the fast path for common US shapes: same answer (or the same refusal) as
     phonenumbers' full parse."""
     text = shape.format(a=f"{a:03d}", b=f"{b:03d}", c=f"{c:04d}")
-
-    def outcome():
-        try:
-            return n.phone(text)
-        except ValueError:
-            return "refused"
-
-    fast = outcome()
-    saved = n._PLAIN_NANP
-    n._PLAIN_NANP = re.compile("(?!)")  # never matches: the full parse only
-    try:
-        assert outcome() == fast
-    finally:
-        n._PLAIN_NANP = saved
+    assert_shortcut_agrees(n.phone, "_PLAIN_NANP", text)
 
 
 LOCAL = st.from_regex(r"[A-Za-z0-9._%+'-]{1,70}", fullmatch=True)
@@ -103,18 +109,4 @@ DOMAIN = st.from_regex(r"([A-Za-z0-9-]{1,70}\.){1,3}[A-Za-z0-9]{1,8}", fullmatch
 def test_email_shortcut_agrees_with_the_full_check(local, domain):
     """Guards the fast path for plain addresses: same answer (or the same refusal) as
     email-validator's full check."""
-    text = f"{local}@{domain}"
-
-    def outcome():
-        try:
-            return n.email(text)
-        except ValueError:
-            return "refused"
-
-    fast = outcome()
-    saved = n._PLAIN_EMAIL
-    n._PLAIN_EMAIL = re.compile("(?!)")  # never matches: the full check only
-    try:
-        assert outcome() == fast
-    finally:
-        n._PLAIN_EMAIL = saved
+    assert_shortcut_agrees(n.email, "_PLAIN_EMAIL", f"{local}@{domain}")
