@@ -10,7 +10,7 @@ Column ownership:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +144,7 @@ def needs_review_sheet(problems: Sequence[Any]) -> Sheet:
     titles: list[str] = []
     seen: set[str] = set()
     for p in problems:
-        for title in _answer_titles(p):
+        for title in p.answers:
             if title not in seen:
                 seen.add(title)
                 titles.append(title)
@@ -155,18 +155,10 @@ def needs_review_sheet(problems: Sequence[Any]) -> Sheet:
             Column("Reasons", width=60, wrap=True)] + [Column(h) for h in headers]
     rows = []
     for p in problems:
-        answers = _answers(p)
+        answers = p.answers
         rows.append([PROGRAMS[p.program].name, p.source, p.row, "\n".join(p.reasons)]
                     + [_raw(answers.get(t)) for t in titles])
     return Sheet(NEEDS_REVIEW, cols, rows)
-
-
-def _answers(problem: Any) -> dict[str, Any]:
-    return problem.answers
-
-
-def _answer_titles(problem: Any) -> Iterable[str]:
-    return problem.answers.keys()
 
 
 def _raw(value: Any) -> Any:

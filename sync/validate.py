@@ -113,7 +113,7 @@ def _empty(value: Any) -> bool:
 
 
 def validate(responses: Iterable[Response], program: ProgramConfig, config: Config,
-             today: dt.date | None = None, known: dict[str, tuple[str, Any]] | None = None,
+             known: dict[str, tuple[str, Any]] | None = None,
              ) -> tuple[list[Candidate], list[Problem]]:
     """Normalise and check each response.
 
