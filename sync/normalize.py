@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+import email_validator
 import jellyfish
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -160,7 +161,11 @@ def phonetic(value: Value) -> str:
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_EMAIL = re.compile(
     rf"({_ATEXT}(?:\.{_ATEXT})*)@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+([A-Za-z]{{2,63}}))")
-_SPECIAL_USE = {"arpa", "invalid", "local", "localhost", "onion", "test"}
+_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+# RFC 2142 role mailboxes, which email-validator lowercases ("WWW@" -> "www@"): the full check
+_ROLE_MAILBOXES = frozenset({"info", "marketing", "sales", "support", "abuse", "noc", "security",
+                             "postmaster", "hostmaster", "usenet", "news", "webmaster", "www",
+                             "uucp", "ftp"})
 
 
 def email(value: Value) -> str:
@@ -171,7 +176,9 @@ def email(value: Value) -> str:
     text = text.removeprefix("mailto:").strip("<> ")
     plain = _PLAIN_EMAIL.fullmatch(text)
     if (plain and len(plain.group(1)) <= 64 and len(text) <= 254 and len(plain.group(2)) <= 253
-            and plain.group(3).lower() not in _SPECIAL_USE):
+            and plain.group(3).lower() not in _SPECIAL_USE
+            and "--" not in plain.group(2)  # IDNA rules for "ab--" labels: the full check
+            and plain.group(1).lower() not in _ROLE_MAILBOXES):
         return f"{plain.group(1)}@{plain.group(2).lower()}"
     try:
         info = validate_email(text, check_deliverability=False)
