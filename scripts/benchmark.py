@@ -72,7 +72,7 @@ def _child(kind: str, args: list[str]) -> None:
             profiler.dump_stats(profile_out)
         seconds = time.perf_counter() - started
         print(json.dumps({"seconds": seconds, "counts": summary.counts,
-                          "unchanged": summary.unchanged}))
+                          "unchanged": summary.unchanged, "writer_peak_mb": summary.writer_peak_mb}))
     elif kind in ("openpyxl", "xlsxwriter"):
         sheets = json.loads(Path(args[0]).read_text(), object_hook=_decode)
         write = _write_openpyxl if kind == "openpyxl" else _write_xlsxwriter
@@ -188,7 +188,9 @@ class Meter:
             wall = time.perf_counter() - started
             out.seek(0)
             stdout = out.read()
+        # cpu_s counts both processes of a sync that writes the master in the background
         result: dict[str, Any] = {"process_s": wall, "peak_mb": usage.ru_maxrss / MB,
+                                  "cpu_s": usage.ru_utime + usage.ru_stime,
                                   "returncode": proc.returncode, "stdout": stdout,
                                   "load": round(os.getloadavg()[0], 2)}
         if proc.returncode != 0:
@@ -200,6 +202,10 @@ class Meter:
         last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
         if last.startswith("{"):
             result.update(json.loads(last))
+        if result.get("writer_peak_mb"):
+            # the two processes' peaks added up: an upper bound of what they held at once
+            result["sync_peak_mb"] = result["peak_mb"]
+            result["peak_mb"] += result["writer_peak_mb"]
         return result
 
     def child(self, kind: str, *args: str, log: Path) -> dict[str, Any]:
@@ -364,7 +370,7 @@ def table(result: dict[str, Any]) -> tuple[list[list[str]], bool]:
             checks: list[bool]) -> None:
         nonlocal ok_all
         if step is None or "skipped" in step:
-            rows.append([label, "-", "-", "-", "-", target, step["skipped"] if step else "not run"])
+            rows.append([label, "-", "-", "-", "-", "-", target, step["skipped"] if step else "not run"])
             return
         req = step.get("requests")
         if req is not None and sheets_per_sync and label[0] in "1234":
@@ -373,7 +379,8 @@ def table(result: dict[str, Any]) -> tuple[list[list[str]], bool]:
             req_text = "-" if req is None else str(req)
         ok = all(checks)
         ok_all = ok_all and ok
-        rows.append([label, f"{step['seconds']:.2f}", f"{step['peak_mb']:.0f}", req_text,
+        rows.append([label, f"{step['seconds']:.2f}", f"{step['cpu_s']:.1f}",
+                     f"{step['peak_mb']:.0f}", req_text,
                      "-" if ratio is None else f"{ratio:.2f}x", target,
                      ("PASS" if ok else "FAIL") if checks else "-"])
 
@@ -413,9 +420,9 @@ def render(result: dict[str, Any]) -> str:
     rows, ok = table(result)
     steps = result["steps"]
     loads = [s["load"] for s in steps.values() if isinstance(s, dict) and "load" in s] or [0.0]
-    head = ["step", "wall s", "peak MB", "Sheets requests", "ratio", "target", "result"]
+    head = ["step", "wall s", "cpu s", "peak MB", "Sheets requests", "ratio", "target", "result"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'<' if i in (0, 5) else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i in (0, 6) else '>'}{w}}}" for i, w in enumerate(widths))
     lines = [f"benchmark: {result['responses']} responses {result['by_program']}, source "
              f"{result['source']}, {result['cpus']} CPUs, Python {result['python']}, load "
              f"average (1 min) after each step {min(loads):.1f}-{max(loads):.1f}",
@@ -428,6 +435,8 @@ def render(result: dict[str, Any]) -> str:
                      + ", ".join(f"{k} {v:.2f} s" for k, v in serve.items()))
     lines.append("master sheets (title, rows, columns): "
                  + "; ".join(f"{t} {r}x{c}" for t, r, c in result["master_sheets"]))
+    lines.append("cpu s: both processes when the master is written by a second one; peak MB: the "
+                 "sync's and the writer's peaks added up")
     lines.append(f"all targets met: {'yes' if ok else 'NO'}")
     if "profile" in steps:
         lines += ["", "profile of a full sync (top 15 by cumulative time):", steps["profile"]["top"]]

@@ -36,6 +36,24 @@ def registration_window(session: Session, previous: Session | None) -> tuple[dt.
 
 def class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
     """The class whose registration was open on `applied`; else the next class to start."""
+    if not isinstance(sessions, tuple):  # a tuple (the configuration's) cannot change: cache
+        return _class_for(applied, sessions)
+    kept = _answers.get(id(sessions))
+    if kept is None or kept[0] is not sessions:
+        if len(_answers) > 8:
+            _answers.clear()
+        kept = _answers[id(sessions)] = (sessions, {})
+    known = kept[1]
+    if applied not in known:
+        known[applied] = _class_for(applied, sessions)
+    return known[applied]
+
+
+# {id(sessions): (sessions, {applied: class})}; holding `sessions` keeps its id from reuse
+_answers: dict[int, tuple[tuple[Session, ...], dict[dt.date, Session | None]]] = {}
+
+
+def _class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
     ordered = sorted(sessions, key=lambda s: s.start)
     for i, session in enumerate(ordered):
         opens, closes = registration_window(session, ordered[i - 1] if i else None)

@@ -10,7 +10,7 @@ Column ownership:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,21 +91,28 @@ class ProgramSheet:
         row.extend(t.values.get(record_id) for t in self.tool)
         return row
 
-    def sheet(self) -> tuple[Sheet, dict[str, dict[str, Any]]]:
-        """The sheet, and for each record the tool values it holds ({column: value})."""
+    def sheet(self, on_written: Callable[[str, dict[str, Any]], None]) -> Sheet:
+        """The sheet, its rows made as they are written; `on_written(record_id, {column:
+        value})` hears the tool values each row holds."""
         tool_cols = self.tool_columns()
         staff_cols = staff_columns(self.program) + [Column(h, staff=True) for h in self.staff_extra]
-        rows, written = [], {}
-        for rid, data in self.records:
-            computed = self.tool_values(rid, data)
-            written[rid] = {c.header: comparable(v) for c, v in zip(tool_cols, computed, strict=True)}
-            staff = self.staff.get(rid, {})
-            shown = [staff.get(c.header, v) if c.header in staff else v
-                     for c, v in zip(tool_cols, computed, strict=True)]
-            shown.extend(staff.get(c.header, "New" if c.header == STATUS else None)
-                         for c in staff_cols)
-            rows.append(shown)
-        return Sheet(self.program.name, tool_cols + staff_cols, rows, freeze="B2"), written
+
+        def rows() -> Iterator[list[Any]]:
+            for rid, data in self.records:
+                computed = self.tool_values(rid, data)
+                on_written(rid, {c.header: comparable(v)
+                                 for c, v in zip(tool_cols, computed, strict=True)})
+                staff = self.staff.get(rid)
+                if staff:
+                    computed = [staff.get(c.header, v) if c.header in staff else v
+                                for c, v in zip(tool_cols, computed, strict=True)]
+                    computed.extend(staff.get(c.header, "New" if c.header == STATUS else None)
+                                    for c in staff_cols)
+                else:
+                    computed.extend("New" if c.header == STATUS else None for c in staff_cols)
+                yield computed
+
+        return Sheet(self.program.name, tool_cols + staff_cols, rows(), freeze="B2")
 
 
 def extra_header(title: str, taken: set[str]) -> str:

@@ -29,7 +29,7 @@ from sync.records import ReviewItem, build_records, save_program
 from sync.responses import map_table, read_tables
 from sync.sources import Table
 from sync.validate import validate
-from sync.workbook import Sheet, read_sheets, write_workbook
+from sync.workbook import Sheet, read_sheets, saving
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ STATE = "state.sqlite"
 # written: the first sync of a new day rewrites the master even when nothing else changed;
 # further syncs that day take the no-change path.
 SUMMARY_DAY = "summary_day"
+BACKGROUND_ROWS = 10_000  # responses from which a second process writes the master's cells
 
 
 @dataclass
@@ -46,6 +47,7 @@ class SyncSummary:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     unchanged: bool = False
     master: Path | None = None
+    writer_peak_mb: int = 0  # the workbook writer process's peak memory, when there was one
 
     def render(self) -> str:
         lines = []
@@ -125,19 +127,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
 
     summary = SyncSummary(master=path)
     results: dict[str, Any] = {}
-    for key in progress.iterate(keys, "programs"):
-        program = config.program(key)
-        responses = map_table(tables.pop(key), program)  # the raw rows are not needed after
-        same_config = config_digest == store.get_meta("config_digest")
-        candidates, problems = validate(responses, program, config,
-                                        known=store.validated(key) if same_config else None)
-        results[key] = build_records(store, program, config, candidates, problems, started)
-        results[key]["refresh"] = not same_config  # every cached normalisation is rewritten
-        from sync.purge import keep_purged  # purged vacation checks stay purged
-
-        keep_purged(store, key, results[key])
-        summary.counts[key] = results[key]["counts"]
-        log.info("%s: %s", key, results[key]["counts"])
+    written: dict[str, str] = {}
+    same_config = config_digest == store.get_meta("config_digest")
 
     def commit(tmp: Path) -> None:
         with store.transaction():
@@ -150,10 +141,35 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             store.set_meta("features_digest", features_digest(store))
             store.set_meta(SUMMARY_DAY, started.date().isoformat())
 
-    # The Sync Log shows this run too: add it before the sheets are built.
-    pending_runs = [(started.isoformat(), _now(config).isoformat(), k, summary.counts[k]) for k in keys]
-    sheets, written = build_sheets(store, config, results, pending_runs, today=started.date())
-    write_workbook(path, sheets, backups=config.backups, before_replace=commit)
+    # A big master's cells are written by a second process while this one builds the next
+    # program's records; the smallest program goes first so that the writer starts soonest.
+    background = sum(len(t.rows) for t in tables.values()) >= BACKGROUND_ROWS
+    order = sorted(keys, key=lambda k: len(tables[k].rows))
+    with saving(path, config.backups, before_replace=commit, background=background) as book:
+        for title in sheet_titles(config):
+            book.reserve(title)
+        for key in progress.iterate(order, "programs"):
+            program = config.program(key)
+            responses = map_table(tables.pop(key), program)  # the raw rows are not needed after
+            candidates, problems = validate(responses, program, config,
+                                            known=store.validated(key) if same_config else None)
+            results[key] = build_records(store, program, config, candidates, problems, started)
+            results[key]["refresh"] = not same_config  # every cached normalisation is rewritten
+            from sync.purge import keep_purged  # purged vacation checks stay purged
+
+            keep_purged(store, key, results[key])
+            summary.counts[key] = results[key]["counts"]
+            log.info("%s: %s", key, results[key]["counts"])
+            book.add(program_sheet(store, config, key, results, written))
+        summary.counts = {k: summary.counts[k] for k in keys}  # in the configuration's order
+        # The Sync Log shows this run too: add it before the sheets are built.
+        pending_runs = [(started.isoformat(), _now(config).isoformat(), k, summary.counts[k])
+                        for k in keys]
+        for sheet in closing_sheets(store, config, results, pending_runs, started.date()):
+            book.add(sheet)
+    summary.writer_peak_mb = book.helper_peak_kb // 1024
+    if summary.writer_peak_mb:
+        log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
     return summary
 
 
@@ -300,56 +316,82 @@ def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
     return session.id if session else ""
 
 
-def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
-                 pending_runs: list[tuple[str, str, str, dict[str, int]]],
-                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, str]]:
-    """Every sheet of the master, the Summary first (its figures as of `today`, by default
-    the department's date now), and what the program sheets' tool columns hold."""
+def sheet_titles(config: Config) -> list[str]:
+    """The master's sheets in order: Summary, one per program, other features', then
+    Needs Review, Possible Duplicates and Sync Log."""
     from sync import summary
 
-    sheets: list[Sheet] = [summary.build(store, config, today or _now(config).date(), results)]
-    written: dict[str, str] = {}
+    titles = [summary.TITLE] + [PROGRAMS[k].name for k in config.programs]
+    if "vsc" in config.programs:
+        from sync import checklog
+
+        titles.append(checklog.CHECK_LOG)
+    return titles + [master.NEEDS_REVIEW, master.POSSIBLE_DUPLICATES, master.SYNC_LOG]
+
+
+def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
+                  written: dict[str, str]) -> Sheet:
+    """Program `key`'s sheet, from this sync's `results` or else as the last sync left it.
+    As its rows are written, `written` gets the tool values of each record whose values
+    changed ({record_id: JSON}; the rest are in the state already)."""
+    program = config.programs[key]
+    stored = store.records(key)
+    records = results[key]["records"] if key in results else \
+        {rid: r["data"] for rid, r in stored.items()}
+    order = sorted(records, key=lambda r: int(r.split("-")[1]))
+    extra_titles: list[str] = []
+    seen: set[str] = set()
+    for rid in order:
+        for title in records[rid].get("extra", {}):
+            if title not in seen:
+                seen.add(title)
+                extra_titles.append(title)
+
+    def note(rid: str, values: dict[str, Any]) -> None:
+        text = store_mod.dumps(values)
+        if rid not in stored or stored[rid]["written_json"] != text:
+            written[rid] = text
+
+    return master.ProgramSheet(
+        program=PROGRAMS[key],
+        mapped=[f for f in PROGRAMS[key].field_names if f in program.questions],
+        extra_titles=extra_titles,
+        records=[(rid, records[rid]) for rid in order],
+        staff={rid: stored[rid]["staff"] for rid in order if rid in stored and stored[rid]["staff"]},
+        tool=tool_columns(store, config, key, records),
+        staff_extra=store.get_meta(f"staff_columns:{key}", []),
+    ).sheet(note)
+
+
+def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
+                   pending_runs: list[tuple[str, str, str, dict[str, int]]],
+                   today: dt.date) -> list[Sheet]:
+    """The sheets after the programs' (other features', Needs Review, Possible Duplicates,
+    Sync Log) and the Summary, its figures as of `today`."""
+    from sync import summary
+
     review: list[ReviewItem] = []
     possible: list[dict[str, Any]] = []
     for key in config.programs:
-        program = config.programs[key]
-        stored = store.records(key)
         if key in results:
-            records = results[key]["records"]
-            review_items = results[key]["review"]
-            pairs = results[key]["possible"]
+            review.extend(results[key]["review"])
+            possible.extend(results[key]["possible"])
         else:  # not read this time: show what the last sync found
-            records = {rid: r["data"] for rid, r in stored.items()}
-            review_items = [ReviewItem(**r) for r in store.get_meta(f"review:{key}", [])]
-            pairs = store.get_meta(f"possible:{key}", [])
-        review.extend(review_items)
-        possible.extend(pairs)
-        order = sorted(records, key=lambda r: int(r.split("-")[1]))
-        extra_titles: list[str] = []
-        seen: set[str] = set()
-        for rid in order:
-            for title in records[rid].get("extra", {}):
-                if title not in seen:
-                    seen.add(title)
-                    extra_titles.append(title)
-        ps = master.ProgramSheet(
-            program=PROGRAMS[key],
-            mapped=[f for f in PROGRAMS[key].field_names if f in program.questions],
-            extra_titles=extra_titles,
-            records=[(rid, records[rid]) for rid in order],
-            staff={rid: stored[rid]["staff"] for rid in order if rid in stored},
-            tool=tool_columns(store, config, key, records),
-            staff_extra=store.get_meta(f"staff_columns:{key}", []),
-        )
-        sheet, program_written = ps.sheet()
-        sheets.append(sheet)
-        # only what changed is saved: the rest is in the state already
-        for rid, w in program_written.items():
-            text = store_mod.dumps(w)
-            if rid not in stored or stored[rid]["written_json"] != text:
-                written[rid] = text
-    sheets.extend(extra_sheets(store, config))
-    sheets.append(master.needs_review_sheet(review))
-    sheets.append(master.duplicates_sheet(possible))
-    sheets.append(master.sync_log_sheet(store.runs() + pending_runs))
-    return sheets, written
+            review.extend(ReviewItem(**r) for r in store.get_meta(f"review:{key}", []))
+            possible.extend(store.get_meta(f"possible:{key}", []))
+    return [*extra_sheets(store, config), master.needs_review_sheet(review),
+            master.duplicates_sheet(possible), master.sync_log_sheet(store.runs() + pending_runs),
+            summary.build(store, config, today, results)]
+
+
+def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
+                 pending_runs: list[tuple[str, str, str, dict[str, int]]],
+                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, str]]:
+    """Every sheet of the master in order (the Summary's figures as of `today`, by default
+    the department's date now), and the `written` of `program_sheet`, complete once the
+    sheets' rows have been written."""
+    written: dict[str, str] = {}
+    programs = [program_sheet(store, config, key, results, written) for key in config.programs]
+    *others, summary_sheet = closing_sheets(store, config, results, pending_runs,
+                                            today or _now(config).date())
+    return [summary_sheet, *programs, *others], written

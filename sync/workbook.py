@@ -11,6 +11,7 @@ time; reading workbooks back is `sync.xlsxread` (openpyxl).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 import os
@@ -18,7 +19,8 @@ import re
 import shutil
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,7 +128,8 @@ class Sheet:
 
 def safe_text(value: str) -> str:
     """Text that Excel accepts: no illegal characters, at most 32,767 characters."""
-    value = _ILLEGAL.sub("", value)
+    if not value.isprintable():  # printable text (most cells) holds none of _ILLEGAL
+        value = _ILLEGAL.sub("", value)
     if len(value) > MAX_TEXT:
         keep = MAX_TEXT - len(CUT_MARKER.format(n=len(value)))
         marker = CUT_MARKER.format(n=len(value) - keep)
@@ -245,11 +248,15 @@ def _width(column: Column, sample: Iterable[Any]) -> float:
     return max(8.0, min(longest + 2, 50.0))
 
 
-def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet) -> None:
-    ws = wb.add_worksheet(sheet_title(sheet.title))
-    rows = sheet.rows if isinstance(sheet.rows, list) else list(sheet.rows)
+def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any = None) -> None:
+    """Write `sheet` into `ws` (default: a new worksheet). Its rows may be any iterable: they
+    are written as they come, after the first 200 have set the column widths."""
+    if ws is None:
+        ws = wb.add_worksheet(sheet_title(sheet.title))
+    incoming = iter(sheet.rows)
+    head = list(itertools.islice(incoming, 200))
     columns = list(sheet.columns)
-    tables = [(columns, rows[:200])] + [(list(s.columns), list(s.rows)[:200]) for s in sheet.sections]
+    tables = [(columns, head)] + [(list(s.columns), list(s.rows)[:200]) for s in sheet.sections]
     widths = {}
     for i in range(max(len(c) for c, _ in tables)):
         widths[i] = max(_width(c[i], (r[i] for r in sample if i < len(r)))
@@ -262,14 +269,6 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet) -> None
             ws.freeze_panes(header_row, 0)
         else:
             ws.freeze_panes(sheet.freeze)
-    last = column_letter(max(1, len(columns)))
-    end_row = header_row + max(1, len(rows))
-    if sheet.autofilter and columns:
-        ws.autofilter(f"A{header_row}:{last}{end_row}")
-    for i, column in enumerate(columns):
-        if column.choices:
-            ws.data_validation(header_row, i, max(end_row, header_row + 1000) - 1, i, {
-                "validate": "list", "source": list(column.choices), "show_error": False})
     if sheet.print_setup:
         _print_setup(ws, sheet.print_setup, header_row)
     r = 0
@@ -279,18 +278,30 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet) -> None
         r += 1
     _header(ws, formats, r, columns)
     r += 1
-    for values in rows:
+    for values in itertools.chain(head, incoming):
         if sheet.row_height:
             ws.set_row(r, sheet.row_height)
         elif wrapped and (lines := _lines(values, wrapped)) > 1:
             ws.set_row(r, 15 * lines)  # LibreOffice does not fit it itself
         fill = sheet.row_fill(values) if sheet.row_fill else None
+        fill = fill if fill in FILLS else None
+        kinds = columns if len(values) <= len(columns) else \
+            columns + [PLAIN] * (len(values) - len(columns))
         for c, value in enumerate(values):
-            _write(ws, formats, r, c, value, columns[c] if c < len(columns) else PLAIN,
-                   fill if fill in FILLS else None)
+            _write(ws, formats, r, c, value, kinds[c], fill)
         r += 1
+    count = r - header_row
+    # the filter and dropdowns span the rows, so they come once the rows are counted
+    last = column_letter(max(1, len(columns)))
+    end_row = header_row + max(1, count)
+    if sheet.autofilter and columns:
+        ws.autofilter(f"A{header_row}:{last}{end_row}")
+    for i, column in enumerate(columns):
+        if column.choices:
+            ws.data_validation(header_row, i, max(end_row, header_row + 1000) - 1, i, {
+                "validate": "list", "source": list(column.choices), "show_error": False})
     # {table title: (header row, last row, column count)}, 1-based rows, for the charts
-    where = {"": (header_row, header_row + len(rows), len(columns))}
+    where = {"": (header_row, header_row + count, len(columns))}
     for section in sheet.sections:
         r += 1
         _write(ws, formats, r, 0, section.title, PLAIN, fmt=formats.get(**TITLE))
@@ -401,49 +412,100 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
         ws.set_footer(f"&C{setup.footer_center}", margin=0.3)
 
 
-def write_workbook(path: Path, sheets: Sequence[Sheet], backups: int = 0,
+def write_workbook(path: Path, sheets: Iterable[Sheet], backups: int = 0,
                    before_replace: Callable[[Path], None] | None = None) -> None:
     """Write `sheets` to `path` atomically (owner-only), keeping `backups` older versions.
 
     `before_replace(tmp)` runs once the new file is complete and before it replaces the old
     one (the sync records the new file's digest there); if it raises, nothing is replaced.
     """
+    with saving(path, backups, before_replace) as book:
+        for sheet in sheets:
+            book.add(sheet)
+
+
+class Book:
+    """A workbook being written: `reserve` a sheet's place early, `add` sheets as they are
+    ready (rows may still be coming), then `saving` closes and saves it."""
+
+    helper_peak_kb = 0  # memory of a helper process, if any (see sync.bgwrite)
+
+    def __init__(self, tmp: Path, path: Path):
+        self.tmp, self.path = tmp, path
+        self.wb = xlsxwriter.Workbook(str(tmp), {
+            "constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
+            "strings_to_urls": False, "tmpdir": str(tmp.parent)})
+        self.formats = _Formats(self.wb)
+        self.reserved: dict[str, Any] = {}
+
+    def reserve(self, title: str) -> None:
+        """Put sheet `title` here in the sheet order; `add` fills it later."""
+        self.reserved[sheet_title(title)] = self.wb.add_worksheet(sheet_title(title))
+
+    def add(self, sheet: Sheet) -> None:
+        try:
+            _add_sheet(self.wb, self.formats, sheet, self.reserved.pop(sheet_title(sheet.title), None))
+        except OSError as err:
+            raise WorkbookError(f"{self.path}: cannot write the workbook "
+                                f"({err.strerror or err}); the previous version is unchanged") from None
+
+    def close(self) -> None:
+        try:
+            self.wb.close()
+        except xlsxwriter.exceptions.XlsxWriterException as err:
+            raise WorkbookError(f"{self.path}: cannot write the workbook ({err})") from None
+
+    def abort(self) -> None:
+        """Give up (nothing to do in this process: the temporary file is removed by `saving`)."""
+
+
+@contextmanager
+def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] | None = None,
+           background: bool = False) -> Iterator[Book]:
+    """A `Book` whose sheets, once the block ends without error, replace `path` atomically
+    (owner-only, `backups` older versions kept); `before_replace(tmp)` runs just before.
+    With `background`, a second process writes the cells (see sync.bgwrite)."""
     path = Path(path)
     _refuse_if_open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
-    tmp = Path(tmp_name)
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
         os.close(fd)
-        os.chmod(tmp, 0o600)
-        wb = xlsxwriter.Workbook(str(tmp), {
-            "constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
-            "strings_to_urls": False, "tmpdir": str(path.parent)})
-        formats = _Formats(wb)
-        for sheet in sheets:
-            _add_sheet(wb, formats, sheet)
-        try:
-            wb.close()
-        except xlsxwriter.exceptions.XlsxWriterException as err:
-            raise WorkbookError(f"{path}: cannot write the workbook ({err})") from None
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        if before_replace is not None:
-            before_replace(tmp)
-        if backups and path.exists():
-            _backup(path, backups)
-        try:
-            os.replace(tmp, path)
-        except PermissionError:
-            raise WorkbookError(
-                f"{path}: cannot replace the workbook: it is open in another program or read-only; "
-                "close it and run again (the previous version is unchanged)"
-            ) from None
+        os.chmod(tmp_name, 0o600)
     except OSError as err:
-        raise WorkbookError(
-            f"{path}: cannot write the workbook ({err.strerror or err}); the previous version is unchanged"
-        ) from None
+        raise WorkbookError(f"{path}: cannot write the workbook ({err.strerror or err}); "
+                            "the previous version is unchanged") from None
+    tmp = Path(tmp_name)
+    book: Book | None = None
+    try:
+        if background:
+            from sync.bgwrite import BackgroundBook
+
+            book = BackgroundBook(tmp, path)
+        else:
+            book = Book(tmp, path)
+        yield book
+        try:
+            book.close()
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            if before_replace is not None:
+                before_replace(tmp)
+            if backups and path.exists():
+                _backup(path, backups)
+            try:
+                os.replace(tmp, path)
+            except PermissionError:
+                raise WorkbookError(
+                    f"{path}: cannot replace the workbook: it is open in another program or "
+                    "read-only; close it and run again (the previous version is unchanged)"
+                ) from None
+        except OSError as err:
+            raise WorkbookError(f"{path}: cannot write the workbook ({err.strerror or err}); "
+                                "the previous version is unchanged") from None
     finally:
+        if book is not None:
+            book.abort()
         tmp.unlink(missing_ok=True)
 
 
