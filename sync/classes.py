@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sync.config import Session
 
@@ -36,21 +37,26 @@ def registration_window(session: Session, previous: Session | None) -> tuple[dt.
 
 def class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
     """The class whose registration was open on `applied`; else the next class to start."""
-    if not isinstance(sessions, tuple):  # a tuple (the configuration's) cannot change: cache
+    if not isinstance(sessions, tuple):
         return _class_for(applied, sessions)
-    kept = _answers.get(id(sessions))
-    if kept is None or kept[0] is not sessions:
-        if len(_answers) > 8:
-            _answers.clear()
-        kept = _answers[id(sessions)] = (sessions, {})
-    known = kept[1]
+    known = _memo("class_for", sessions, lambda _: {})
     if applied not in known:
         known[applied] = _class_for(applied, sessions)
     return known[applied]
 
 
-# {id(sessions): (sessions, {applied: class})}; holding `sessions` keeps its id from reuse
-_answers: dict[int, tuple[tuple[Session, ...], dict[dt.date, Session | None]]] = {}
+# {(what, id(sessions)): (sessions, what was worked out)}: a tuple (the configuration's
+# classes) cannot change, and holding it keeps its id from being reused
+_memos: dict[tuple[str, int], tuple[tuple[Session, ...], Any]] = {}
+
+
+def _memo(what: str, sessions: tuple[Session, ...], work: Callable[[tuple[Session, ...]], Any]) -> Any:
+    kept = _memos.get((what, id(sessions)))
+    if kept is None or kept[0] is not sessions:
+        if len(_memos) > 16:
+            _memos.clear()
+        kept = _memos[(what, id(sessions))] = (sessions, work(sessions))
+    return kept[1]
 
 
 def _class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
@@ -66,10 +72,18 @@ def _class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
 def find(sessions: Sequence[Session], wanted: str) -> Session | None:
     """The class named by id or name (as staff type it in an override column)."""
     key = " ".join(str(wanted).split()).casefold()
+    if isinstance(sessions, tuple):
+        return _memo("names", sessions, _names).get(key)
+    return next((s for s in sessions if key in (s.id.casefold(), s.name.casefold())), None)
+
+
+def _names(sessions: tuple[Session, ...]) -> dict[str, Session]:
+    """{casefolded id or name: class}; the first class wins a name two share."""
+    out: dict[str, Session] = {}
     for session in sessions:
-        if key in (session.id.casefold(), session.name.casefold()):
-            return session
-    return None
+        out.setdefault(session.id.casefold(), session)
+        out.setdefault(session.name.casefold(), session)
+    return out
 
 
 def age_on(born: dt.date, day: dt.date) -> int:

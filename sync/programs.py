@@ -6,6 +6,7 @@ so adding a question to a program is a change in one place.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -30,10 +31,11 @@ class Program:
         return tuple(f.name for f in self.fields)
 
     def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(name)
+        return self._by_name[name]
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
 
 
 def _f(name: str, label: str, kind: str = "text", required: bool = False) -> Field:

@@ -58,6 +58,22 @@ def is_active(data: Mapping[str, Any], staff: Mapping[str, Any], day: dt.date) -
     return not data.get("eligibility") or status == ACTIVE.casefold()
 
 
+def active_counts(records: Mapping[str, Mapping[str, Any]], days: list[dt.date]) -> list[int]:
+    """How many requests `active_requests` would list on each of `days` (in one pass)."""
+    counts = dict.fromkeys(days, 0)
+    first, last = min(days, default=dt.date.max), max(days, default=dt.date.min)
+    for record in records.values():
+        values = record["data"].get("values", {})
+        leave, back = values.get("leave_date"), values.get("return_date")
+        if not isinstance(leave, dt.date) or not isinstance(back, dt.date) \
+                or back < first or leave > last:
+            continue
+        for day in days:
+            if is_active(record["data"], record.get("staff") or {}, day):
+                counts[day] += 1
+    return [counts[day] for day in days]
+
+
 def active_requests(records: Mapping[str, Mapping[str, Any]], day: dt.date,
                     statuses: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(record ID, values) of every request active on `day`, in record-ID order.

@@ -138,8 +138,8 @@ def figures(store: Store, config: Config, today: dt.date,
             int(counts.get("read", 0)), len(records), waitlisted, len(review),
             _undecided(store, key, pairs)))
         if key == "vsc":
-            out.vsc_days = [(day, len(routes.active_requests(records, day)))
-                            for day in (today + dt.timedelta(days=n) for n in range(VSC_DAYS))]
+            days = [today + dt.timedelta(days=n) for n in range(VSC_DAYS)]
+            out.vsc_days = list(zip(days, routes.active_counts(records, days), strict=True))
     return out
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +53,8 @@ def identity_of(response: Response, occurrence: int) -> str:
 
 
 def fingerprint_of(response: Response) -> str:
-    payload = json.dumps([response.fields, response.extra], default=str, sort_keys=True)
+    """A hash of every answer (its repr: the answers are str, numbers, dates or None)."""
+    payload = repr((response.fields, response.extra))
     return hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
