@@ -121,8 +121,9 @@ def keep_purged(store: Store, key: str, result: dict[str, Any]) -> None:
     stored = result.get("stored", {})
     counts = result.get("counts", {})
     purged = set()
-    for rid, data in result["records"].items():
-        before = stored.get(rid, {}).get("data", {})
+    for rid in sorted(store.purged(key) & result["records"].keys()):
+        data = result["records"][rid]
+        before = stored[rid]["data"] if rid in stored else {}
         marker = before.get("purged")
         if not marker:
             continue

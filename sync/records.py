@@ -76,7 +76,10 @@ def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any
 
 def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
                    candidates: list[Candidate], problems: list[Problem],
-                   now: dt.datetime) -> dict[str, Any]:
+                   now: dt.datetime, reuse: bool = False) -> dict[str, Any]:
+    """One program's records. With `reuse` (the configuration is as the last sync had it),
+    a record made of the same unchanged responses as last time is known to be unchanged
+    without comparing it."""
     key = program.key
     known = store.responses(key)
     stored = store.records(key)
@@ -90,6 +93,13 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
             seen.add(rid)
             rid = merged_ids[rid]
         return rid
+
+    # the responses each record was built from last time, to see that it is unchanged
+    # without decoding it (same responses, same fingerprints, same configuration)
+    made_of: dict[str, set[str]] = {}
+    if reuse:
+        for identity, (rid, _fp) in known.items():
+            made_of.setdefault(rid, set()).add(identity)
 
     people = []
     present: set[str] = set()
@@ -110,6 +120,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
 
     next_seq = store.next_seq(key)
     records: dict[str, dict[str, Any]] = {}
+    unchanged: set[str] = set()  # records whose data is as stored
     retired: dict[str, str] = {}
     registry: dict[str, tuple[str, str]] = {}
     index_to_rid: dict[int, str] = {}
@@ -152,13 +163,17 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
                 data["sources"] = sorted(set(data["sources"]) | set(o["sources"]))
             data["source_state"] = "Missing from source"
             counts["missing"] += 1
-        previous = stored.get(rid, {}).get("data")
         if rid not in stored:
             if real:
                 counts["new"] += 1
         elif real:
-            same = previous is not None and {k: previous.get(k) for k in data} == data
-            counts["unchanged" if same and not ids[1:] else "updated"] += 1
+            if not ids[1:] and not old and _made_of(real, made_of.get(rid), known):
+                unchanged.add(rid)  # the same responses, unchanged: no need to decode it
+                same = True
+            else:
+                previous = stored[rid]["data"]
+                same = not ids[1:] and {k: previous.get(k) for k in data} == data
+            counts["unchanged" if same else "updated"] += 1
         records[rid] = data
     counts["records"] = len(records)
     possible = []
@@ -174,8 +189,15 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
                          _answers_by_title(p, program)) for p in problems]
     return {"records": records, "retired": retired, "registry": registry, "known": known,
-            "counts": counts,
+            "counts": counts, "unchanged": unchanged,
             "possible": possible, "review": review, "seq": seq_of, "stored": stored}
+
+
+def _made_of(real: list[Candidate], before: set[str] | None,
+             known: dict[str, tuple[str, str]]) -> bool:
+    """Whether `real` are the responses (`before`) a record was made of, each unchanged."""
+    return before is not None and len(before) == len(real) and all(
+        c.identity in before and known[c.identity][1] == c.fingerprint for c in real)
 
 
 def _name(key: str, values: dict[str, Any]) -> str:
@@ -188,6 +210,8 @@ def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: 
     stamp = now.isoformat()
     stored = result["stored"]
     for rid, data in result["records"].items():
+        if rid in result["unchanged"]:
+            continue
         if rid in stored:
             before = stored[rid]["data"]
             if all(before.get(k) == v for k, v in data.items()) and \

@@ -119,6 +119,25 @@ def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text, object_hook=_hook)
 
 
+class StoredRecord(dict):
+    """A record as `Store.records` gives it; its "data" is decoded on first use."""
+
+    __slots__ = ("_data_json",)
+
+    def __init__(self, data_json: str, **fields: Any):
+        super().__init__(**fields)
+        self._data_json = data_json
+
+    def __missing__(self, key: str) -> Any:
+        if key != "data":
+            raise KeyError(key)
+        value = self["data"] = loads(self._data_json)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key == "data" else super().get(key, default)
+
+
 class Store:
     """A connection to the state file, created owner-only on first use."""
 
@@ -172,8 +191,9 @@ class Store:
     def records(self, program: str, include_merged: bool = False) -> dict[str, dict[str, Any]]:
         """{record_id: {"data", "written_json", "staff", "seq", "merged_into"}} in record-ID order.
 
-        Read-only: the records are decoded once and shared until the state changes (many
-        features read them in one sync; decoding 50,000 records takes seconds).
+        Read-only: the records are read once and shared until the state changes (many
+        features read them in one sync), and each one's "data" is decoded when first used (a
+        sync that finds most records unchanged never needs it).
         """
         stamp = (self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0])
         cached = self._records.get(program)
@@ -182,12 +202,18 @@ class Store:
                    "WHERE program = ? ORDER BY seq")
             every = {}
             for rid, seq, data, written, staff, merged in self.db.execute(sql, (program,)):
-                every[rid] = {"seq": seq, "data": loads(data), "written_json": written or "{}",
-                              "staff": loads(staff) or {}, "merged_into": merged}
+                every[rid] = StoredRecord(data, seq=seq, written_json=written or "{}",
+                                          staff=loads(staff) or {}, merged_into=merged)
             cached = self._records[program] = (stamp, every)
         if include_merged:
             return dict(cached[1])
         return {rid: r for rid, r in cached[1].items() if r["merged_into"] is None}
+
+    def purged(self, program: str) -> set[str]:
+        """IDs of the records whose personal data was purged (see sync.purge)."""
+        rows = self.db.execute("SELECT record_id FROM records WHERE program = ? AND "
+                               "json_extract(data, '$.purged') IS NOT NULL", (program,))
+        return {rid for (rid,) in rows}
 
     def next_seq(self, program: str) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM records WHERE program = ?", (program,)).fetchone()

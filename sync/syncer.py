@@ -153,7 +153,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             responses = map_table(tables.pop(key), program)  # the raw rows are not needed after
             candidates, problems = validate(responses, program, config,
                                             known=store.validated(key) if same_config else None)
-            results[key] = build_records(store, program, config, candidates, problems, started)
+            results[key] = build_records(store, program, config, candidates, problems, started,
+                                         reuse=same_config)
             results[key]["refresh"] = not same_config  # every cached normalisation is rewritten
             from sync.purge import keep_purged  # purged vacation checks stay purged
 

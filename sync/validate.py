@@ -53,8 +53,9 @@ def identity_of(response: Response, occurrence: int) -> str:
 
 
 def fingerprint_of(response: Response) -> str:
-    """A hash of every answer (its repr: the answers are str, numbers, dates or None)."""
-    payload = repr((response.fields, response.extra))
+    """A hash of the response's row and every answer (their repr: the answers are str,
+    numbers, dates or None). The row is in it because the record shows it."""
+    payload = repr((response.ref, response.fields, response.extra))
     return hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 

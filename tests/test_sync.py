@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import os
 import stat
@@ -12,8 +13,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from sync import store as store_mod
 from sync import syncer
 from sync.errors import LockedError, WorkbookError
+from sync.records import build_records
+from sync.responses import map_table, read_tables
+from sync.validate import validate
 from tests.conftest import REPO, soffice_to_pdf
 
 PIP = "Partners in Policing"
@@ -155,6 +160,38 @@ def test_deleted_source_rows_keep_record_ids_and_the_record(site):
     assert records["PIP-00001"]["Source row"] == "Missing from source"
     assert records["PIP-00002"]["First name"] == "Bob" and records["PIP-00003"]["First name"] == "Cy"
     assert summary.counts["pip"]["missing"] == 1
+
+
+def test_rows_moved_up_update_their_records_sources(site):
+    syncer.sync(site.config())
+    site.write_pip(site.pip_rows[1:])  # Ann's row deleted: Bob and Cy move up one row
+    summary = syncer.sync(site.config())
+    assert summary.counts["pip"]["updated"] == 2 and summary.counts["pip"]["unchanged"] == 0
+    records = rows_by_id(site.master)
+    assert records["PIP-00002"]["Source rows"] == "pip:2" and records["PIP-00003"]["Source rows"] == "pip:3"
+    with store_mod.Store(site.out / "state.sqlite") as store:
+        assert store.records("pip")["PIP-00003"]["data"]["sources"] == ["pip:3"]
+
+
+def test_unchanged_records_are_not_decoded_from_the_state(site):
+    syncer.sync(site.config())
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+    config = site.config()
+    with store_mod.Store(site.out / "state.sqlite") as store:
+        program = config.program("pip")
+        table = read_tables(config, ["pip"])["pip"]
+        candidates, problems = validate(map_table(table, program), program, config,
+                                        known=store.validated("pip"))
+        result = build_records(store, program, config, candidates, problems,
+                               dt.datetime(2020, 3, 4), reuse=True)
+        assert result["counts"]["unchanged"] == 3 and result["counts"]["new"] == 1
+        assert result["unchanged"] == {"PIP-00001", "PIP-00002", "PIP-00003"}
+        assert not any(dict.__contains__(r, "data") for r in store.records("pip").values())
+        result = build_records(store, program, config, candidates, problems,
+                               dt.datetime(2020, 3, 4), reuse=False)  # e.g. the configuration changed
+        assert result["counts"]["unchanged"] == 3 and not result["unchanged"]
+        assert all(dict.__contains__(r, "data") for r in store.records("pip").values())
 
 
 def test_fixed_row_in_the_source_is_accepted_next_sync(site):
