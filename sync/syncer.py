@@ -150,8 +150,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             book.reserve(title)
         for key in progress.iterate(order, "programs"):
             program = config.program(key)
-            responses = map_table(tables.pop(key), program)  # the raw rows are not needed after
-            candidates, problems = validate(responses, program, config,
+            # neither the raw rows nor the raw answers are kept once parsed: memory
+            candidates, problems = validate(map_table(tables.pop(key), program), program, config,
                                             known=store.validated(key) if same_config else None)
             results[key] = build_records(store, program, config, candidates, problems, started,
                                          reuse=same_config)
