@@ -490,8 +490,11 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
         if background:
             from sync.bgwrite import BackgroundBook
 
-            book = BackgroundBook(tmp, path)
-        else:
+            try:
+                book = BackgroundBook(tmp, path)
+            except OSError as err:  # no second process to be had: write it here, more slowly
+                log.warning("%s: writing without a helper process (%s)", path.name, err)
+        if book is None:
             book = Book(tmp, path)
         yield book
         try:

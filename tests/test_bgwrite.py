@@ -124,3 +124,14 @@ def test_a_sync_through_the_worker_matches_one_without(example_site, monkeypatch
         if title != "Sync Log":  # its times differ
             assert worker[title] == here[title], title
     assert len(worker["Sync Log"]) == len(here["Sync Log"])
+
+
+def test_without_a_helper_process_the_workbook_is_written_here(tmp_path, monkeypatch, caplog):
+    def no_processes(*args, **kwargs):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("sync.bgwrite.subprocess.Popen", no_processes)
+    with saving(tmp_path / "master.xlsx", background=True) as book:
+        book.add(_sheet(10))
+    assert len(_read(tmp_path / "master.xlsx")[0]["Data"]) == 11
+    assert "without a helper process" in caplog.text
