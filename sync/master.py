@@ -10,6 +10,8 @@ Column ownership:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,28 +93,36 @@ class ProgramSheet:
         row.extend(t.values.get(record_id) for t in self.tool)
         return row
 
-    def sheet(self, on_written: Callable[[str, dict[str, Any]], None]) -> Sheet:
-        """The sheet, its rows made as they are written; `on_written(record_id, {column:
-        value})` hears the tool values each row holds."""
+    def sheet(self, on_written: Callable[[str, str, Callable[[], dict[str, Any]]], None]) -> Sheet:
+        """The sheet, its rows made as they are written. For each row, `on_written(record_id,
+        digest, values)` hears a digest of its tool values, and `values()` gives them as
+        {column: value} as they read back (made only when asked: most rows are as before)."""
         tool_cols = self.tool_columns()
         staff_cols = staff_columns(self.program) + [Column(h, staff=True) for h in self.staff_extra]
+        headers = [c.header for c in tool_cols]
+        salt = repr(headers).encode()
 
         def rows() -> Iterator[list[Any]]:
             for rid, data in self.records:
                 computed = self.tool_values(rid, data)
-                on_written(rid, {c.header: comparable(v)
-                                 for c, v in zip(tool_cols, computed, strict=True)})
+                digest = hashlib.blake2b(salt + repr(computed).encode("utf-8", "surrogatepass"),
+                                         digest_size=12).hexdigest()
+                on_written(rid, digest, functools.partial(_read_back, headers, computed))
                 staff = self.staff.get(rid)
                 if staff:
-                    computed = [staff.get(c.header, v) if c.header in staff else v
-                                for c, v in zip(tool_cols, computed, strict=True)]
-                    computed.extend(staff.get(c.header, "New" if c.header == STATUS else None)
-                                    for c in staff_cols)
+                    row = [staff.get(c.header, v) if c.header in staff else v
+                           for c, v in zip(tool_cols, computed, strict=True)]
+                    row.extend(staff.get(c.header, "New" if c.header == STATUS else None)
+                               for c in staff_cols)
                 else:
-                    computed.extend("New" if c.header == STATUS else None for c in staff_cols)
-                yield computed
+                    row = computed + ["New" if c.header == STATUS else None for c in staff_cols]
+                yield row
 
         return Sheet(self.program.name, tool_cols + staff_cols, rows(), freeze="B2")
+
+
+def _read_back(headers: list[str], values: list[Any]) -> dict[str, Any]:
+    return {h: comparable(v) for h, v in zip(headers, values, strict=True)}
 
 
 def extra_header(title: str, taken: set[str]) -> str:

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS records (
     data TEXT NOT NULL,            -- JSON: the record's fields, times, source rows
     written TEXT,                  -- JSON: {column: value} the tool last wrote to the workbook
     written_prev TEXT,             -- JSON: the write before that one
+    written_hash TEXT,             -- digest of the row behind `written` (to skip unchanged rows)
     staff TEXT,                    -- JSON: {column: value} staff typed into the workbook
     merged_into TEXT,
     created TEXT NOT NULL,
@@ -122,16 +123,12 @@ def loads(text: str | None) -> Any:
 class StoredRecord(dict):
     """A record as `Store.records` gives it; its "data" is decoded on first use."""
 
-    __slots__ = ("_data_json",)
-
-    def __init__(self, data_json: str, **fields: Any):
-        super().__init__(**fields)
-        self._data_json = data_json
+    __slots__ = ("data_json",)
 
     def __missing__(self, key: str) -> Any:
         if key != "data":
             raise KeyError(key)
-        value = self["data"] = loads(self._data_json)
+        value = self["data"] = loads(self.data_json)
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -153,9 +150,16 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as err:
             raise SyncError(f"{self.path}: the state file is damaged or not a database ({err}); "
                             "restore it from a backup") from None
+
+    def _migrate(self) -> None:
+        """Bring a state file written by an earlier version up to SCHEMA."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
+        if "written_hash" not in columns:
+            self.db.execute("ALTER TABLE records ADD COLUMN written_hash TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -189,7 +193,7 @@ class Store:
     # -- records ----------------------------------------------------------------------------
 
     def records(self, program: str, include_merged: bool = False) -> dict[str, dict[str, Any]]:
-        """{record_id: {"data", "written_json", "staff", "seq", "merged_into"}} in record-ID order.
+        """{record_id: {"data", "written_hash", "staff", "seq", "merged_into"}} in record-ID order.
 
         Read-only: the records are read once and shared until the state changes (many
         features read them in one sync), and each one's "data" is decoded when first used (a
@@ -198,12 +202,13 @@ class Store:
         stamp = (self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0])
         cached = self._records.get(program)
         if cached is None or cached[0] != stamp:
-            sql = ("SELECT record_id, seq, data, written, staff, merged_into FROM records "
+            sql = ("SELECT record_id, seq, data, written_hash, staff, merged_into FROM records "
                    "WHERE program = ? ORDER BY seq")
             every = {}
-            for rid, seq, data, written, staff, merged in self.db.execute(sql, (program,)):
-                every[rid] = StoredRecord(data, seq=seq, written_json=written or "{}",
-                                          staff=loads(staff) or {}, merged_into=merged)
+            for rid, seq, data, written_hash, staff, merged in self.db.execute(sql, (program,)):
+                record = every[rid] = StoredRecord(seq=seq, written_hash=written_hash,
+                                                   staff=loads(staff) or {}, merged_into=merged)
+                record.data_json = data
             cached = self._records[program] = (stamp, every)
         if include_merged:
             return dict(cached[1])

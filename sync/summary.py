@@ -76,7 +76,7 @@ def program_records(store: Store, key: str, results: Mapping[str, Any] | None = 
     """{record ID: {"data", "staff"}}: this sync's records when it built them, else the stored."""
     stored = store.records(key)
     if results and key in results:
-        return {rid: {"data": data, "staff": stored.get(rid, {}).get("staff") or {}}
+        return {rid: {"data": data, "staff": stored[rid]["staff"] if rid in stored else {}}
                 for rid, data in results[key]["records"].items()}
     return {rid: {"data": r["data"], "staff": r["staff"]} for rid, r in stored.items()}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
 
     summary = SyncSummary(master=path)
     results: dict[str, Any] = {}
-    written: dict[str, str] = {}
+    written: dict[str, tuple[str, str]] = {}
     same_config = config_digest == store.get_meta("config_digest")
 
     def commit(tmp: Path) -> None:
@@ -247,11 +247,11 @@ def _renamed_sheet(sheets: dict[str, list[tuple[Any, ...]]], prefix: str) -> lis
     return None
 
 
-def _save_written(store: store_mod.Store, written: dict[str, str]) -> None:
-    """Record what the new workbook holds ({record_id: JSON of {column: value}}), keeping the
-    write before it (see `master.read_program_sheet`)."""
-    store.executemany("UPDATE records SET written_prev = written, written = ? WHERE record_id = ?",
-                      ((w, rid) for rid, w in written.items()))
+def _save_written(store: store_mod.Store, written: dict[str, tuple[str, str]]) -> None:
+    """Record what the new workbook holds ({record_id: (JSON of {column: value}, digest)}),
+    keeping the write before it (see `master.read_program_sheet`)."""
+    store.executemany("UPDATE records SET written_prev = written, written = ?, written_hash = ? "
+                      "WHERE record_id = ?", ((w, h, rid) for rid, (w, h) in written.items()))
 
 
 # -- the workbook ---------------------------------------------------------------------------
@@ -331,10 +331,10 @@ def sheet_titles(config: Config) -> list[str]:
 
 
 def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
-                  written: dict[str, str]) -> Sheet:
+                  written: dict[str, tuple[str, str]]) -> Sheet:
     """Program `key`'s sheet, from this sync's `results` or else as the last sync left it.
     As its rows are written, `written` gets the tool values of each record whose values
-    changed ({record_id: JSON}; the rest are in the state already)."""
+    changed ({record_id: (JSON, digest)}; the rest are in the state already)."""
     program = config.programs[key]
     stored = store.records(key)
     records = results[key]["records"] if key in results else \
@@ -348,10 +348,9 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
                 seen.add(title)
                 extra_titles.append(title)
 
-    def note(rid: str, values: dict[str, Any]) -> None:
-        text = store_mod.dumps(values)
-        if rid not in stored or stored[rid]["written_json"] != text:
-            written[rid] = text
+    def note(rid: str, digest: str, values: Callable[[], dict[str, Any]]) -> None:
+        if rid not in stored or stored[rid]["written_hash"] != digest:
+            written[rid] = (store_mod.dumps(values()), digest)
 
     return master.ProgramSheet(
         program=PROGRAMS[key],
@@ -387,11 +386,11 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, An
 
 def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
                  pending_runs: list[tuple[str, str, str, dict[str, int]]],
-                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, str]]:
+                 today: dt.date | None = None) -> tuple[list[Sheet], dict[str, tuple[str, str]]]:
     """Every sheet of the master in order (the Summary's figures as of `today`, by default
     the department's date now), and the `written` of `program_sheet`, complete once the
     sheets' rows have been written."""
-    written: dict[str, str] = {}
+    written: dict[str, tuple[str, str]] = {}
     programs = [program_sheet(store, config, key, results, written) for key in config.programs]
     *others, summary_sheet = closing_sheets(store, config, results, pending_runs,
                                             today or _now(config).date())

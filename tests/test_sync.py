@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -192,6 +193,23 @@ def test_unchanged_records_are_not_decoded_from_the_state(site):
                                dt.datetime(2020, 3, 4), reuse=False)  # e.g. the configuration changed
         assert result["counts"]["unchanged"] == 3 and not result["unchanged"]
         assert all(dict.__contains__(r, "data") for r in store.records("pip").values())
+
+
+def test_a_state_file_from_before_row_digests_is_brought_up_to_date(site):
+    syncer.sync(site.config())
+    db = sqlite3.connect(site.out / "state.sqlite")
+    db.execute("ALTER TABLE records DROP COLUMN written_hash")  # as an earlier version made it
+    db.close()
+    edit(site.master, PIP, "PIP-00002", "Status", "Accepted")
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
+                                    'I live in Torrance,'])
+    summary = syncer.sync(site.config())
+    assert summary.counts["pip"]["new"] == 1 and summary.counts["pip"]["unchanged"] == 3
+    assert rows_by_id(site.master)["PIP-00002"]["Status"] == "Accepted"
+    with store_mod.Store(site.out / "state.sqlite") as store:
+        assert all(r["written_hash"] for r in store.records("pip").values())
+    summary = syncer.sync(site.config())  # and the next sync finds nothing changed
+    assert summary.unchanged
 
 
 def test_fixed_row_in_the_source_is_accepted_next_sync(site):
