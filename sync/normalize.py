@@ -68,7 +68,10 @@ def _collapse(value: Value) -> str:
 
 def fold(value: Value) -> str:
     """Text for comparison only: lowercase, accents removed, whitespace collapsed."""
-    decomposed = unicodedata.normalize("NFKD", _collapse(value))
+    text = _collapse(value)
+    if text.isascii():  # nothing to decompose (most names and addresses)
+        return text.casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings
@@ -113,3 +114,14 @@ def test_email_shortcut_agrees_with_the_full_check(local, domain):
     """Guards the fast path for plain addresses: same answer (or the same refusal) as
     email-validator's full check."""
     assert_shortcut_agrees(n.email, "_PLAIN_EMAIL", f"{local}@{domain}")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(any_text, st.text(st.characters(max_codepoint=127), max_size=40)))
+@example("Ångström  O'Brien")
+@example("ÉMILE\tDE LA CRUZ")
+def test_fold_shortcut_for_ascii_agrees_with_the_full_fold(text):
+    collapsed = n._collapse(text)
+    decomposed = unicodedata.normalize("NFKD", collapsed)
+    full = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    assert n.fold(text) == full
