@@ -12,6 +12,7 @@ untouched.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
 import pickle
@@ -87,7 +88,8 @@ class BackgroundBook:
         self._feeder.join(timeout=30)
         for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # a pipe to a stopped worker is broken
+                    stream.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -111,8 +113,8 @@ class BackgroundBook:
                 if data is None:
                     pipe.close()
                     return
-                pipe.write(_LENGTH.pack(len(data)))
-                pipe.write(data)
+                pipe.write(_LENGTH.pack(len(data)) + data)
+                pipe.flush()  # a small last message must not wait for the next one
             except (OSError, ValueError):  # the worker is gone; its answer says why
                 self._broken = True
                 return

@@ -157,6 +157,8 @@ class _Formats:
     def __init__(self, wb: xlsxwriter.Workbook):
         self.wb = wb
         self.made: dict[tuple[tuple[str, Any], ...], Any] = {}
+        # (value's kind, column, fill) -> format: most cells repeat a few combinations
+        self.cells: dict[tuple[str, Column, str | None], Any] = {}
 
     def get(self, **props: Any) -> Any:
         key = tuple(sorted(props.items()))
@@ -167,17 +169,30 @@ class _Formats:
 
     def cell(self, value: Any, column: Column, fill: str | None = None) -> Any:
         """The format of a data cell, or None when it needs none."""
-        props: dict[str, Any] = {}
         if isinstance(value, str) and not isinstance(value, Formula) and value.startswith(FORMULA_PREFIXES):
-            props["quote_prefix"] = True
+            kind = "quoted"
         elif isinstance(value, dt.datetime):
-            props["num_format"] = DATETIME_FORMAT
+            kind = "datetime"
         elif isinstance(value, dt.date):
-            props["num_format"] = DATE_FORMAT
+            kind = "date"
         elif isinstance(value, dt.time):
-            props["num_format"] = TIME_FORMAT
+            kind = "time"
         elif column.kind == "percent" and isinstance(value, (int, float)):
-            props["num_format"] = PERCENT_FORMAT
+            kind = "percent"
+        else:
+            kind = ""
+        key = (kind, column, fill)
+        if key not in self.cells:
+            self.cells[key] = self._cell(kind, column, fill)
+        return self.cells[key]
+
+    def _cell(self, kind: str, column: Column, fill: str | None) -> Any:
+        props: dict[str, Any] = {}
+        if kind == "quoted":
+            props["quote_prefix"] = True
+        elif kind:
+            props["num_format"] = {"datetime": DATETIME_FORMAT, "date": DATE_FORMAT,
+                                   "time": TIME_FORMAT, "percent": PERCENT_FORMAT}[kind]
         if column.wrap:
             props.update(text_wrap=True, valign="top")
         elif column.kind == "checkbox":
