@@ -66,20 +66,23 @@ def map_table(table: Table, program: ProgramConfig) -> list[Response]:
                 f"is not in the form{hint}"
             )
         index[header] = name
+    # where each field and each other question is in a row; a row is padded with None to
+    # one past its last question, where fields without a question point
+    width = len(table.headers)
+    position = {h: i for i, h in enumerate(table.headers)}
+    field_at = dict.fromkeys(program.questions, width)
+    for header, name in index.items():
+        field_at[name] = position[header]
+    fields_at = list(field_at.items())
+    extra_at = [(h, i) for i, h in enumerate(table.headers) if h not in index]
     responses = []
     for row in table.rows:
-        answers = table.answers(row)
-        fields = {name: None for name in program.questions}
-        extra: dict[str, Value] = {}
-        for title, value in answers.items():
-            if title in index:
-                fields[index[title]] = value
-            else:
-                extra[title] = value
-        responses.append(
-            Response(program.key, table.source, row.number, fields, extra, table.timezone,
-                     row.key)
-        )
+        values = row.values + (None,) * (width + 1 - len(row.values))
+        responses.append(Response(
+            program.key, table.source, row.number,
+            {name: values[i] for name, i in fields_at},
+            {title: values[i] for title, i in extra_at},
+            table.timezone, row.key))
     return responses
 
 
