@@ -39,10 +39,16 @@ def class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
     """The class whose registration was open on `applied`; else the next class to start."""
     if not isinstance(sessions, tuple):
         return _class_for(applied, sessions)
-    known = _memo("class_for", sessions, lambda _: {})
-    if applied not in known:
-        known[applied] = _class_for(applied, sessions)
-    return known[applied]
+    known = _memo("class_for", sessions, _no_answers)
+    try:
+        return known[applied]
+    except KeyError:
+        found = known[applied] = _class_for(applied, sessions)
+        return found
+
+
+def _no_answers(_sessions: tuple[Session, ...]) -> dict[dt.date, Session | None]:
+    return {}
 
 
 # {(what, id(sessions)): (sessions, what was worked out)}: a tuple (the configuration's
