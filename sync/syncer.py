@@ -162,6 +162,9 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             summary.counts[key] = results[key]["counts"]
             log.info("%s: %s", key, results[key]["counts"])
             book.add(program_sheet(store, config, key, results, written))
+        for key in config.programs:  # programs not read this time: as the last sync left them
+            if key not in results:
+                book.add(program_sheet(store, config, key, results, written))
         summary.counts = {k: summary.counts[k] for k in keys}  # in the configuration's order
         # The Sync Log shows this run too: add it before the sheets are built.
         pending_runs = [(started.isoformat(), _now(config).isoformat(), k, summary.counts[k])

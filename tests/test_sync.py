@@ -384,3 +384,21 @@ def test_example_data_sync(example_site):
         assert c["read"] > 0
         assert c["read"] == c["new"] + c["updated"] + c["unchanged"] + c["merged"] + c["review"]
     assert os.path.exists(cfg.output / "master.xlsx")
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_syncing_one_program_keeps_the_others_sheets(example_site, monkeypatch, background):
+    from sync import config
+
+    monkeypatch.setattr(syncer, "BACKGROUND_ROWS", 0 if background else 10**9)
+    cfg = config.load(example_site)
+    syncer.sync(cfg)
+    edit(cfg.output / "master.xlsx", "Vacation Checks", "VSC-00001", "Notes", "called")
+    before = cells(cfg.output / "master.xlsx")
+    summary = syncer.sync(cfg, ["vsc"])  # `tpd-programs sync --program vsc`
+    assert list(summary.counts) == ["vsc"] and not summary.unchanged
+    after = cells(cfg.output / "master.xlsx")
+    assert list(after) == list(before)
+    assert after["Partners in Policing"] == before["Partners in Policing"]
+    assert after["Vacation Checks"] == before["Vacation Checks"]
+    assert [r[0] for r in after["Teens and Policing"]] == [r[0] for r in before["Teens and Policing"]]
