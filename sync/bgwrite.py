@@ -2,11 +2,11 @@
 
 Turning a 50,000-row master's cells into XML takes XlsxWriter one core for most of the
 sync's writing time. `BackgroundBook` has the same interface as `workbook.Book` and hands
-each sheet to a worker process running a `Book` (`python -m sync.bgwrite`, the same on
-Linux and Windows, and never re-running the caller's script): `add` returns as soon as the
-rows are queued, so the sync builds the next program's records while the worker writes the
-last one's rows. If either side stops, the temporary file is removed and the master is
-untouched.
+each sheet to a worker process running a `Book` (`python -m sync.bgwrite`: a plain
+subprocess fed through a pipe, no fork, never re-running the caller's script). `add`
+returns as soon as the rows are queued, so the sync builds the next program's records while
+the worker writes the last one's rows. If either side stops, the temporary file is removed
+and the master is untouched.
 """
 
 from __future__ import annotations
