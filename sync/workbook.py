@@ -278,8 +278,6 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                         for c, sample in tables if i < len(c))
         ws.set_column(i, i, widths[i])
     wrapped = [(i, widths[i]) for i, c in enumerate(columns) if c.wrap]
-    # columns whose text cells need no format; cells past the columns are plain too
-    plain = [not c.wrap and c.kind in _PLAIN_KINDS for c in columns] + [True] * 16_384
     header_row = len(sheet.preamble) + 1  # 1-based, as Excel shows it
     if sheet.freeze:
         if sheet.freeze == "A2":
@@ -305,14 +303,7 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
         kinds = columns if len(values) <= len(columns) else \
             columns + [PLAIN] * (len(values) - len(columns))
         for c, value in enumerate(values):
-            # most cells: empty, or printable text, needing no format (_write does the rest)
-            if fill is None and plain[c] and (value is None or (
-                    type(value) is str and value.isprintable() and len(value) <= MAX_TEXT
-                    and not value.startswith(FORMULA_PREFIXES))):
-                if value:
-                    ws.write_string(r, c, value)
-            else:
-                _write(ws, formats, r, c, value, kinds[c], fill)
+            _write(ws, formats, r, c, value, kinds[c], fill)
         r += 1
     count = r - header_row
     # the filter and dropdowns span the rows, so they come once the rows are counted
