@@ -461,8 +461,7 @@ class Book:
         try:
             _add_sheet(self.wb, self.formats, sheet, self.reserved.pop(sheet_title(sheet.title), None))
         except OSError as err:
-            raise WorkbookError(f"{self.path}: cannot write the workbook "
-                                f"({err.strerror or err}); the previous version is unchanged") from None
+            raise _cannot_write(self.path, err) from None
 
     def close(self) -> None:
         try:
@@ -488,8 +487,7 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
         os.close(fd)
         os.chmod(tmp_name, 0o600)
     except OSError as err:
-        raise WorkbookError(f"{path}: cannot write the workbook ({err.strerror or err}); "
-                            "the previous version is unchanged") from None
+        raise _cannot_write(path, err) from None
     tmp = Path(tmp_name)
     book: Book | None = None
     try:
@@ -519,12 +517,16 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
                     "read-only; close it and run again (the previous version is unchanged)"
                 ) from None
         except OSError as err:
-            raise WorkbookError(f"{path}: cannot write the workbook ({err.strerror or err}); "
-                                "the previous version is unchanged") from None
+            raise _cannot_write(path, err) from None
     finally:
         if book is not None:
             book.abort()
         tmp.unlink(missing_ok=True)
+
+
+def _cannot_write(path: Path, err: OSError) -> WorkbookError:
+    return WorkbookError(f"{path}: cannot write the workbook ({err.strerror or err}); "
+                         "the previous version is unchanged")
 
 
 def _refuse_if_open(path: Path) -> None:
