@@ -146,7 +146,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     background = sum(len(t.rows) for t in tables.values()) >= BACKGROUND_ROWS
     order = sorted(keys, key=lambda k: len(tables[k].rows))
     with saving(path, config.backups, before_replace=commit, background=background) as book:
-        for title in sheet_titles(config):
+        for title in reserved_titles(config):
             book.reserve(title)
         for key in progress.iterate(order, "programs"):
             program = config.program(key)
@@ -320,17 +320,13 @@ def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
     return session.id if session else ""
 
 
-def sheet_titles(config: Config) -> list[str]:
-    """The master's sheets in order: Summary, one per program, other features', then
-    Needs Review, Possible Duplicates and Sync Log."""
+def reserved_titles(config: Config) -> list[str]:
+    """The master's first sheets, whose places are taken before they are written: the Summary
+    (written last) and one per program (written in size order). `closing_sheets` follow them
+    in the order they are added."""
     from sync import summary
 
-    titles = [summary.TITLE] + [PROGRAMS[k].name for k in config.programs]
-    if "vsc" in config.programs:
-        from sync import checklog
-
-        titles.append(checklog.CHECK_LOG)
-    return titles + [master.NEEDS_REVIEW, master.POSSIBLE_DUPLICATES, master.SYNC_LOG]
+    return [summary.TITLE] + [PROGRAMS[k].name for k in config.programs]
 
 
 def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
