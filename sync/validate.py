@@ -55,8 +55,8 @@ def identity_of(response: Response, occurrence: int) -> str:
 def _parsed(response: Response) -> Response:
     """The response without its raw answers, once they are parsed into a candidate's values
     and fingerprint (50,000 responses' answers take about 100 MB)."""
-    return Response(response.program, response.source, response.row, {}, response.extra,
-                    response.timezone, response.key)
+    return Response(program=response.program, source=response.source, row=response.row,
+                    fields={}, extra=response.extra, timezone=response.timezone, key=response.key)
 
 
 def fingerprint_of(response: Response) -> str:
