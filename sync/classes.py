@@ -78,12 +78,11 @@ def _class_for(applied: dt.date, sessions: Sequence[Session]) -> Session | None:
 def find(sessions: Sequence[Session], wanted: str) -> Session | None:
     """The class named by id or name (as staff type it in an override column)."""
     key = " ".join(str(wanted).split()).casefold()
-    if isinstance(sessions, tuple):
-        return _memo("names", sessions, _names).get(key)
-    return next((s for s in sessions if key in (s.id.casefold(), s.name.casefold())), None)
+    names = _memo("names", sessions, _names) if isinstance(sessions, tuple) else _names(sessions)
+    return names.get(key)
 
 
-def _names(sessions: tuple[Session, ...]) -> dict[str, Session]:
+def _names(sessions: Sequence[Session]) -> dict[str, Session]:
     """{casefolded id or name: class}; the first class wins a name two share."""
     out: dict[str, Session] = {}
     for session in sessions:
