@@ -422,7 +422,8 @@ def render(result: dict[str, Any]) -> str:
     loads = [s["load"] for s in steps.values() if isinstance(s, dict) and "load" in s] or [0.0]
     head = ["step", "wall s", "cpu s", "peak MB", "Sheets requests", "ratio", "target", "result"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'<' if i in (0, 6) else '>'}{w}}}" for i, w in enumerate(widths))
+    left = (0, head.index("target"))  # text columns; numbers align right
+    fmt = "  ".join(f"{{:{'<' if i in left else '>'}{w}}}" for i, w in enumerate(widths))
     lines = [f"benchmark: {result['responses']} responses {result['by_program']}, source "
              f"{result['source']}, {result['cpus']} CPUs, Python {result['python']}, load "
              f"average (1 min) after each step {min(loads):.1f}-{max(loads):.1f}",
