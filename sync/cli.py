@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sync import __version__, logfile, progress
+from sync import __version__, heap, logfile, progress
 from sync import config as config_mod
 from sync.errors import LockedError, SyncError
 from sync.programs import PROGRAMS
@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
             file_log = logfile.attach(cfg.output)
-        return handler(args, cfg)
+        with heap.young_collections_only():  # every command builds many long-lived objects
+            return handler(args, cfg)
     except LockedError as err:
         print(f"tpd-programs: {err}", file=sys.stderr)
         return EXIT_LOCKED

@@ -7,7 +7,8 @@ form has now; unmapped questions are kept (as `extra`), never dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -93,32 +94,45 @@ def read_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = No
     `cache` (the state `Store`) keeps each form's responses between syncs, so that a form is
     read incrementally; without it every response is read every time.
     """
+    return dict(iter_tables(config, keys, cache=cache))
+
+
+def iter_tables(config: Config, keys: Iterable[str], *,
+                cache: Cache | None = None) -> Iterator[tuple[str, Table]]:
+    """(program key, source table) in the order of `keys`, each source read when its turn
+    comes, so that the caller can work on one program while the next is still unread. Each
+    spreadsheet is read once, all its wanted tabs in one request, when its first program
+    comes; forms are all read before the first table (see `read_tables` for `cache`)."""
     keys = list(keys)
-    tables: dict[str, Table] = {}
-    wanted: list[tuple[str, str]] = []
-    forms = [config.program(k).source.form for k in keys if config.program(k).source.form]
+    sources = {key: config.program(key).source for key in keys}
+    forms = [s.form for s in sources.values() if s.form]
     if forms:
         from sync.sources.forms import read_forms  # only runs that read a form import it
 
         read = read_forms(forms, config.google, config.department.timezone, cache=cache)
-    for key in keys:
-        source = config.program(key).source
-        if source.file is not None:
-            tables[key] = read_export(source.file)
-        elif source.form is not None:
-            tables[key] = read[source.form]
-        else:
-            assert source.spreadsheet is not None
-            wanted.append((source.spreadsheet, source.worksheet))
-    if wanted:
-        from sync.sources.google import read_spreadsheets  # only runs that use Google import it
+    wanted = Counter((s.spreadsheet, s.worksheet) for s in sources.values() if s.spreadsheet)
+    spreadsheets: Iterator[dict[tuple[str, str], Table]] | None = None
+    got: dict[tuple[str, str], Table] = {}
+    try:
+        for key, source in sources.items():
+            if source.file is not None:
+                yield key, read_export(source.file)
+            elif source.form is not None:
+                yield key, read[source.form]
+            else:
+                assert source.spreadsheet is not None
+                tab = (source.spreadsheet, source.worksheet)
+                if spreadsheets is None:
+                    from sync.sources.google import iter_spreadsheets  # only runs that use Google
 
-        sheets = read_spreadsheets(wanted, config.google)
-        for key in keys:
-            source = config.program(key).source
-            if source.spreadsheet is not None:
-                tables[key] = sheets[(source.spreadsheet, source.worksheet)]
-    return {key: tables[key] for key in keys}
+                    spreadsheets = iter_spreadsheets(list(wanted), config.google)
+                while tab not in got:
+                    got.update(next(spreadsheets))
+                wanted[tab] -= 1
+                yield key, got[tab] if wanted[tab] else got.pop(tab)  # kept no longer than needed
+    finally:
+        if spreadsheets is not None:
+            spreadsheets.close()  # signs out even when the caller stopped early
 
 
 def read_responses(config: Config, keys: Iterable[str]) -> dict[str, list[Response]]:

@@ -1,32 +1,36 @@
 """The sync: read every source, validate, deduplicate and write the master workbook.
 
 Order of work, so that a failure at any point leaves the previous master intact:
-1. under the output folder's lock, read the sources (one batched request per spreadsheet);
+1. under the output folder's lock, read the sources one program at a time, smallest first
+   (one batched request per spreadsheet), until one differs from what the last sync read;
 2. if neither the sources, the configuration nor the staff's workbook changed, stop here;
 3. copy staff input (Status, Notes, overrides, duplicate decisions, edited cells) from the
    current master into the state file;
-4. validate, deduplicate, assign stable record IDs;
-5. write the new master to a temporary file, commit the state, then atomically replace.
+4. for each program as its source is read: validate, deduplicate, assign stable record IDs,
+   and hand its sheet to the workbook writer (a second process for a big master), which
+   writes it while the next program's source is read;
+5. finish the new master in a temporary file, commit the state, then atomically replace it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, master, progress
+from sync import classes, heap, master, progress
 from sync import store as store_mod
 from sync.config import Config, ProgramConfig
 from sync.errors import WorkbookError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
 from sync.records import ReviewItem, build_records, save_program
-from sync.responses import map_table, read_tables
+from sync.responses import iter_tables, map_table
 from sync.sources import Table
 from sync.validate import validate
 from sync.workbook import Sheet, read_sheets, saving
@@ -98,29 +102,37 @@ def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
     """Read the sources of `keys` (default: every program) and update the master workbook."""
     keys = list(keys) if keys is not None else list(config.programs)
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with run_lock(config.output), store_mod.Store(config.output / STATE) as store:
+    with run_lock(config.output), store_mod.Store(config.output / STATE) as store, \
+            heap.young_collections_only():
         return _sync(config, keys, store)
 
 
 def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
     started = _now(config)
     path = config.output / MASTER
-    tables = read_tables(config, keys, cache=store)  # forms keep their responses there
     collect_feature_input(store, config)
-    source_digests = {k: _table_digest(t) for k, t in tables.items()}
     config_digest = _file_digest(config.path)
     master_digest = _file_digest(path)
     master_changed = master_digest != store.get_meta("master_digest")
     previous_sources = store.get_meta("source_digests", {})
-    if (not master_changed and config_digest == store.get_meta("config_digest")
-            and all(previous_sources.get(k) == d for k, d in source_digests.items())
+    same_config = config_digest == store.get_meta("config_digest")
+    tables, expected = _sources(config, keys, store)
+    source_digests: dict[str, str] = {}
+    read: list[tuple[str, Table]] = []  # tables read while nothing had changed yet
+    if (not master_changed and same_config
             and store.get_meta("features_digest") == features_digest(store)
             and store.get_meta(SUMMARY_DAY) == started.date().isoformat()):
-        counts = {k: _unchanged_counts(store, k) for k in keys}
-        with store.transaction():
-            _log_run(store, started, _now(config), counts)
-        log.info("nothing changed: sources, configuration and master workbook as last written")
-        return SyncSummary(counts, unchanged=True, master=path)
+        for key, table in tables:
+            read.append((key, table))
+            source_digests[key] = _table_digest(table)
+            if previous_sources.get(key) != source_digests[key]:
+                break
+        else:
+            counts = {k: _unchanged_counts(store, k) for k in keys}
+            with store.transaction():
+                _log_run(store, started, _now(config), counts)
+            log.info("nothing changed: sources, configuration and master workbook as last written")
+            return SyncSummary(counts, unchanged=True, master=path)
 
     if master_digest is not None and master_changed:
         _collect_staff_input(store, config, path)
@@ -128,7 +140,6 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     summary = SyncSummary(master=path)
     results: dict[str, Any] = {}
     written: dict[str, tuple[str, str]] = {}
-    same_config = config_digest == store.get_meta("config_digest")
 
     def commit(tmp: Path) -> None:
         with store.transaction():
@@ -141,18 +152,21 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             store.set_meta("features_digest", features_digest(store))
             store.set_meta(SUMMARY_DAY, started.date().isoformat())
 
-    # A big master's cells are written by a second process while this one builds the next
-    # program's records; the smallest program goes first so that the writer starts soonest.
-    background = sum(len(t.rows) for t in tables.values()) >= BACKGROUND_ROWS
-    order = sorted(keys, key=lambda k: len(tables[k].rows))
+    # A big master's cells are written by a second process while this one reads the next
+    # program's source and builds its records.
+    background = expected >= BACKGROUND_ROWS
     with saving(path, config.backups, before_replace=commit, background=background) as book:
         for title in reserved_titles(config):
             book.reserve(title)
-        for key in progress.iterate(order, "programs"):
+        for key, table in progress.iterate(itertools.chain(_draining(read), tables), "programs",
+                                           total=len(keys)):
+            if key not in source_digests:
+                source_digests[key] = _table_digest(table)
             program = config.program(key)
             # neither the raw rows nor the raw answers are kept once parsed: memory
-            candidates, problems = validate(map_table(tables.pop(key), program), program, config,
+            candidates, problems = validate(map_table(table, program), program, config,
                                             known=store.validated(key) if same_config else None)
+            del table
             results[key] = build_records(store, program, config, candidates, problems, started,
                                          reuse=same_config)
             results[key]["refresh"] = not same_config  # every cached normalisation is rewritten
@@ -175,6 +189,29 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     if summary.writer_peak_mb:
         log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
     return summary
+
+
+def _sources(config: Config, keys: list[str],
+             store: store_mod.Store) -> tuple[Iterator[tuple[str, Table]], int]:
+    """(program key, source table), smallest program first, and how many responses to expect.
+
+    The sizes are the last sync's counts, so that each source is read only when its turn
+    comes: a big master's writer starts on the first program while the next one's source is
+    still being read. A first sync (or a new program) reads every source first to learn them.
+    """
+    last = {k: store.get_meta(f"counts:{k}", {}).get("read") for k in keys}
+    if None not in last.values():
+        order = sorted(keys, key=lambda k: last[k])
+        return iter_tables(config, order, cache=store), sum(last.values())
+    tables = sorted(iter_tables(config, keys, cache=store), key=lambda kt: len(kt[1].rows))
+    return _draining(tables), sum(len(t.rows) for _, t in tables)
+
+
+def _draining(items: list[Any]) -> Iterator[Any]:
+    """Yield `items` in order, each dropped from the list as it is taken (memory)."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _unchanged_counts(store: store_mod.Store, key: str) -> dict[str, int]:

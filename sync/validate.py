@@ -108,11 +108,11 @@ def _memo_parse(memo: dict[tuple[Any, ...], Any], kind: str, name: str, raw: Any
         try:
             hit = (True, _parse(kind, name, raw, response, program, config))
         except ValueError as err:
-            hit = (False, err)
+            hit = (False, str(err))  # not the error: its traceback would hold this frame
         memo[key] = hit
     ok, result = hit
     if not ok:
-        raise result
+        raise ValueError(result)
     return list(result) if isinstance(result, list) else result
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import shutil
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from sync import config as config_mod
 from sync import syncer
+from sync.errors import SourceError
 from tests.conftest import REPO
 
 PIP_CSV = REPO / "config" / "examples" / "partners-in-policing-responses.csv"
@@ -120,3 +123,54 @@ def test_sheets_times_are_read_in_the_spreadsheet_time_zone(tmp_path, fake_googl
     assert record["First submitted"] == dt.datetime(2020, 3, 1, 10, 0)  # 1 p.m. New York = 10 a.m. here
     assert record["Date of birth"] == dt.datetime(1980, 1, 2)
     assert record["Phone"] == "+13105550101"
+
+
+def _two_spreadsheets(fake_google) -> None:
+    fake_google.add_spreadsheet("1PipAndTapResponses000", time_zone="America/Los_Angeles", tabs={
+        "PIP Responses": csv_rows(PIP_CSV), "TAP Responses": csv_rows(TAP_CSV)})
+    fake_google.add_spreadsheet("1VacationChecks0000000", time_zone="America/Los_Angeles",
+                                tabs={"Form Responses 1": xlsx_rows(VSC_XLSX)})
+
+
+def test_each_spreadsheet_is_read_when_its_first_program_comes(tmp_path, fake_google):
+    """The sync reads one program's source, builds its records and hands them to the
+    workbook writer before it reads the next spreadsheet; each still takes two requests."""
+    from sync.responses import iter_tables
+
+    _two_spreadsheets(fake_google)
+    cfg = config_mod.load(google_config(tmp_path / "g", fake_google.write_key(tmp_path),
+                                        fake_google.url))
+    tables = iter_tables(cfg, ["vsc", "tap", "pip"])
+
+    key, table = next(tables)
+    assert key == "vsc" and table.source == "1VacationChecks0000000/Form Responses 1"
+    assert {r.path.split("/")[3] for r in fake_google.sheets_requests} == {"1VacationChecks0000000"}
+    assert next(tables)[0] == "tap"  # both of this spreadsheet's tabs in one request...
+    assert next(tables)[0] == "pip"  # ...so PIP needs none of its own
+    assert len(fake_google.sheets_requests) == 4
+    assert sum("batchGet" in r.path for r in fake_google.sheets_requests) == 2
+
+
+def test_a_source_failing_after_others_were_built_changes_nothing(tmp_path, fake_google, caplog):
+    _two_spreadsheets(fake_google)
+    cfg = config_mod.load(google_config(tmp_path / "g", fake_google.write_key(tmp_path),
+                                        fake_google.url))
+    first = syncer.sync(cfg)
+    assert first.counts["tap"]["read"] <= first.counts["vsc"]["read"]  # TAP comes before VSC
+    master = cfg.output / "master.xlsx"
+    before = {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")}
+    tap = fake_google.spreadsheets["1PipAndTapResponses000"].tab("TAP Responses")
+    tap.rows[1][-1] = "She organised the school food drive."  # an updated answer
+    vsc = fake_google.spreadsheets.pop("1VacationChecks0000000")  # no longer shared
+
+    caplog.set_level(logging.INFO, logger="sync.syncer")
+    caplog.clear()
+    with pytest.raises(SourceError, match="1VacationChecks0000000"):
+        syncer.sync(cfg)
+
+    built = [r.getMessage().split(":")[0] for r in caplog.records if r.name == "sync.syncer"]
+    assert built == ["tap"]  # TAP was built and handed to the writer, then VSC failed
+    assert {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")} == before
+    assert not list(cfg.output.glob("*.tmp"))
+    fake_google.spreadsheets["1VacationChecks0000000"] = vsc
+    assert syncer.sync(cfg).counts["tap"]["updated"] == 1  # nothing of it was half-saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import textwrap
 from pathlib import Path
 
@@ -141,3 +142,23 @@ def test_minimum_age_is_configurable(tmp_path):
     _p, live = pip_program(cfg)
     [c], _ = run("pip", [pip_answers(affiliations=live, date_of_birth="1/1/2000")], cfg)
     assert c.ineligible == ["under 21 on the class start date 2020-03-05"]
+
+
+def test_rejected_answers_leave_no_reference_cycles():
+    """A sync runs with full collections paused (sync.heap): an answer's error, remembered
+    for the answers that repeat it, must not keep the run's frames, and through them every
+    parsed response, alive in a cycle."""
+    cfg = example()
+    _program, live = pip_program(cfg)
+    rows = [pip_answers(affiliations=live, date_of_birth="2/30/1985") for _ in range(3)]
+    rows.append(pip_answers(affiliations=live))
+    gc.collect()
+    gc.disable()
+    try:
+        candidates, problems = run("pip", rows, cfg)
+        assert len(candidates) == 1 and len(problems) == 3
+        assert all("does not exist" in p.reasons[0] for p in problems)  # each one told why
+        del candidates, problems
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,19 +47,34 @@ def read_spreadsheets(
     """
     wanted = list(dict.fromkeys(wanted))
     tables: dict[tuple[str, str], Table] = {}
-    with _SheetsApi(google, stats) as api:
-        for key, titles in _by_spreadsheet(wanted).items():
-            zone_name, existing = api.metadata(key)
-            for title in titles:
-                if title not in existing:
-                    raise _missing_tab(key, title, existing)
-            value_ranges = api.batch_get(key, [a1_range(t) for t in titles])
-            zone = _zone(key, zone_name)
-            for title, value_range in zip(titles, value_ranges, strict=True):
-                tables[(key, title)] = _table(key, title, value_range.get("values", []), zone)
-            log.debug("%s: read %d tab(s)", key, len(titles))
-    log.debug("read %d tab(s) with %d Sheets request(s)", len(tables), api.requests)
+    for batch in iter_spreadsheets(wanted, google, stats=stats):
+        tables.update(batch)
     return {w: tables[w] for w in wanted}
+
+
+def iter_spreadsheets(
+    wanted: Wanted, google: Google, *, stats: dict[str, int] | None = None
+) -> Iterator[dict[tuple[str, str], Table]]:
+    """The wanted tabs one spreadsheet at a time, in the order `wanted` first names them:
+    each spreadsheet is read (its wanted tabs in one request) only when the caller asks for
+    the next, so it can work on one while the rest wait. One sign-in serves them all."""
+    wanted = list(dict.fromkeys(wanted))
+    tabs = 0
+    with _SheetsApi(google, stats) as api:
+        try:
+            for key, titles in _by_spreadsheet(wanted).items():
+                zone_name, existing = api.metadata(key)
+                for title in titles:
+                    if title not in existing:
+                        raise _missing_tab(key, title, existing)
+                value_ranges = api.batch_get(key, [a1_range(t) for t in titles])
+                zone = _zone(key, zone_name)
+                log.debug("%s: read %d tab(s)", key, len(titles))
+                tabs += len(titles)
+                yield {(key, title): _table(key, title, value_range.get("values", []), zone)
+                       for title, value_range in zip(titles, value_ranges, strict=True)}
+        finally:
+            log.debug("read %d tab(s) with %d Sheets request(s)", tabs, api.requests)
 
 
 def check_spreadsheets(
