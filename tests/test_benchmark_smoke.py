@@ -35,6 +35,7 @@ def test_every_step_is_measured_through_the_sheets_fake(tmp_path):
     for line in (*TABLE_LINES, "4 full sync, double (600 responses)"):
         assert line in stdout, f"{line!r} missing from:\n{stdout}"
     assert "all targets met:" in stdout
+    assert "ratios with the serving counted: full " in stdout  # the fake's share shown both ways
     steps = result["steps"]
     assert result["responses"] == 300 and result["by_program"] == {"pip": 150, "tap": 60, "vsc": 90}
     for name in (*SYNC_STEPS, "double", "openpyxl", "xlsxwriter", "rosters", "confirmations",
