@@ -25,15 +25,19 @@ def _collections_while(build) -> list[int]:
     return started
 
 
-def _many_long_lived() -> list[list[int]]:
-    return [[i] for i in range(600_000)]
-
-
 def test_young_generations_are_collected_but_never_the_whole_heap():
+    gc.collect()
+    # CPython starts a full pass once the objects that survived to the old generation since
+    # the last one exceed a quarter of those it kept then: make sure this many do.
+    count = max(200_000, len(gc.get_objects()) // 2)
     kept = []
+
+    def many_long_lived() -> None:
+        kept.append([[i] for i in range(count)])
+
     with heap.young_collections_only():
-        inside = _collections_while(lambda: kept.append(_many_long_lived()))
-    outside = _collections_while(lambda: kept.append(_many_long_lived()))
+        inside = _collections_while(many_long_lived)
+    outside = _collections_while(many_long_lived)
 
     assert 0 in inside and 2 not in inside
     assert 2 in outside  # the same work without the pause scans the whole heap
