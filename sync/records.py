@@ -122,7 +122,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     records: dict[str, dict[str, Any]] = {}
     unchanged: set[str] = set()  # records whose data is as stored
     retired: dict[str, str] = {}
-    registry: dict[str, tuple[str, str]] = {}
+    registry: dict[str, tuple[str, str, Candidate | None]] = {}
     index_to_rid: dict[int, str] = {}
     counts = {k: 0 for k in master.LOG_COUNTS}
     counts["read"] = len(candidates) + len(problems)
@@ -154,7 +154,10 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
             }
             counts["merged"] += len(real) - 1
             for c in real:
-                registry[c.identity] = (rid, c.fingerprint, c)
+                # a response's normalised answers are saved when new or changed, or all of them
+                # when the configuration changed; the others need not stay in memory till then
+                unsaved = not reuse or known.get(c.identity) != (rid, c.fingerprint)
+                registry[c.identity] = (rid, c.fingerprint, c if unsaved else None)
         else:
             data = dict(old[0])
             for o in old[1:]:
@@ -239,8 +242,7 @@ def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: 
         "VALUES (?, ?, ?, ?, ?)",
         ((key, identity, rid, fp, None if result["records"].get(rid, {}).get("purged")
           else store_mod.dumps({"values": c.values, "ineligible": c.ineligible}))
-         for identity, (rid, fp, c) in registry.items()
-         if result.get("refresh") or before.get(identity) != (rid, fp)))
+         for identity, (rid, fp, c) in registry.items() if c is not None))
     store.set_meta(f"review:{key}", [vars(r) for r in result["review"]])
     store.set_meta(f"possible:{key}", result["possible"])
     store.set_meta(f"counts:{key}", result["counts"])

@@ -169,7 +169,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             del table
             results[key] = build_records(store, program, config, candidates, problems, started,
                                          reuse=same_config)
-            results[key]["refresh"] = not same_config  # every cached normalisation is rewritten
+            del candidates, problems  # the records keep what they need of them
             from sync.purge import keep_purged  # purged vacation checks stay purged
 
             keep_purged(store, key, results[key])

@@ -195,6 +195,26 @@ def test_unchanged_records_are_not_decoded_from_the_state(site):
         assert all(dict.__contains__(r, "data") for r in store.records("pip").values())
 
 
+def test_a_changed_configuration_renormalises_every_answer_and_keeps_it_so(site):
+    """A configuration change can change what an unchanged answer means (here the minimum
+    age), so every response's cached normalisation is rewritten; the next sync reuses them
+    as they are now, not as they were first found."""
+    syncer.sync(site.config())
+    assert {r["Eligibility"] for r in rows_by_id(site.master).values()} == {"Eligible"}
+    site.config_path.write_text(site.config_path.read_text() + "\n[programs.pip]\nminimum_age = 41\n")
+    syncer.sync(site.config())
+    under_age = {rid for rid, r in rows_by_id(site.master).items() if "under 41" in r["Eligibility"]}
+    assert under_age == {"PIP-00001", "PIP-00003"}  # 40 and 29 on the class start date
+
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,'
+                                    '3105550106,I live in Torrance,'])
+    summary = syncer.sync(site.config())  # same configuration: cached answers are reused
+    assert summary.counts["pip"]["unchanged"] == 3 and summary.counts["pip"]["new"] == 1
+    rows = rows_by_id(site.master)
+    assert {rid for rid, r in rows.items() if "under 41" in r["Eligibility"]} == under_age
+    assert rows["PIP-00004"]["Eligibility"] == "Eligible"
+
+
 def test_a_state_file_from_before_row_digests_is_brought_up_to_date(site):
     syncer.sync(site.config())
     db = sqlite3.connect(site.out / "state.sqlite")
