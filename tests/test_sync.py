@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -422,3 +423,32 @@ def test_syncing_one_program_keeps_the_others_sheets(example_site, monkeypatch, 
     assert after["Partners in Policing"] == before["Partners in Policing"]
     assert after["Vacation Checks"] == before["Vacation Checks"]
     assert [r[0] for r in after["Teens and Policing"]] == [r[0] for r in before["Teens and Policing"]]
+
+
+def test_a_change_in_the_last_source_read_still_rebuilds_every_program(example_site):
+    """Sources are read smallest program first, and the no-change check stops at the first
+    that differs: when only the last one (PIP, the biggest) changed, the two read before it
+    are built all the same and the master matches a sync from scratch."""
+    from sync import config
+
+    cfg = config.load(example_site)
+    first = syncer.sync(cfg)
+    assert max(first.counts, key=lambda k: first.counts[k]["read"]) == "pip"
+    pip_csv = example_site.parent / "examples" / "partners-in-policing-responses.csv"
+    with pip_csv.open("a", encoding="utf-8") as fh:
+        fh.write(next(line for line in reversed(pip_csv.read_text(encoding="utf-8").splitlines())
+                      if line).replace("@", "+again@", 1) + "\n")  # one more response
+
+    summary = syncer.sync(cfg)
+
+    assert not summary.unchanged and list(summary.counts) == ["pip", "tap", "vsc"]
+    assert summary.counts["pip"]["read"] == first.counts["pip"]["read"] + 1
+    for key in ("tap", "vsc"):
+        assert summary.counts[key]["unchanged"] == first.counts[key]["new"]
+        assert summary.counts[key]["records"] == first.counts[key]["records"]
+    fresh = shutil.copytree(example_site.parent, example_site.parent.parent / "fresh" / "config")
+    scratch = syncer.sync(config.load(fresh / "example.toml"))  # its output: fresh/out
+    assert scratch.counts["pip"]["records"] == summary.counts["pip"]["records"]
+    rebuilt, again = cells(cfg.output / "master.xlsx"), cells(scratch.master)
+    for title in ("Teens and Policing", "Vacation Checks", "Needs Review"):
+        assert rebuilt[title] == again[title], title
