@@ -103,7 +103,6 @@ def iter_tables(config: Config, keys: Iterable[str], *,
     comes, so that the caller can work on one program while the next is still unread. Each
     spreadsheet is read once, all its wanted tabs in one request, when its first program
     comes; forms are all read before the first table (see `read_tables` for `cache`)."""
-    keys = list(keys)
     sources = {key: config.program(key).source for key in keys}
     forms = [s.form for s in sources.values() if s.form]
     if forms:

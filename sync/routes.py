@@ -42,15 +42,21 @@ Point = tuple[float, float]  # (latitude, longitude) in degrees
 # -- which requests ---------------------------------------------------------------------------
 
 
+def _away(data: Mapping[str, Any]) -> tuple[dt.date, dt.date] | None:
+    """The request's leave and return dates, or None when either is missing."""
+    values = data.get("values", {})
+    leave, back = values.get("leave_date"), values.get("return_date")
+    if not isinstance(leave, dt.date) or not isinstance(back, dt.date):
+        return None
+    return leave, back
+
+
 def is_active(data: Mapping[str, Any], staff: Mapping[str, Any], day: dt.date) -> bool:
     """Whether the request in record `data` (with staff columns `staff`) is checked on `day`."""
     if data.get("purged"):
         return False
-    values = data.get("values", {})
-    leave, back = values.get("leave_date"), values.get("return_date")
-    if not isinstance(leave, dt.date) or not isinstance(back, dt.date):
-        return False
-    if not leave <= day <= back:
+    away = _away(data)
+    if away is None or not away[0] <= day <= away[1]:
         return False
     status = str(staff.get("Status") or "").strip().casefold()
     if status == CANCELLED.casefold():
@@ -63,10 +69,8 @@ def active_counts(records: Mapping[str, Mapping[str, Any]], days: list[dt.date])
     counts = dict.fromkeys(days, 0)
     first, last = min(days, default=dt.date.max), max(days, default=dt.date.min)
     for record in records.values():
-        values = record["data"].get("values", {})
-        leave, back = values.get("leave_date"), values.get("return_date")
-        if not isinstance(leave, dt.date) or not isinstance(back, dt.date) \
-                or back < first or leave > last:
+        away = _away(record["data"])
+        if away is None or away[1] < first or away[0] > last:
             continue
         for day in days:
             if is_active(record["data"], record.get("staff") or {}, day):
