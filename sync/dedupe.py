@@ -6,8 +6,14 @@ inside a block (same email, same phone, same birthdate + sound of the last name,
 address, same student ID), so 50,000 responses never mean 1.25 billion comparisons.
 
 Merging is automatic only when certain: similar names AND a shared contact (email or phone),
-or the same student ID, or the same residence on overlapping dates. Similar names with the
-same birthdate or address but different contacts are only *possible* duplicates.
+or the same student ID, or the same residence on overlapping dates asked for by the same
+person (a shared contact or the name). Similar names with the same birthdate or address but
+different contacts are only *possible* duplicates.
+
+Respondents are strangers: one detail anyone can know (an address, a school) never merges on
+its own, since a merge lets the later response replace the record's answers. A stranger's
+request for someone else's home stays its own record, shown to staff as a possible duplicate,
+and the resident's request keeps its place on the route.
 """
 
 from __future__ import annotations
@@ -117,7 +123,14 @@ def compare(program: str, a: Person, b: Person) -> tuple[str, str]:
     """("merge" | "maybe" | "", evidence) for one pair."""
     if program == "vsc":
         if a.address and a.address == b.address and _overlap(a, b):
-            return "merge", "same residence, overlapping dates"
+            # The address and the dates are no proof of who is asking: anyone can type them.
+            # Only the same person (a shared contact, or the name) may update a request.
+            same = [w for w, ok in (("email", a.email and a.email == b.email),
+                                    ("phone", a.phone and a.phone == b.phone),
+                                    ("name", same_name(a, b))) if ok]
+            if same:
+                return "merge", f"same residence, overlapping dates, same {' and '.join(same)}"
+            return "maybe", "same address, overlapping dates, different person"
         if a.phone and a.phone == b.phone and same_name(a, b) and _overlap(a, b):
             return "maybe", "same resident and phone, overlapping dates, different address"
         return "", ""

@@ -142,10 +142,14 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
         real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
         old = [stored[people[i].record_id]["data"] for i in members if i >= n]
         if real:
+            # A record's place in a first-come queue is when it was first seen: an edit or a
+            # re-submission updates its answers and "Latest submitted", never this.
+            firsts = [c.first for c in real] + [o["first"] for o in old]
+            firsts += [stored[r]["first"] for r in ids if stored[r]["first"] is not None]
             data = {
                 "values": _latest_values(real, "values"),
                 "extra": _latest_values(real, "extra"),
-                "first": min([real[0].submitted] + [o["first"] for o in old]),
+                "first": min(firsts),
                 "latest": max([real[-1].submitted] + [o["latest"] for o in old]),
                 "sources": [c.response.ref for c in sorted(real, key=lambda c: c.response.row)],
                 "eligibility": ("Ineligible: " + "; ".join(real[-1].ineligible))

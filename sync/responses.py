@@ -6,6 +6,7 @@ form has now; unmapped questions are kept (as `extra`), never dropped.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -37,6 +38,7 @@ class Response:
     extra: dict[str, Value]  # unmapped question title -> value as read
     timezone: ZoneInfo | None = None  # zone of serial-number dates in this source
     key: str | None = None  # the source's stable ID of the response (a Forms responseId)
+    created: dt.datetime | None = None  # first submitted, when an edit changed the timestamp
 
     @property
     def ref(self) -> str:
@@ -83,7 +85,7 @@ def map_table(table: Table, program: ProgramConfig) -> list[Response]:
             program.key, table.source, row.number,
             {name: values[i] for name, i in fields_at},
             {title: values[i] for title, i in extra_at},
-            table.timezone, row.key))
+            table.timezone, row.key, row.created))
     return responses
 
 

@@ -193,7 +193,9 @@ class Store:
     # -- records ----------------------------------------------------------------------------
 
     def records(self, program: str, include_merged: bool = False) -> dict[str, dict[str, Any]]:
-        """{record_id: {"data", "written_hash", "staff", "seq", "merged_into"}} in record-ID order.
+        """{record_id: {"data", "first", "written_hash", "staff", "seq", "merged_into"}} in
+        record-ID order; "first" is the record's first submission time, read without decoding
+        its data.
 
         Read-only: the records are read once and shared until the state changes (many
         features read them in one sync), and each one's "data" is decoded when first used (a
@@ -202,12 +204,13 @@ class Store:
         stamp = (self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0])
         cached = self._records.get(program)
         if cached is None or cached[0] != stamp:
-            sql = ("SELECT record_id, seq, data, written_hash, staff, merged_into FROM records "
-                   "WHERE program = ? ORDER BY seq")
+            sql = ("SELECT record_id, seq, data, json_extract(data, '$.first.\"$dt\"'), "
+                   "written_hash, staff, merged_into FROM records WHERE program = ? ORDER BY seq")
             every = {}
-            for rid, seq, data, written_hash, staff, merged in self.db.execute(sql, (program,)):
-                record = every[rid] = StoredRecord(seq=seq, written_hash=written_hash,
-                                                   staff=loads(staff) or {}, merged_into=merged)
+            for rid, seq, data, first, written_hash, staff, merged in self.db.execute(sql, (program,)):
+                record = every[rid] = StoredRecord(
+                    seq=seq, first=dt.datetime.fromisoformat(first) if first else None,
+                    written_hash=written_hash, staff=loads(staff) or {}, merged_into=merged)
                 record.data_json = data
             cached = self._records[program] = (stamp, every)
         if include_merged:

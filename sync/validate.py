@@ -36,6 +36,12 @@ class Candidate:
     ineligible: list[str] = field(default_factory=list)  # program-rule reasons
     fingerprint: str = ""  # hash of every answer: changes when the row is edited
 
+    @property
+    def first(self) -> dt.datetime:
+        """When the response was first submitted: an edit moves `submitted`, not this."""
+        created = self.response.created
+        return created if created is not None and created < self.submitted else self.submitted
+
 
 @dataclass
 class Problem:
@@ -56,7 +62,8 @@ def _parsed(response: Response) -> Response:
     """The response without its raw answers, once they are parsed into a candidate's values
     and fingerprint (50,000 responses' answers take about 100 MB)."""
     return Response(program=response.program, source=response.source, row=response.row,
-                    fields={}, extra=response.extra, timezone=response.timezone, key=response.key)
+                    fields={}, extra=response.extra, timezone=response.timezone, key=response.key,
+                    created=response.created)
 
 
 def fingerprint_of(response: Response) -> str:

@@ -112,3 +112,24 @@ def test_blocking_keeps_comparisons_near_linear(monkeypatch):
                   f"p{i}@example.com", f"+1310555{i:04d}"[:12]) for i in range(n)]
     dedupe.group("pip", people)
     assert calls < 20 * n
+
+
+def test_a_strangers_request_for_the_same_home_is_never_merged():
+    """Guards against a takeover: a stranger who knows an address and the dates away must not
+    merge into (and so replace the contact details of) the resident's request."""
+    def vsc(first, last, email, phone, back=None):
+        return dedupe.person("vsc", {"first_name": first, "last_name": last, "email": email,
+                                     "phone": phone, "street": "2450 Sepulveda Blvd Apt 12",
+                                     "zip": "90503", "leave_date": D(2020, 12, 19),
+                                     "return_date": back or D(2020, 12, 27)})
+    resident = vsc("Kim", "Ng", "kim@example.com", "+13105550150")
+    stranger = vsc("Eve", "Mallory", "eve@evil.example", "+13105550999", back=D(2021, 1, 2))
+    result = dedupe.group("vsc", [resident, stranger])
+    assert groups_of(result) == [[0], [1]]
+    assert [evidence for _i, _j, evidence in result.maybe] == [
+        "same address, overlapping dates, different person"]
+    # the same person, recognised by any one of email, phone or name, still updates the request
+    for same in (vsc("Someone", "Else", "kim@example.com", ""),
+                 vsc("Someone", "Else", "", "+13105550150"),
+                 vsc("Kim", "Ng", "other@example.com", "")):
+        assert groups_of(dedupe.group("vsc", [resident, same])) == [[0, 1]]

@@ -403,7 +403,9 @@ def test_a_respondents_edit_updates_the_same_record(fake: FakeForms, tmp_path: P
     assert after["PIP-00001"]["Phone"] == "+13105550199"
     assert after["PIP-00001"]["Organization"] == "Rotary"
     assert after["PIP-00001"]["Latest submitted"] == dt.datetime(2020, 3, 2, 9, 0)
-    assert after["PIP-00001"]["First submitted"] == dt.datetime(2020, 3, 2, 9, 0)
+    # the edit does not move Ann's place in the queue: first submitted is the createTime
+    assert after["PIP-00001"]["First submitted"] == dt.datetime(2020, 3, 1, 10, 0)
+    assert after["PIP-00001"]["First submitted"] == before["PIP-00001"]["First submitted"]
     counts = summary.counts["pip"]
     assert (counts["new"], counts["updated"], counts["records"], counts["merged"]) == (0, 1, 2, 0)
     assert responses_queries(fake)[1]["filter"] == ["timestamp >= 2020-03-01T18:55:00Z"]
@@ -470,10 +472,14 @@ def test_same_form_through_forms_and_through_its_sheet_gives_the_same_records(
     def comparable(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k not in ("Source", "Source rows")} for r in rows]
     form_records = comparable(program_rows(through_form.master))
-    assert form_records == comparable(program_rows(through_sheet.master))
+    sheet_records = comparable(program_rows(through_sheet.master))
+    # Bob edited his response before the first sync: the form keeps when he first submitted
+    # (createTime, 2020-03-01 local), while the Sheet's Timestamp shows only the edit's time.
+    assert form_records[1].pop("First submitted") == dt.datetime(2020, 3, 1, 23, 59, 59)
+    assert sheet_records[1].pop("First submitted") == dt.datetime(2020, 3, 3, 17, 0)
+    assert form_records == sheet_records
     assert [r["Record ID"] for r in form_records] == ["PIP-00001", "PIP-00002"]
-    bob = form_records[1]
-    assert bob["First submitted"] == dt.datetime(2020, 3, 3, 17, 0)  # the edit's time, local
+    assert form_records[1]["Latest submitted"] == dt.datetime(2020, 3, 3, 17, 0)  # the edit, local
     review = [(r["Program"], r["Source row"], r["Reasons"])
               for r in program_rows(through_form.master, "Needs Review")]
     assert review == [(r["Program"], r["Source row"], r["Reasons"])

@@ -313,3 +313,32 @@ def test_rosters_without_a_sync_say_so(site):
     summary = write_rosters(site.config())
     assert any("no records yet: run `tpd-programs sync` first" in w for w in summary.warnings)
     assert rosters.CLASS_KEYS == {"pip": "cohorts", "tap": "semesters"}
+
+
+def test_a_corrected_answer_keeps_the_applicants_place_in_the_queue(site):
+    """Guards the first-come queue: a respondent who edits a response (a linked Sheet then
+    shows the edit's time as the Timestamp) keeps the place they first took, at the sync of
+    the edit and at every sync after it."""
+    site.write_pip(site.pip_rows + [
+        '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
+    sync(site.config())
+    assert seats(write_rosters(site.config()).classes[0].roster) == [
+        "PIP-00001", "PIP-00002", "PIP-00003"]
+    # Ann corrects her phone number on March 4: her row's Timestamp becomes the edit's time
+    edited = site.pip_rows[:]
+    edited[0] = '3/4/2020 09:00:00,ann@example.com,Ann,Smith,1/2/1980,(310) 555-0199,I live in Torrance,'
+    eve = '3/4/2020 10:00:00,eve@example.com,Eve,Ortiz,2/2/1992,310 555 0105,I live in Torrance,'
+    for later in ([], [eve]):  # the sync that sees the edit, and the next one with a newcomer
+        site.write_pip(edited + later)
+        sync(site.config())
+        roster = write_rosters(site.config()).classes[0].roster
+        assert seats(roster) == ["PIP-00001", "PIP-00002", "PIP-00003"]
+        assert waiting(roster) == ["PIP-00004", "PIP-00005"][:1 + len(later)]
+        wb = load_workbook(site.master, read_only=True)
+        rows = list(wb["Partners in Policing"].iter_rows(values_only=True))
+        wb.close()
+        ann = dict(zip(rows[0], rows[1], strict=False))
+        assert ann["Record ID"] == "PIP-00001"
+        assert ann["Phone"] == "+13105550199"
+        assert ann["First submitted"] == dt.datetime(2020, 3, 1, 10, 0)
+        assert ann["Latest submitted"] == dt.datetime(2020, 3, 4, 9, 0)

@@ -395,3 +395,30 @@ def test_route_workbook_opens_in_libreoffice(vsite, tmp_path):
     summary = write_routes(cfg, start=dt.date(2020, 3, 5), days=1)
     pdf = soffice_to_pdf(summary.days[0].path, tmp_path / "pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_stranger_cannot_take_over_a_residents_request(vsite):
+    """Guards against a takeover: anyone who knows an address and the dates can fill in the
+    form. A later request for Ann's home from someone else must not replace her contact
+    details or her dates; it is its own record, shown to staff as a possible duplicate, and
+    Ann's home stays on the route for every day she is away."""
+    stranger = ("2/22/2020 10:00:00,eve@evil.example,Eve,Mallory,310-555-0666,1200 Maple Ave,"
+                "Torrance,90501,3/2/2020,3/4/2020,Eve Friend,310-555-0667,,,,,,,,")
+    vsite.write_vsc(VSC_ROWS + [stranger])
+    cfg = vsite.config()
+    sync(cfg)
+    wb = load_workbook(vsite.master, read_only=True)
+    checks = {r["Record ID"]: r for r in _sheet_rows(wb["Vacation Checks"])}
+    pairs = _sheet_rows(wb["Possible Duplicates"])
+    wb.close()
+    assert len(checks) == 5
+    ann = checks["VSC-00001"]
+    assert (ann["Email"], ann["Phone"], ann["First name"]) == ("ann@example.com", "+13105550101", "Ann")
+    assert (ann["Returning"], ann["Emergency contact"]) == (dt.datetime(2020, 3, 10),
+                                                            "Zed Neighbour")
+    assert checks["VSC-00005"]["Email"] == "eve@evil.example"
+    assert [(p["Record A"], p["Record B"], p["Evidence"]) for p in pairs] == [
+        ("VSC-00001", "VSC-00005", "same address, overlapping dates, different person")]
+    summary = write_routes(cfg, start=dt.date(2020, 3, 8), days=1)
+    on_route = _sheet_rows(load_workbook(summary.days[0].path)["Beat 1 - North"])
+    assert "VSC-00001" in [r["Record ID"] for r in on_route]

@@ -21,6 +21,8 @@ class Row:
     number: int  # 1-based row number in the source; the header is row 1
     values: tuple[Value, ...]  # aligned with Table.headers; trailing empties may be missing
     key: str | None = None  # the source's own stable ID of the response (a Forms responseId)
+    created: dt.datetime | None = None  # first submitted, where the source keeps it apart from
+    # the last edit (a Forms createTime), as the department's wall clock
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,9 @@ def _table(form_id: str, form: dict[str, Any], responses: list[dict[str, Any]],
         values.extend(_answer(q, answers.get(q.id)) for q in questions)
         while values and values[-1] in ("", None):
             values.pop()
-        rows.append(Row(number, tuple(values), key=response.get("responseId")))
+        created = response.get("createTime")
+        rows.append(Row(number, tuple(values), key=response.get("responseId"),
+                        created=_local(created, zone, form_id) if created else None))
     titles_row = ["Timestamp"] + (["Email Address"] if email else []) + [q.title for q in questions]
     return Table(f"form/{form_id}", unique_headers(titles_row), tuple(rows), zone)
 
