@@ -179,7 +179,7 @@ def _department(r: TableReader) -> Department:
     tz_name = r.text("timezone", "America/Los_Angeles")
     try:
         tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
         raise r.fail("timezone", f"unknown time zone {tz_name!r} (e.g. America/Los_Angeles)") from None
     zips = r.strings("zip_codes", ())
     for z in zips:

@@ -55,6 +55,11 @@ def test_spreadsheet_url_is_reduced_to_its_key(tmp_path: Path):
          "programs.pip.source.file: must be a .csv or .xlsx"),
         (lambda t: t.replace('"America/Los_Angeles"', '"Mars/Olympus"'),
          "department.timezone: unknown time zone"),
+        # a region is a folder of zones, not a zone: it must not become a traceback
+        (lambda t: t.replace('"America/Los_Angeles"', '"America"'),
+         "department.timezone: unknown time zone 'America'"),
+        (lambda t: t.replace('"America/Los_Angeles"', '"Pacific"'),
+         "department.timezone: unknown time zone 'Pacific'"),
         (lambda t: t.replace('"90501", ', '"9050", '), "department.zip_codes: '9050'"),
         (lambda t: t.replace("capacity = 3", 'capacity = "forty"'),
          "programs.pip.cohorts[0].capacity: must be int"),
