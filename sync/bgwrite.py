@@ -42,7 +42,7 @@ class BackgroundBook:
         package_parent = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (package_parent, os.environ.get("PYTHONPATH", "")) if p)}
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile(dir=tmp.parent)  # the run's private folder
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "sync.bgwrite", str(tmp), str(path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)

@@ -2,18 +2,24 @@
 
 The operating system releases the lock when the process ends, however it ends, so a
 crashed run never blocks the next one; the file also records who holds it, for the message.
+Whoever holds the lock owns the folder's temporary files (`sync.scratch`): they are cleared
+when the lock is taken and when it is let go.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sync import scratch
 from sync.errors import LockedError
+
+log = logging.getLogger(__name__)
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -73,9 +79,13 @@ def run_lock(folder: Path) -> Iterator[None]:
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode())
         _HELD[held] = 1
         try:
+            left = scratch.clear(folder)  # a killed or failed run's temporary files
+            if left:
+                log.info("removed %d temporary file(s) left by an earlier run", left)
             yield
         finally:
             del _HELD[held]
+            scratch.clear(folder)  # none outlives the run, whatever ended it
             _unlock(fd)
     finally:
         os.close(fd)

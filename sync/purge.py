@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, routes
+from sync import checklog, routes, scratch
 from sync.config import Config
 from sync.lock import run_lock
 from sync.store import Store, dumps
@@ -239,7 +239,8 @@ def _rewrite_master(store: Store, config: Config, path: Path) -> None:
             store.set_meta("features_digest", syncer.features_digest(store))
             store.set_meta(syncer.SUMMARY_DAY, today.isoformat())
 
-    write_workbook(path, sheets, backups=0, before_replace=commit)
+    write_workbook(path, sheets, backups=0, before_replace=commit,
+                   scratch=scratch.folder(config.output))
 
 
 def _outbox_files(output: Path, record_ids: list[str]) -> list[Path]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import attendance, classes
+from sync import attendance, classes, scratch
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import ConfigError
 from sync.lock import run_lock
@@ -414,7 +414,8 @@ def write_rosters(config: Config, program_key: str | None = None,
             class_marks = attendance.marks(store, program.key, session.id)
             book = workbook_sheets(config, program, roster, class_marks)
             path = attendance.roster_path(config, program.key, session.id)
-            write_workbook(path, book.sheets, backups=config.backups)
+            write_workbook(path, book.sheets, backups=config.backups,
+                           scratch=scratch.folder(config.output))
             attendance.remember(store, config, program.key, session.id, book.roll)
             n = sum(len(v) for v in class_marks.values())
             summary.classes.append(ClassResult(roster, path, n))

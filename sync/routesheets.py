@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, routes
+from sync import checklog, routes, scratch
 from sync.checklog import Check
 from sync.config import Config
 from sync.errors import SyncError, WorkbookError
@@ -259,7 +259,8 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
             recorded: dict[str, list[Check]] = {}
             for check in checklog.stored_checks(store, path.name):
                 recorded.setdefault(check.record_id, []).append(check)
-            write_workbook(path, day_sheets(plan, config.department.name, recorded))
+            write_workbook(path, day_sheets(plan, config.department.name, recorded),
+                           scratch=scratch.folder(config.output))
             checklog.remember(store, path)
             summary.days.append(DayRoutes(day, path, {b: len(s) for b, s in plan.beats.items()},
                                           plan.unassigned, plan.without_coordinates))

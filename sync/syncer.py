@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, heap, master, progress
+from sync import classes, heap, master, progress, scratch
 from sync import store as store_mod
 from sync.config import Config, ProgramConfig
 from sync.errors import WorkbookError
@@ -155,7 +155,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     # A big master's cells are written by a second process while this one reads the next
     # program's source and builds its records.
     background = expected >= BACKGROUND_ROWS
-    with saving(path, config.backups, before_replace=commit, background=background) as book:
+    with saving(path, config.backups, before_replace=commit, background=background,
+                scratch=scratch.folder(config.output)) as book:
         for title in reserved_titles(config):
             book.reserve(title)
         for key, table in progress.iterate(itertools.chain(_draining(read), tables), "programs",

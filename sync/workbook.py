@@ -428,13 +428,15 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
 
 
 def write_workbook(path: Path, sheets: Iterable[Sheet], backups: int = 0,
-                   before_replace: Callable[[Path], None] | None = None) -> None:
+                   before_replace: Callable[[Path], None] | None = None,
+                   scratch: Path | None = None) -> None:
     """Write `sheets` to `path` atomically (owner-only), keeping `backups` older versions.
 
     `before_replace(tmp)` runs once the new file is complete and before it replaces the old
     one (the sync records the new file's digest there); if it raises, nothing is replaced.
+    Temporary files go in `scratch` (the output folder's private one, `sync.scratch`).
     """
-    with saving(path, backups, before_replace) as book:
+    with saving(path, backups, before_replace, scratch=scratch) as book:
         for sheet in sheets:
             book.add(sheet)
 
@@ -475,15 +477,17 @@ class Book:
 
 @contextmanager
 def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] | None = None,
-           background: bool = False) -> Iterator[Book]:
+           background: bool = False, scratch: Path | None = None) -> Iterator[Book]:
     """A `Book` whose sheets, once the block ends without error, replace `path` atomically
     (owner-only, `backups` older versions kept); `before_replace(tmp)` runs just before.
-    With `background`, a second process writes the cells (see sync.bgwrite)."""
+    With `background`, a second process writes the cells (see sync.bgwrite). The temporary
+    files go in `scratch` (default: beside `path`), on the same disk as `path`."""
     path = Path(path)
     _refuse_if_open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    where = scratch if scratch is not None else path.parent
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=where)
         os.close(fd)
         os.chmod(tmp_name, 0o600)
     except OSError as err:
@@ -508,7 +512,7 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
             if before_replace is not None:
                 before_replace(tmp)
             if backups and path.exists():
-                _backup(path, backups)
+                _backup(path, backups, where)
             try:
                 os.replace(tmp, path)
             except PermissionError:
@@ -538,13 +542,15 @@ def _refuse_if_open(path: Path) -> None:
             )
 
 
-def _backup(path: Path, keep: int) -> None:
+def _backup(path: Path, keep: int, scratch: Path) -> None:
     folder = path.parent / "backups"
     folder.mkdir(mode=0o700, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = folder / f"{path.stem}-{stamp}{path.suffix}"
-    shutil.copy2(path, target)
-    os.chmod(target, 0o600)
+    partial = scratch / f".{target.name}.part"  # a full disk never leaves half a backup
+    shutil.copy2(path, partial)
+    os.chmod(partial, 0o600)
+    os.replace(partial, target)
     old = sorted(folder.glob(f"{path.stem}-*{path.suffix}"))
     for stale in old[:-keep]:
         stale.unlink(missing_ok=True)

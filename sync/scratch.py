@@ -1,0 +1,52 @@
+"""The one private folder for a run's temporary files: `<output>/.tmp`, owner-only.
+
+Workbooks are written to a temporary file and then moved into place; XlsxWriter keeps each
+worksheet's rows in temporary files while it streams them; a state backup is copied before
+it is named. All of that goes here, and nowhere else. A run killed half-way, or a disk that
+fills up, can leave files behind holding every vacation-check row, so the folder is emptied
+when a run takes the output folder's lock and again when it lets go (`sync.lock`), and
+`purge --apply` leaves nothing in it. A file another program still holds (an antivirus scan
+on Windows) is left for the next run, which empties the folder again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+NAME = ".tmp"
+
+
+def folder(output: Path) -> Path:
+    """The output folder's private temporary folder, made owner-only if it is new."""
+    path = Path(output) / NAME
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name != "nt":
+        os.chmod(path, 0o700)
+    return path
+
+
+def clear(output: Path) -> int:
+    """Remove everything in the temporary folder; returns how many entries were removed.
+    Best effort: what cannot be removed now is logged (by name) and left for the next run."""
+    path = Path(output) / NAME
+    if not path.is_dir():
+        return 0
+    removed = 0
+    for entry in path.iterdir():
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            log.warning("%s: cannot remove a temporary file (%s); the next run tries again",
+                        entry.name, err.strerror or err)
+    return removed
