@@ -37,6 +37,7 @@ class Response:
     extra: dict[str, Value]  # unmapped question title -> value as read
     timezone: ZoneInfo | None = None  # zone of serial-number dates in this source
     key: str | None = None  # the source's stable ID of the response (a Forms responseId)
+    problems: tuple[str, ...] = ()  # what the source found wrong in the row (Row.problems)
 
     @property
     def ref(self) -> str:
@@ -83,7 +84,7 @@ def map_table(table: Table, program: ProgramConfig) -> list[Response]:
             program.key, table.source, row.number,
             {name: values[i] for name, i in fields_at},
             {title: values[i] for title, i in extra_at},
-            table.timezone, row.key))
+            table.timezone, row.key, row.problems))
     return responses
 
 
