@@ -62,7 +62,7 @@ def _read_csv(path: Path) -> Table:
         raw = path.read_bytes()
     except OSError as err:
         raise SourceError(f"{path}: cannot read: {err.strerror}") from None
-    text, encoding = _decode(raw)
+    text, encoding, whole = _decode(raw)
     if encoding != "UTF-8":
         log.warning("%s: not UTF-8; reading it as %s", path.name, encoding)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -71,23 +71,26 @@ def _read_csv(path: Path) -> Table:
     except csv.Error as err:
         raise SourceError(f"{path}:{reader.line_num}: not a valid CSV file: {err}") from None
     table = _table(path.name, records)
-    return _marked(table, encoding) if _NOT_TEXT.search(text) else table
+    return table if whole else _marked(table, encoding)
 
 
-def _decode(raw: bytes) -> tuple[str, str]:
-    """The text of a .csv export and its encoding ("UTF-8" or "Windows-1252"), decided from
-    the whole file; bytes that are not text in it are kept as lone surrogates."""
-    if raw.startswith(_BOM):
-        return raw[len(_BOM):].decode("utf-8", "surrogateescape"), "UTF-8"
+def _decode(raw: bytes) -> tuple[str, str, bool]:
+    """The text of a .csv export, its encoding ("UTF-8" or "Windows-1252"), decided from the
+    whole file, and whether every byte was text in it; bytes that were not are kept as lone
+    surrogates."""
+    body = raw[len(_BOM):] if raw.startswith(_BOM) else raw
     try:
-        return raw.decode("utf-8"), "UTF-8"
+        return body.decode("utf-8"), "UTF-8", True
     except UnicodeDecodeError:
         pass
-    text = raw.decode("utf-8", "surrogateescape")
+    text = body.decode("utf-8", "surrogateescape")
     bad = sum(1 for _ in _NOT_TEXT.finditer(text))
-    if len(_MULTIBYTE.findall(text)) >= bad:
-        return text, "UTF-8"
-    return raw.decode("cp1252", "surrogateescape"), "Windows-1252"
+    if body is not raw or len(_MULTIBYTE.findall(text)) >= bad:
+        return text, "UTF-8", False
+    try:
+        return raw.decode("cp1252"), "Windows-1252", True
+    except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
+        return raw.decode("cp1252", "surrogateescape"), "Windows-1252", False
 
 
 def _marked(table: Table, encoding: str) -> Table:
