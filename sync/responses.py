@@ -39,6 +39,7 @@ class Response:
     timezone: ZoneInfo | None = None  # zone of serial-number dates in this source
     key: str | None = None  # the source's stable ID of the response (a Forms responseId)
     created: dt.datetime | None = None  # first submitted, when an edit changed the timestamp
+    problems: tuple[str, ...] = ()  # what the source found wrong in the row (Row.problems)
 
     @property
     def ref(self) -> str:
@@ -85,7 +86,7 @@ def map_table(table: Table, program: ProgramConfig) -> list[Response]:
             program.key, table.source, row.number,
             {name: values[i] for name, i in fields_at},
             {title: values[i] for title, i in extra_at},
-            table.timezone, row.key, row.created))
+            table.timezone, row.key, row.created, row.problems))
     return responses
 
 

@@ -3,7 +3,8 @@
 `validate(responses, program, config)` returns `(candidates, problems)`: a candidate is a
 response whose answers parsed and that has what the program requires (it may still be
 ineligible under a program rule, with the reason, for staff to decline politely); a problem
-is a response that cannot be accepted, with every reason, for the Needs Review sheet.
+is a response that cannot be accepted, with every reason, for the Needs Review sheet. What
+the source found wrong in a row as it read it (`Response.problems`) comes first among them.
 """
 
 from __future__ import annotations
@@ -147,13 +148,13 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
         seen[key] = seen.get(key, 0) + 1
         identity = identity_of(response, seen[key] - 1)
         cached = known.get(identity)
-        if cached is not None and cached[0] == fingerprint:
+        if cached is not None and cached[0] == fingerprint and not response.problems:
             values = cached[1]["values"]
             candidates.append(Candidate(_parsed(response), identity, values["submitted_at"],
                                         values, cached[1]["ineligible"], fingerprint))
             continue
         values: dict[str, Any] = {}
-        reasons: list[str] = []
+        reasons: list[str] = list(response.problems)  # found while reading the row
         failed: set[str] = set()
         for name in program.questions:
             raw = response.fields.get(name)

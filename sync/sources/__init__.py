@@ -4,6 +4,10 @@ A source returns a `Table`: the header titles exactly as the form wrote them (du
 titles made unique with " (2)", " (3)", ...), and one `Row` per response row. Values keep
 the type the source gave them (text, a number, a datetime), because only the program's field
 kinds can say whether `43831` is a date or a ZIP; `sync.normalize` does that.
+
+A row the source could read only in part (an answer with bytes that are not text) is kept,
+with what was wrong in `Row.problems`: plain sentences naming the question, which validation
+makes reasons of that row alone, so it goes to Needs Review and every other row is unaffected.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Row:
     key: str | None = None  # the source's own stable ID of the response (a Forms responseId)
     created: dt.datetime | None = None  # first submitted, where the source keeps it apart from
     # the last edit (a Forms createTime), as the department's wall clock
+    problems: tuple[str, ...] = ()  # what the source found wrong in the row as read, if anything
 
 
 @dataclass(frozen=True)
