@@ -10,6 +10,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -127,6 +128,7 @@ def test_sigkill_while_writing_leaves_a_whole_master(tmp_path):
     code = ("import sys; from sync import config, syncer; "
             "syncer.sync(config.load(sys.argv[1]))")
     survived = []
+    left_behind = set()
     for delay in (0.4, 0.9, 1.4, 2.0):
         proc = subprocess.Popen([sys.executable, "-c", code, str(site.config_path)], cwd=REPO)
         time.sleep(delay)
@@ -135,12 +137,39 @@ def test_sigkill_while_writing_leaves_a_whole_master(tmp_path):
         rows = rows_of(site.master)  # always a whole workbook: the old one or the new one
         assert rows == old or len(rows) == 1601
         survived.append(len(rows))
+        left_behind |= {p.relative_to(site.out) for p in site.out.rglob("*") if p.is_file()}
+    # whatever a killed run left is in the private temporary folder, and only there
+    expected = {Path("master.xlsx"), Path("state.sqlite"), Path(".tpd-programs.lock")}
+    strays = {p for p in left_behind - expected if p.parts[0] not in (".tmp", "backups")
+              and not p.name.startswith("state.sqlite-")}
+    assert strays == set()
     summary = syncer.sync(site.config())  # and the next run finishes the job
     assert len(rows_of(site.master)) == 1601
     c = summary.counts["pip"]
     assert c["records"] == 1600
-    assert not list(site.out.glob(".master-*.tmp")) or all(
-        p.stat().st_size >= 0 for p in site.out.glob(".master-*.tmp"))
+    assert list((site.out / ".tmp").iterdir()) == []  # and removes what the killed runs left
+
+
+def test_leftover_temporary_files_are_removed_by_the_next_run(site):
+    """Guards "none outlive the run": files a killed run left in the private temporary folder
+    (XlsxWriter's row files hold every answer) are removed when the next run starts, even if
+    that run then fails."""
+    syncer.sync(site.config())
+    tmp = site.out / ".tmp"
+    assert stat.S_IMODE(tmp.stat().st_mode) == 0o700
+    (tmp / "tmpab12cd34").write_text("Ann Smith, 1200 Maple Ave")
+    (tmp / ".master-x.xlsx.tmp").write_bytes(b"PK")
+    site.config_path.write_text(site.config_path.read_text().replace('file = "pip.csv"',
+                                                                     'file = "missing.csv"'))
+    from sync.cli import main
+
+    assert main(["sync", "--config", str(site.config_path)]) == 1  # the run fails...
+    assert list(tmp.iterdir()) == []  # ...and still removed the leftovers
+    (tmp / "tmpab12cd34").write_text("Ann Smith, 1200 Maple Ave")
+    site.config_path.write_text(site.config_path.read_text().replace('file = "missing.csv"',
+                                                                     'file = "pip.csv"'))
+    assert main(["sync", "--config", str(site.config_path)]) == 0
+    assert list(tmp.iterdir()) == []
 
 
 # -- staff reshaping the master --------------------------------------------------------------
