@@ -373,7 +373,7 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     summary = Summary()
     templates = mailmerge.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with run_lock(config.output), Store(config.output / syncer.STATE) as store:
+    with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
         if _master_changed(config, store):
             if send:
                 raise SyncError(f"{config.output / syncer.MASTER}: changed since the last sync; "
@@ -461,7 +461,7 @@ def resolve(config: Config, record_id: str, outcome: str) -> int:
     """Settle a record's possibly-sent messages: "sent" (it went) or "retry" (send again)."""
     state = {"sent": "sent", "retry": "failed"}[outcome]
     record_id = record_id.strip().upper()
-    with run_lock(config.output), Store(config.output / syncer.STATE) as store:
+    with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
         with store.transaction():
             rows = store.db.execute(
                 "SELECT template, recipient, message_id, attempted FROM ledger "

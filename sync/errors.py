@@ -25,5 +25,9 @@ class DeliveryError(SyncError):
     """The SMTP server refused a connection, a login or a message."""
 
 
+class StateError(SyncError):
+    """The state file is missing, empty, damaged or cannot be written."""
+
+
 class LockedError(SyncError):
     """Another run holds the lock (exit code 3)."""

@@ -25,8 +25,9 @@ from typing import Any
 
 from sync import checklog, routes, scratch
 from sync.config import Config
+from sync.errors import SyncError
 from sync.lock import run_lock
-from sync.store import Store, dumps
+from sync.store import BACKUPS, MASTER, OUTBOX, STATE, Store, dumps, used_before
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,7 @@ PERSONAL = (
 )  # fmt: skip
 KEPT = ("submitted_at", "city", "zip", "leave_date", "return_date")
 KEPT_STAFF = ("Status",)
-STATE = "state.sqlite"
-MASTER = "master.xlsx"
+PENDING = "purge:pending"  # a purge whose files are not all rewritten or deleted yet
 
 
 @dataclass
@@ -66,7 +66,8 @@ class PurgeReport:
                          f"{', '.join(self.route_files)}")
         if self.applied:
             if self.backups:
-                lines.append(f"Deleted {self.backups} master backup(s) that still held the data")
+                lines.append(f"Deleted {self.backups} backup(s) of the master and the state "
+                             "that still held the data")
             if self.outbox:
                 lines.append(f"Deleted {self.outbox} outbox message(s)")
             if self.master_rewritten:
@@ -156,12 +157,13 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
     old_routes = [p for p in checklog.route_files(config.output)
                   if (checklog.route_day(p) or today) < report.cutoff]
     report.route_files = [p.name for p in old_routes]
-    if not state.exists():
+    if not state.exists() and not used_before(config.output):
         if apply:
             _delete(old_routes)
         return report
-    with run_lock(config.output), Store(state) as store:
+    with run_lock(config.output), Store(state, backups=config.backups) as store:
         if apply:
+            finish(store, config)  # an earlier purge that could not finish
             checklog.collect(store, config, force=True)  # checks typed into sheets about to go
         records = store.records(PROGRAM, include_merged=True)
         report.records = due(records, report.cutoff)
@@ -216,11 +218,37 @@ def _apply(store: Store, config: Config, report: PurgeReport,
         history.append({"on": today, "records": len(report.records),
                         "route_files": len(report.route_files)})
         store.set_meta("purge:history", history)
-    if master.exists():
+        # cleared by `finish` once no file outside the state holds the data any more
+        store.set_meta(PENDING, {"records": report.records})
+    report.master_rewritten, report.backups, report.outbox = _finish(store, config)
+
+
+def finish(store: Store, config: Config) -> bool:
+    """Finish a purge that stopped after the state was cleaned (the master was open in a
+    spreadsheet program, say): rewrite the master, delete the backups and outbox messages
+    that still hold the data. The sync and purge call this first; False if nothing was due."""
+    if not store.get_meta(PENDING):
+        return False
+    rewritten, backups, outbox = _finish(store, config)
+    log.info("finished an earlier purge: master %s, %d backup(s) and %d outbox message(s) "
+             "deleted", "rewritten" if rewritten else "absent", backups, outbox)
+    return True
+
+
+def _finish(store: Store, config: Config) -> tuple[bool, int, int]:
+    pending = store.get_meta(PENDING) or {}
+    master = config.output / MASTER
+    rewritten = master.exists()
+    if rewritten:
         _rewrite_master(store, config, master)
-        report.master_rewritten = True
-        report.backups = _delete(sorted((config.output / "backups").glob("master-*.xlsx")))
-    report.outbox = _delete(_outbox_files(config.output, report.records))
+    folder = config.output / BACKUPS
+    # every earlier copy of the master and of the state holds what was just removed
+    backups = _delete(sorted(folder.glob("master-*.xlsx")) + sorted(folder.glob("state-*.sqlite"))
+                      + sorted(folder.glob("damaged-state-*")))
+    outbox = _delete(_outbox_files(config.output, pending.get("records", [])))
+    with store.transaction():
+        store.db.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
+    return rewritten, backups, outbox
 
 
 def _rewrite_master(store: Store, config: Config, path: Path) -> None:
@@ -245,7 +273,7 @@ def _rewrite_master(store: Store, config: Config, path: Path) -> None:
 
 def _outbox_files(output: Path, record_ids: list[str]) -> list[Path]:
     """Outbox messages whose file name carries one of the record IDs."""
-    folder = output / "outbox"
+    folder = output / OUTBOX
     if not record_ids or not folder.is_dir():
         return []
     pattern = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, record_ids))
@@ -254,6 +282,8 @@ def _outbox_files(output: Path, record_ids: list[str]) -> list[Path]:
 
 
 def _delete(paths: list[Path]) -> int:
+    """Delete `paths`; a file another program holds open stops the purge, naming it (the
+    purge stays pending, and the next sync or purge deletes the rest)."""
     n = 0
     for p in paths:
         try:
@@ -261,4 +291,7 @@ def _delete(paths: list[Path]) -> int:
             n += 1
         except FileNotFoundError:
             pass
+        except OSError as err:
+            raise SyncError(f"{p}: cannot delete it ({err.strerror or err}); close it if it is "
+                            "open and run `tpd-programs purge --apply` again to finish") from None
     return n

@@ -28,7 +28,7 @@ from sync.config import Config, ProgramConfig, Session
 from sync.errors import ConfigError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
-from sync.store import Store
+from sync.store import MASTER, STATE, Store
 from sync.workbook import Column, PrintSetup, Sheet, write_workbook
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ SEATED = ("accepted", "enrolled", "graduated", "completed")
 WAITING = ("waitlisted",)
 RELEASED = ("declined", "withdrawn", "cancelled")
 CLASS_KEYS = {"pip": "cohorts", "tap": "semesters"}
-STATE = "state.sqlite"
-MASTER = "master.xlsx"
 
 
 @dataclass(frozen=True)
@@ -394,7 +392,7 @@ def write_rosters(config: Config, program_key: str | None = None,
                                     "no classes configured")
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     (config.output / attendance.FOLDER).mkdir(mode=0o700, exist_ok=True)
-    with run_lock(config.output), Store(config.output / STATE) as store:
+    with run_lock(config.output), Store(config.output / STATE, backups=config.backups) as store:
         master_digest = _digest(config.output / MASTER)
         if master_digest is not None and master_digest != store.get_meta("master_digest"):
             summary.warnings.append(f"{config.output / MASTER} changed since the last sync: run "

@@ -23,13 +23,11 @@ from sync.config import Config
 from sync.errors import SyncError, WorkbookError
 from sync.lock import run_lock
 from sync.programs import VSC
-from sync.store import Store
+from sync.store import MASTER, STATE, Store
 from sync.workbook import Column, PrintSetup, Sheet, read_sheets, sheet_title, write_workbook
 
 log = logging.getLogger(__name__)
 
-STATE = "state.sqlite"
-MASTER = "master.xlsx"
 NO_REQUESTS = "No requests"
 
 # Every cell wraps, so that each row's text starts at the top of the row.
@@ -246,7 +244,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
                     "first stop instead of the station")
     folder = config.output / checklog.ROUTES_DIR
     summary = RoutesSummary()
-    with run_lock(config.output), Store(state) as store:
+    with run_lock(config.output), Store(state, backups=config.backups) as store:
         checklog.collect(store, config)  # typed results survive the rewrite below
         statuses = master_statuses(config.output / MASTER)
         records = store.records("vsc")

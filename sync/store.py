@@ -4,20 +4,42 @@ The workbook is the staff's view and input channel; this file is the system of r
 what the tool owns: the record-ID registry and each record's last data, the responses seen,
 staff edits copied in at each sync, duplicate decisions, the confirmation ledger, the
 vacation-check log and attendance. A lost or mangled workbook can be rebuilt from it.
+
+It is the one thing that cannot be rebuilt from the forms, so it is never started over
+silently. Opening it checks its pages (`PRAGMA quick_check`); a file that is missing or
+empty while the folder shows earlier runs (a master, an outbox, a state backup), or one that
+is damaged, stops the run with a message naming the newest backup and `tpd-programs
+restore-state`, which puts that backup back (keeping the damaged file aside) or, with
+`--start-over`, begins a new state deliberately. Each command that changed the state leaves
+a copy of it in `backups/` (SQLite's online backup API: a consistent copy while it is open),
+the newest `[output] backups` kept, as for the master.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.errors import SyncError
+from sync import scratch
+from sync.errors import StateError, SyncError
+
+STATE = "state.sqlite"
+MASTER = "master.xlsx"
+OUTBOX = "outbox"
+BACKUPS = "backups"
+RESTORE = "tpd-programs restore-state"
+_BACKUP_GLOB = "state-*.sqlite"
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -136,24 +158,42 @@ class StoredRecord(dict):
 
 
 class Store:
-    """A connection to the state file, created owner-only on first use."""
+    """A connection to the state file, created owner-only on first use.
 
-    def __init__(self, path: Path):
+    With `backups`, leaving the `with` block without an error after changing the state keeps
+    a copy of it in `backups/` (the newest `backups` copies are kept).
+    """
+
+    def __init__(self, path: Path, backups: int = 0):
         self.path = Path(path)
+        self.backups = backups
         self._records: dict[str, tuple[tuple[int, int], dict[str, dict[str, Any]]]] = {}
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if fresh and used_before(self.path.parent):
+            what = "missing" if not self.path.exists() else "empty"
+            raise StateError(_refusal(self.path, f"the state file is {what}"))
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise StateError(f"{self.path}: the state file cannot be written (permission "
+                             "denied); give the account that runs the toolkit access to it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
+        self.db = None  # type: ignore[assignment]
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            damage = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if damage != "ok":
+                raise StateError(_refusal(self.path, "the state file is damaged"))
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
             self._migrate()
-        except sqlite3.DatabaseError as err:
-            raise SyncError(f"{self.path}: the state file is damaged or not a database ({err}); "
-                            "restore it from a backup") from None
+        except (sqlite3.Error, StateError) as err:
+            if self.db is not None:
+                self.db.close()
+            raise err if isinstance(err, StateError) else state_error(self.path, err) from None
+        self._unchanged_at = self.db.total_changes
 
     def _migrate(self) -> None:
         """Bring a state file written by an earlier version up to SCHEMA."""
@@ -167,8 +207,45 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if kind is None and self.backups and self.db.total_changes != self._unchanged_at:
+                self.back_up()
+        finally:
+            self.close()
+
+    def nothing_to_back_up(self) -> None:
+        """What changed so far needs no new backup (a sync that found nothing new only logs
+        its run)."""
+        self._unchanged_at = self.db.total_changes
+
+    def back_up(self) -> Path | None:
+        """Copy the state into `backups/` as it is now, keeping the newest `self.backups`
+        copies. Best effort: a backup that cannot be made is logged, and the run goes on."""
+        folder = self.path.parent / BACKUPS
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        target = folder / f"state-{stamp}.sqlite"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            partial = scratch.folder(self.path.parent) / f".{target.name}.part"
+            fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            os.close(fd)
+            copy = sqlite3.connect(partial)
+            try:
+                self.db.backup(copy)
+            finally:
+                copy.close()
+            os.replace(partial, target)
+        except (OSError, sqlite3.Error) as err:
+            log.warning("%s: no backup of the state file was made (%s)", folder, err)
+            return None
+        for stale in sorted(folder.glob(_BACKUP_GLOB))[:-max(self.backups, 1)]:
+            try:
+                stale.unlink()
+            except OSError as err:  # held open by another program: the next run tries again
+                log.warning("%s: cannot remove an old backup (%s)", stale.name, err.strerror)
+        self._unchanged_at = self.db.total_changes
+        return target
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -257,3 +334,145 @@ class Store:
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         self.db.executemany(sql, rows)
+
+
+# -- never started over silently ------------------------------------------------------------
+
+
+def used_before(output: Path) -> bool:
+    """Whether the output folder shows earlier runs: a master, an outbox message, a backup."""
+    output = Path(output)
+    outbox = output / OUTBOX
+    return ((output / MASTER).exists() or newest_backup(output) is not None
+            or (outbox.is_dir() and any(outbox.iterdir())))
+
+
+def newest_backup(output: Path) -> Path | None:
+    folder = Path(output) / BACKUPS
+    found = sorted(folder.glob(_BACKUP_GLOB)) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def _refusal(path: Path, what: str) -> str:
+    newest = newest_backup(path.parent)
+    if newest is not None:
+        fix = (f"restore the newest backup ({newest}) with `{RESTORE}`, or start over "
+               f"deliberately with `{RESTORE} --start-over`")
+    else:
+        fix = (f"there is no backup in {path.parent / BACKUPS}: put a copy of the file back, "
+               f"or start over deliberately with `{RESTORE} --start-over`")
+    return (f"{path}: {what}, but this folder has been used before; it holds the record IDs, "
+            f"staff decisions and the confirmations already sent, so nothing was done. {fix} "
+            "(starting over gives new record IDs and sends every confirmation again)")
+
+
+_FULL, _READONLY, _PERM, _CANTOPEN, _IOERR, _CORRUPT, _NOTADB, _BUSY = 13, 8, 3, 14, 10, 11, 26, 5
+
+
+def state_error(path: Path, err: sqlite3.Error) -> SyncError:
+    """The message for an SQLite error on the state file at `path`."""
+    code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == _FULL or (code == _IOERR and _disk_full(path.parent)):
+        return StateError(f"{path.parent}: the disk is full; free some space and run again "
+                          "(the state file is as it was before this run)")
+    if code in (_READONLY, _PERM, _CANTOPEN):
+        return StateError(f"{path}: the state file cannot be written ({err}); give the account "
+                          "that runs the toolkit write access to it and to its folder")
+    if code in (_CORRUPT, _NOTADB):
+        return StateError(_refusal(path, f"the state file is damaged ({err})"))
+    if code == _BUSY:
+        return StateError(f"{path}: the state file is in use by another program; close it "
+                          "(a database viewer?) and run again")
+    return StateError(f"{path}: the state file cannot be used ({err})")
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
+def translate(err: BaseException, output: Path) -> SyncError | None:
+    """A staff-readable error for an outside error that escaped a command: the state file's
+    SQLite errors and a full disk. None for anything else (a bug: report it)."""
+    if isinstance(err, sqlite3.Error):
+        return state_error(Path(output) / STATE, err)
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = err.filename or output
+        return SyncError(f"{where}: the disk is full; free some space and run again (the "
+                         "previous files are unchanged)")
+    if isinstance(err, OSError) and err.filename:
+        return SyncError(f"{err.filename}: {err.strerror or err}")
+    return None
+
+
+# -- restore ----------------------------------------------------------------------------------
+
+
+def restore(output: Path, source: Path | None = None, start_over: bool = False) -> str:
+    """Put a backup of the state file back (the newest, or `source`), or with `start_over`
+    begin an empty one. The file it replaces is kept in `backups/` as `damaged-state-*`.
+    The caller holds the output folder's lock. Returns what was done, for staff."""
+    output = Path(output)
+    path = output / STATE
+    lines = []
+    if not start_over:
+        source = Path(source) if source is not None else newest_backup(output)
+        if source is None:
+            raise StateError(f"{output / BACKUPS}: there is no state backup to restore; name "
+                             f"one with --from, or start over with `{RESTORE} --start-over`")
+        counts = _check_backup(source)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
+    if path.exists() and path.stat().st_size:
+        aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(path, aside)
+        lines.append(f"The state file it replaces was kept as {aside}.")
+    else:
+        path.unlink(missing_ok=True)
+    for extra in ("-wal", "-shm"):  # the old file's journal must never meet the new one
+        journal = path.with_name(path.name + extra)
+        if journal.exists():
+            os.replace(journal, aside.with_name(aside.name + extra))
+    if start_over:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        db = sqlite3.connect(path)
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO meta (key, value) VALUES ('started_over', ?)",
+                   (dumps(dt.datetime.now().replace(microsecond=0)),))
+        db.commit()
+        db.close()
+        lines.insert(0, f"Started a new, empty state file: {path}. The next sync gives every "
+                     "record a new ID, and confirmations will be sent again to everyone.")
+        log.warning("state file started over deliberately")
+        return "\n".join(lines)
+    assert source is not None
+    partial = scratch.folder(output) / f".{STATE}.part"
+    shutil.copyfile(source, partial)
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
+    lines.insert(0, f"Restored {path} from {source}: {counts}. The next sync reads the "
+                 "master workbook for staff edits made since then.")
+    log.info("state file restored from %s", source.name)
+    return "\n".join(lines)
+
+
+def _check_backup(source: Path) -> str:
+    """That `source` is a whole state file; a line of what it holds."""
+    if not source.is_file():
+        raise StateError(f"{source}: no such backup")
+    try:
+        db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise StateError(f"{source}: this backup is damaged too; choose an older one "
+                                 "with --from")
+            records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            sent = db.execute("SELECT COUNT(*) FROM ledger WHERE state = 'sent'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise StateError(f"{source}: not a state file ({err}); choose another with --from") from None
+    return f"{records} records, {sent} confirmations sent"

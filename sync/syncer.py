@@ -37,8 +37,7 @@ from sync.workbook import Sheet, read_sheets, saving
 
 log = logging.getLogger(__name__)
 
-MASTER = "master.xlsx"
-STATE = "state.sqlite"
+MASTER, STATE = store_mod.MASTER, store_mod.STATE
 # The Summary sheet counts "this week" and the vacation checks ahead from the day it was
 # written: the first sync of a new day rewrites the master even when nothing else changed;
 # further syncs that day take the no-change path.
@@ -102,7 +101,7 @@ def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
     """Read the sources of `keys` (default: every program) and update the master workbook."""
     keys = list(keys) if keys is not None else list(config.programs)
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with run_lock(config.output), store_mod.Store(config.output / STATE) as store, \
+    with run_lock(config.output), store_mod.Store(config.output / STATE, backups=config.backups) as store, \
             heap.young_collections_only():
         return _sync(config, keys, store)
 
@@ -110,6 +109,9 @@ def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
 def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
     started = _now(config)
     path = config.output / MASTER
+    from sync.purge import finish  # a purge that could not finish is finished first
+
+    finish(store, config)
     collect_feature_input(store, config)
     config_digest = _file_digest(config.path)
     master_digest = _file_digest(path)
@@ -131,6 +133,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             counts = {k: _unchanged_counts(store, k) for k in keys}
             with store.transaction():
                 _log_run(store, started, _now(config), counts)
+            store.nothing_to_back_up()  # the run's log line alone is worth no new backup
             log.info("nothing changed: sources, configuration and master workbook as last written")
             return SyncSummary(counts, unchanged=True, master=path)
 

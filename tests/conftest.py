@@ -89,6 +89,14 @@ class Site:
         return config.load(self.config_path)
 
 
+def temporary_files(output: Path) -> list[Path]:
+    """Files a run left that only a run in progress should have: anything in the private
+    temporary folder, or named like a temporary file anywhere under the output folder."""
+    return sorted(p for p in output.rglob("*") if p.is_file() and (
+        ".tmp" in p.relative_to(output).parts or p.name.endswith((".tmp", ".part"))
+        or p.name.startswith("tmp")))
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
     s = Site(tmp_path)

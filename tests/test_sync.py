@@ -21,7 +21,7 @@ from sync.errors import LockedError, WorkbookError
 from sync.records import build_records
 from sync.responses import map_table, read_tables
 from sync.validate import validate
-from tests.conftest import REPO, soffice_to_pdf
+from tests.conftest import REPO, soffice_to_pdf, temporary_files
 
 PIP = "Partners in Policing"
 
@@ -320,7 +320,7 @@ def test_failed_write_leaves_previous_master_intact(site, monkeypatch):
     with pytest.raises(WorkbookError, match="No space left on device.*previous version is unchanged"):
         syncer.sync(site.config())
     assert cells(site.master) == before
-    assert not list(site.out.glob(".master-*.tmp"))
+    assert temporary_files(site.out) == []
     gc.collect()  # anything the failed save left behind is finalised inside this test
     monkeypatch.undo()
     summary = syncer.sync(site.config())  # the state was not advanced: Fay is still new

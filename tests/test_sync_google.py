@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sync import config as config_mod
 from sync import syncer
 from sync.errors import SourceError
-from tests.conftest import REPO
+from tests.conftest import REPO, temporary_files
 
 PIP_CSV = REPO / "config" / "examples" / "partners-in-policing-responses.csv"
 TAP_CSV = REPO / "config" / "examples" / "teens-and-policing-responses.csv"
@@ -171,6 +171,6 @@ def test_a_source_failing_after_others_were_built_changes_nothing(tmp_path, fake
     built = [r.getMessage().split(":")[0] for r in caplog.records if r.name == "sync.syncer"]
     assert built == ["tap"]  # TAP was built and handed to the writer, then VSC failed
     assert {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")} == before
-    assert not list(cfg.output.glob("*.tmp"))
+    assert temporary_files(cfg.output) == []
     fake_google.spreadsheets["1VacationChecks0000000"] = vsc
     assert syncer.sync(cfg).counts["tap"]["updated"] == 1  # nothing of it was half-saved
