@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, routes
+from sync import checklog, routes, staffinput
 from sync.config import Config
 from sync.lock import run_lock
 from sync.store import Store, dumps
@@ -186,7 +186,7 @@ def _apply(store: Store, config: Config, report: PurgeReport,
 
     master = config.output / MASTER
     if master.exists() and syncer._file_digest(master) != store.get_meta("master_digest"):
-        syncer._collect_staff_input(store, config, master)  # staff edits since the last sync
+        staffinput.collect(store, config, master, today)  # staff edits since the last sync
     records = store.records(PROGRAM, include_merged=True)
     store.db.execute("PRAGMA secure_delete = ON")
     beats = config.program(PROGRAM).vsc.beats  # type: ignore[union-attr]
