@@ -279,7 +279,7 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
             elif h in was:
                 if h in mine or (cell != was[h] and cell != before.get(h, was[h])):
                     mine[h] = cell
-            if h in mine and _is_formula(cell) and cell != typed.get(h):
+            if _is_formula(cell) and h in mine and cell != typed.get(h):
                 found.formulas.append((number, rid))
         found.staff[rid] = mine
     return found

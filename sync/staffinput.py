@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 STAFF_ROWS = "Staff rows"
 NUMBER, FROM, ROW, MOVED = "Staff row", "From sheet", "Row", "Moved on"
-ROWS_META = "staff_rows"  # [{"n": staff row number, "key": digest of where from + cells, "cells"}]
+ROWS_META = "staff_rows"  # [{"n": number, "key": digest of where from + cells, "cells": [[label, value]]}]
 TITLES_META = "title_rows"  # {sheet title: [[value, ...], ...] above its header}
 _FIX = ("put the header row back above the rows (the newest copy in backups/ shows it), then "
         "run again; the master and the state were left as they were")
@@ -190,7 +190,9 @@ def save(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
 def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
     """Apply staff's edits to the Staff rows sheet and add the rows newly found without a
     Record ID, each once."""
-    entries: list[dict[str, Any]] = store.get_meta(ROWS_META, [])
+    stored = store.get_meta(ROWS_META, [])
+    # cells as [label, value] pairs in the state: the state's JSON sorts an object's keys
+    entries = [{**e, "cells": dict(e["cells"])} for e in stored]
     by_number = {e["n"]: e for e in entries}
     typed = list(found.typed)
     for n, cells in found.edits.items():
@@ -201,6 +203,8 @@ def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
         kept = {k: v for k, v in entry["cells"].items() if k not in found.cleared[n]}
         entry["cells"] = {**kept, **cells}
     keys = {e["key"] for e in entries}
+    shown = {store_mod.dumps(e["cells"]) for e in entries}  # a carried row whose number was lost
+    next_number = max(by_number, default=0) + 1
     sources = [(found.read_from[k], sheet.loose) for k, sheet in found.programs.items()]
     for title, rows in [*sources, (STAFF_ROWS, typed)]:
         if not rows:
@@ -208,13 +212,13 @@ def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
         already = []
         for number, cells in rows:
             key = _key(title, cells)
-            if key in keys:
+            if key in keys or (title == STAFF_ROWS and store_mod.dumps(cells) in shown):
                 already.append(number)
                 continue
             keys.add(key)
             extra = {} if title == STAFF_ROWS else {FROM: title, ROW: number, MOVED: today.isoformat()}
-            entries.append({"n": max((e["n"] for e in entries), default=0) + 1, "key": key,
-                            "cells": {**extra, **cells}})
+            entries.append({"n": next_number, "key": key, "cells": {**extra, **cells}})
+            next_number += 1
         numbers = ", ".join(str(n) for n, _ in rows if n)
         where = f" ({'rows' if len(rows) > 1 else 'row'} {numbers})" if numbers else ""
         also = f" ({len(already)} already in the {STAFF_ROWS!r} sheet)" if already else ""
@@ -225,7 +229,8 @@ def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
             log.warning("%s: sheet %r: %s without a Record ID%s moved to the %r sheet%s: only "
                         "rows with a Record ID are records", found.path.name, title,
                         _count(len(rows), "row"), where, STAFF_ROWS, also)
-    if entries != store.get_meta(ROWS_META, []):
+    entries = [{**e, "cells": [[k, v] for k, v in e["cells"].items()]} for e in entries]
+    if store_mod.loads(store_mod.dumps(entries)) != stored:
         store.set_meta(ROWS_META, entries)
 
 
@@ -251,10 +256,11 @@ def staff_rows_sheet(store: store_mod.Store) -> Sheet | None:
     entries = store.get_meta(ROWS_META, [])
     if not entries:
         return None
+    cells = [dict(e["cells"]) for e in entries]
     names = [FROM, ROW, MOVED]
-    for entry in entries:
-        names.extend(k for k in entry["cells"] if k not in names)
+    for row in cells:
+        names.extend(k for k in row if k not in names)
     columns = [Column(NUMBER, "int", 10), Column(FROM, width=20), Column(ROW, "int", 8),
                Column(MOVED, width=11)] + [Column(n) for n in names[3:]]
-    rows = [[e["n"], *(e["cells"].get(n) for n in names)] for e in entries]
+    rows = [[e["n"], *(row.get(n) for n in names)] for e, row in zip(entries, cells, strict=True)]
     return Sheet(STAFF_ROWS, columns, rows, preamble=title_rows(store, STAFF_ROWS))

@@ -294,6 +294,15 @@ def test_staff_rows_sheet_keeps_staff_edits_and_deleted_rows(site):
     wb.save(site.master)
     sync(site.config())
     assert staff_rows(site.master)[0]["Notes"] == "walk-in, called back"
+    # a row typed into the sheet itself is kept; a row whose number was cleared is not doubled
+    wb = load_workbook(site.master)
+    ws = wb[STAFF_ROWS]
+    ws["A2"] = None
+    ws.cell(3, header.index("Notes") + 1, "second walk-in")
+    wb.save(site.master)
+    sync(site.config())
+    assert [(r["Staff row"], r["Notes"]) for r in staff_rows(site.master)] == [
+        (1, "walk-in, called back"), (2, "second walk-in")]
 
 
 # -- formulas --------------------------------------------------------------------------------
