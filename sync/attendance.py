@@ -26,6 +26,7 @@ from sync.config import Config, ProgramConfig, Session
 from sync.errors import WorkbookError
 from sync.store import Store
 from sync.workbook import Column, Formula, PrintSetup, Sheet, column_letter, read_sheets
+from sync.xlsxread import find_header, has_content, header_not_found, labels
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def long_date(day: dt.date) -> str:
 class SheetMarks:
     """What one Attendance sheet holds: its people, its session dates, and the marks."""
 
+    header_row: int | None = None  # index of the header row in the rows read; None: not found
     record_ids: list[str] = field(default_factory=list)
     dates: list[dt.date] = field(default_factory=list)
     marks: dict[tuple[str, dt.date], str] = field(default_factory=dict)  # non-empty only
@@ -195,12 +197,12 @@ def _mark(value: Any) -> str:
 def parse_sheet(rows: Sequence[Sequence[Any]]) -> SheetMarks:
     """The marks in an Attendance sheet's rows (header found by its "Record ID" cell)."""
     out = SheetMarks()
-    labelled = [[str(v).strip() if v is not None else "" for v in r] for r in rows[:20]]
-    top = next((i for i, labels in enumerate(labelled) if RECORD_ID in labels), None)
+    top = find_header(rows, RECORD_ID)
     if top is None:
         return out
+    out.header_row = top
     header = rows[top]
-    id_col = labelled[top].index(RECORD_ID)
+    id_col = labels(header).index(RECORD_ID)
     date_cols = [(i, d) for i, v in enumerate(header) if (d := _as_date(v)) is not None]
     out.dates = [d for _, d in date_cols]
     seen: set[str] = set()
@@ -310,6 +312,10 @@ def collect(store: Store, config: Config) -> int:
                 log.warning("%s: no %r sheet; its attendance was not read", folder / name, SHEET)
                 continue
             sheet = parse_sheet(rows)
+            if sheet.header_row is None and has_content(rows):  # never read nothing silently
+                raise header_not_found(folder / name, SHEET, RECORD_ID, "put the header row "
+                                       "back above the names (Record ID, Name, ..., the session "
+                                       "dates), then run again")
             n = save_marks(store, key, session.id, sheet)
             rolls += _set_roll(store, key, session.id, sheet.record_ids)
             changed += n

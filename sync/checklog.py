@@ -22,6 +22,7 @@ from sync.config import Config
 from sync.errors import WorkbookError
 from sync.store import Store
 from sync.workbook import Column, Sheet, read_sheets
+from sync.xlsxread import find_header, has_content, header_not_found
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,22 @@ def listed_ids(rows: Sequence[Sequence[Any]]) -> set[str]:
 
 
 def read_route_file(path: Path) -> tuple[list[Check], set[str]]:
-    """Every check typed into every sheet of a route workbook, and every record ID listed."""
+    """Every check typed into every sheet of a route workbook, and every record ID listed.
+    A sheet with content but no header row (Record ID and a check column in its first rows)
+    is a `LayoutError`: its checks would be lost when the day's routes are written again."""
     sheets = read_sheets(path)
     checks: list[Check] = []
     listed: set[str] = set()
-    for rows in sheets.values():
-        checks.extend(read_checks(rows, path.name, route_day(path)))
-        listed |= listed_ids(rows)
+    for title, rows in sheets.items():
+        top = find_header(rows, ID, CHECK_HEADERS)  # staff may add title rows above it
+        if top is None:
+            if has_content(rows):  # checks typed under a lost header: stop, do not lose them
+                raise header_not_found(path, title, ID, "put the header row back above the stops "
+                                       "(Record ID, ..., Date checked, Result, Check notes), "
+                                       "then run again")
+            continue
+        checks.extend(read_checks(rows[top:], path.name, route_day(path)))
+        listed |= listed_ids(rows[top:])
     return checks, listed
 
 

@@ -17,6 +17,11 @@ class WorkbookError(SyncError):
     """A workbook cannot be read or written."""
 
 
+class LayoutError(SyncError):
+    """Staff rearranged a workbook so that what they typed cannot be read back safely (a
+    header row that cannot be found): the run stops rather than lose it."""
+
+
 class TemplateError(SyncError):
     """A confirmation template is missing or uses an unknown field."""
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sync.programs import PROGRAMS, Program
-from sync.workbook import Column, Sheet, safe_text
+from sync.workbook import Column, Sheet, column_letter, safe_text
+from sync.xlsxread import has_content, labels
 
 NEEDS_REVIEW = "Needs Review"
 POSSIBLE_DUPLICATES = "Possible Duplicates"
@@ -60,6 +61,7 @@ class ProgramSheet:
     staff: dict[str, dict[str, Any]]  # record_id -> {column: value}
     tool: list[ToolColumn] = field(default_factory=list)
     staff_extra: list[str] = field(default_factory=list)  # columns staff added
+    title_rows: list[list[Any]] = field(default_factory=list)  # staff's titles above the header
 
     def tool_columns(self) -> list[Column]:
         p = self.program
@@ -118,7 +120,8 @@ class ProgramSheet:
                     row = computed + ["New" if c.header == STATUS else None for c in staff_cols]
                 yield row
 
-        return Sheet(self.program.name, tool_cols + staff_cols, rows(), freeze="B2")
+        return Sheet(self.program.name, tool_cols + staff_cols, rows(),
+                     freeze=f"B{len(self.title_rows) + 2}", preamble=self.title_rows)
 
 
 def _read_back(headers: list[str], values: list[Any]) -> dict[str, Any]:
@@ -150,6 +153,8 @@ def comparable(value: Any) -> Any:
         return dt.datetime.combine(value, dt.time())
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, dt.timedelta):  # a duration staff typed ("25:00"): the state keeps text
+        return str(value)
     return value
 
 
@@ -184,14 +189,14 @@ def _raw(value: Any) -> Any:
     return value
 
 
-def duplicates_sheet(pairs: Sequence[dict[str, Any]]) -> Sheet:
+def duplicates_sheet(pairs: Sequence[dict[str, Any]], title_rows: Sequence[Sequence[Any]] = ()) -> Sheet:
     cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
             Column("Record B", width=11), Column("Name B", width=24),
             Column("Evidence", width=48, wrap=True),
             Column("Decision", staff=True, choices=DECISIONS, width=15)]
     rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision")]
             for p in pairs]
-    return Sheet(POSSIBLE_DUPLICATES, cols, rows)
+    return Sheet(POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows))
 
 
 LOG_COUNTS = ("read", "new", "updated", "unchanged", "merged", "review", "records", "possible",
@@ -215,61 +220,121 @@ def sync_log_sheet(runs: Sequence[tuple[str, str | None, str, dict[str, Any]]]) 
 # -- reading staff input back ---------------------------------------------------------------
 
 
-def read_program_sheet(rows: Sequence[tuple[Any, ...]], program: Program,
+def header_titles(program: Program) -> frozenset[str]:
+    """Titles that tell a program sheet's header row from a title row above it (with ID)."""
+    return frozenset({SOURCES, FIRST, LATEST, ELIGIBILITY, SOURCE_STATE}
+                     | {c.header for c in staff_columns(program)}
+                     | {f.label for f in program.fields})
+
+
+@dataclass
+class SheetInput:
+    """What staff left in one program sheet, read back."""
+
+    staff: dict[str, dict[str, Any]]  # record_id -> {column: value} of staff-owned values
+    added: list[str]  # columns staff added
+    loose: list[tuple[int, dict[str, Any]]]  # rows with no Record ID of ours: (row, {label: value})
+    formulas: list[tuple[int, str]]  # (row, record ID or "") of formula text staff just typed
+
+
+def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Program,
                        written: dict[str, dict[str, Any]], staff: dict[str, dict[str, Any]],
                        previous: dict[str, dict[str, Any]] | None = None,
-                       ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Staff input from a program sheet's cells, by header label (columns may have moved).
+                       known: Collection[str] | None = None) -> SheetInput:
+    """Staff input from a program sheet's cells, by header label (columns may have moved);
+    `rows[top]` is the header row, and row numbers count from 1 at `rows[0]`.
 
-    Returns ({record_id: {column: value}} of staff-owned values, [columns staff added]).
     A tool cell whose value differs from what the tool wrote there (in the last write, or the
     one before it, should a run have stopped between saving the state and the workbook) is a
-    staff edit.
+    staff edit. A row whose Record ID is none of the program's records (`known`, by default
+    those in `written`) and that holds something is a row staff typed: it is returned as
+    `loose`, for the caller to keep elsewhere.
     """
     previous = previous or {}
-    if not rows:
-        return {}, []
-    header = [str(h).strip() if h is not None else "" for h in rows[0]]
-    if ID not in header:
-        return {}, []
+    known = written if known is None else known
+    header = labels(rows[top])
     id_col = header.index(ID)
     known_staff = {c.header for c in staff_columns(program)}
-    out: dict[str, dict[str, Any]] = {}
-    added: list[str] = []
+    found = SheetInput({}, [], [], [])
     some_written = next(iter(written.values()), {})
     for h in header:
-        if h and h not in known_staff and h not in some_written and h not in added:
-            added.append(h)
-    for values in rows[1:]:
+        if h and h not in known_staff and h not in some_written and h not in found.added:
+            found.added.append(h)
+    for number, values in enumerate(rows[top + 1:], start=top + 2):
         rid = values[id_col] if id_col < len(values) else None
         if not isinstance(rid, str) or rid not in written:
+            if (not isinstance(rid, str) or rid not in known) and has_content([values]):
+                found.loose.append((number, row_cells(header, values)))
+                found.formulas.extend((number, "") for v in values if _is_formula(v))
             continue
         was, before = written[rid], previous.get(rid, {})
-        mine = dict(staff.get(rid, {}))
+        typed = staff.get(rid, {})
+        mine = dict(typed)
         for i, h in enumerate(header):
             if not h or h == ID:
                 continue
             cell = comparable(values[i] if i < len(values) else None)
-            if h in known_staff or h in added:
+            if h in known_staff or h in found.added:
                 mine[h] = cell
             elif h in was:
                 if h in mine or (cell != was[h] and cell != before.get(h, was[h])):
                     mine[h] = cell
-        out[rid] = mine
-    return out, added
+            if _is_formula(cell) and h in mine and cell != typed.get(h):
+                found.formulas.append((number, rid))
+        found.staff[rid] = mine
+    return found
 
 
-def read_decisions(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str, str]]:
-    """(record A, record B, decision) for every pair staff decided."""
-    if not rows:
+def _is_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("=")
+
+
+def unique_labels(header: Sequence[str], width: int) -> list[str]:
+    """A name for each of `width` columns: its title, "Column F" when it has none, and
+    " (2)", " (3)"... for a repeated one."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i in range(max(width, len(header))):
+        label = (header[i] if i < len(header) else "") or f"Column {column_letter(i + 1)}"
+        name, n = label, 2
+        while name in seen:
+            name, n = f"{label} ({n})", n + 1
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def row_cells(header: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """{column name (`unique_labels`): value} of a row's filled cells."""
+    names = unique_labels(header, len(values))
+    return {names[i]: cell for i, v in enumerate(values) if (cell := comparable(v)) is not None}
+
+
+def title_rows(rows: Sequence[Sequence[Any]], top: int) -> list[list[Any]]:
+    """The rows above a header row (staff's titles), as they read back, without trailing blanks."""
+    out = []
+    for row in rows[:top]:
+        cells = [comparable(v) for v in row]
+        while cells and cells[-1] is None:
+            cells.pop()
+        out.append(cells)
+    return out
+
+
+DUPLICATES_HEADER = ("Record A", ("Record B", "Decision", "Program"))
+
+
+def read_decisions(rows: Sequence[tuple[Any, ...]], top: int = 0) -> list[tuple[str, str, str]]:
+    """(record A, record B, decision) for every pair staff decided; `rows[top]` is the header."""
+    if len(rows) <= top:
         return []
-    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    header = labels(rows[top])
     try:
         a, b, d = header.index("Record A"), header.index("Record B"), header.index("Decision")
     except ValueError:
         return []
     out = []
-    for values in rows[1:]:
+    for values in rows[top + 1:]:
         padded = list(values) + [None] * (max(a, b, d) + 1 - len(values))
         decision = str(padded[d] or "").strip().casefold()
         match = next((x for x in DECISIONS if x.casefold() == decision), None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, routes, scratch
+from sync import checklog, routes, scratch, staffinput
 from sync.config import Config
 from sync.errors import SyncError
 from sync.lock import run_lock
@@ -188,7 +188,7 @@ def _apply(store: Store, config: Config, report: PurgeReport,
 
     master = config.output / MASTER
     if master.exists() and syncer._file_digest(master) != store.get_meta("master_digest"):
-        syncer._collect_staff_input(store, config, master)  # staff edits since the last sync
+        staffinput.collect(store, config, master, today)  # staff edits since the last sync
     records = store.records(PROGRAM, include_merged=True)
     store.db.execute("PRAGMA secure_delete = ON")
     beats = config.program(PROGRAM).vsc.beats  # type: ignore[union-attr]
@@ -229,6 +229,11 @@ def finish(store: Store, config: Config) -> bool:
     that still hold the data. The sync and purge call this first; False if nothing was due."""
     if not store.get_meta(PENDING):
         return False
+    from sync import syncer
+
+    master = config.output / MASTER
+    if master.exists() and syncer._file_digest(master) != store.get_meta("master_digest"):
+        staffinput.collect(store, config, master, syncer._now(config).date())  # edits since
     rewritten, backups, outbox = _finish(store, config)
     log.info("finished an earlier purge: master %s, %d backup(s) and %d outbox message(s) "
              "deleted", "rewritten" if rewritten else "absent", backups, outbox)

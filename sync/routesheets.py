@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, routes, scratch
+from sync import checklog, master, routes, scratch
 from sync.checklog import Check
 from sync.config import Config
 from sync.errors import SyncError, WorkbookError
@@ -25,6 +25,7 @@ from sync.lock import run_lock
 from sync.programs import VSC
 from sync.store import MASTER, STATE, Store
 from sync.workbook import Column, PrintSetup, Sheet, read_sheets, sheet_title, write_workbook
+from sync.xlsxread import find_header, header_not_found, labels
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +212,15 @@ def master_statuses(path: Path) -> dict[str, Any]:
         return {}
     if not rows:
         return {}
-    header = [str(h).strip() if h is not None else "" for h in rows[0]]
-    if checklog.ID not in header or "Status" not in header:
+    top = find_header(rows, checklog.ID, master.header_titles(VSC))
+    if top is None:
+        raise header_not_found(path, VSC.name, checklog.ID, "put the header row back above the "
+                               "rows (the newest copy in backups/ shows it), then run again")
+    header = labels(rows[top])
+    if "Status" not in header:
         return {}
     i, s = header.index(checklog.ID), header.index("Status")
-    return {r[i]: (r[s] if s < len(r) else None) for r in rows[1:]
+    return {r[i]: (r[s] if s < len(r) else None) for r in rows[top + 1:]
             if i < len(r) and isinstance(r[i], str)}
 
 

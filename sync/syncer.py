@@ -1,11 +1,13 @@
 """The sync: read every source, validate, deduplicate and write the master workbook.
 
 Order of work, so that a failure at any point leaves the previous master intact:
-1. under the output folder's lock, read the sources one program at a time, smallest first
-   (one batched request per spreadsheet), until one differs from what the last sync read;
+1. under the output folder's lock, if staff changed the master, read what they typed
+   (`sync.staffinput`; a sheet whose header row is lost stops the run before anything is
+   saved); read the sources one program at a time, smallest first (one batched request per
+   spreadsheet), until one differs from what the last sync read;
 2. if neither the sources, the configuration nor the staff's workbook changed, stop here;
-3. copy staff input (Status, Notes, overrides, duplicate decisions, edited cells) from the
-   current master into the state file;
+3. copy staff input (Status, Notes, overrides, duplicate decisions, edited cells, rows typed
+   without a Record ID) into the state file;
 4. for each program as its source is read: validate, deduplicate, assign stable record IDs,
    and hand its sheet to the workbook writer (a second process for a big master), which
    writes it while the next program's source is read;
@@ -23,17 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, heap, master, progress, scratch
+from sync import classes, heap, master, progress, scratch, staffinput
 from sync import store as store_mod
 from sync.config import Config, ProgramConfig
-from sync.errors import WorkbookError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
 from sync.records import ReviewItem, build_records, save_program
 from sync.responses import iter_tables, map_table
 from sync.sources import Table
 from sync.validate import validate
-from sync.workbook import Sheet, read_sheets, saving
+from sync.workbook import Sheet, saving
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,12 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     from sync.purge import finish  # a purge that could not finish is finished first
 
     finish(store, config)
-    collect_feature_input(store, config)
-    config_digest = _file_digest(config.path)
     master_digest = _file_digest(path)
     master_changed = master_digest != store.get_meta("master_digest")
+    # Read before anything is saved: a sheet whose header row is lost stops the run here.
+    staff_input = staffinput.read(store, config, path) if master_digest and master_changed else None
+    collect_feature_input(store, config)
+    config_digest = _file_digest(config.path)
     previous_sources = store.get_meta("source_digests", {})
     same_config = config_digest == store.get_meta("config_digest")
     tables, expected = _sources(config, keys, store)
@@ -137,8 +140,9 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             log.info("nothing changed: sources, configuration and master workbook as last written")
             return SyncSummary(counts, unchanged=True, master=path)
 
-    if master_digest is not None and master_changed:
-        _collect_staff_input(store, config, path)
+    if staff_input is not None:
+        staffinput.save(store, staff_input, started.date())
+        del staff_input
 
     summary = SyncSummary(master=path)
     results: dict[str, Any] = {}
@@ -234,61 +238,6 @@ def _log_run(store: store_mod.Store, started: dt.datetime, finished: dt.datetime
         store.db.execute(
             "INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
             (started.isoformat(), finished.isoformat(), key, store_mod.dumps(c)))
-
-
-# -- staff input -----------------------------------------------------------------------------
-
-
-def _collect_staff_input(store: store_mod.Store, config: Config, path: Path) -> None:
-    try:
-        sheets = read_sheets(path)
-    except WorkbookError as err:
-        # The previous file is kept as a backup by the write below; staff input lives on in the
-        # state file, so a damaged workbook costs at most the edits since the last sync.
-        log.error("%s; rebuilding it from the saved state", err)
-        return
-    with store.transaction():
-        for key in config.programs:
-            program = PROGRAMS[key]
-            rows = sheets.get(program.name)
-            if rows is None:
-                rows = _renamed_sheet(sheets, program.prefix)
-                if rows is not None:
-                    log.warning("%s: sheet %r was renamed; reading staff columns from the sheet "
-                                "that holds its records, and restoring the name",
-                                path.name, program.name)
-            if rows is None:
-                log.warning("%s: sheet %r is missing; staff columns are kept from the last sync",
-                            path.name, program.name)
-                continue
-            records = store.records(key)
-            both = store.written(key)
-            written = {rid: w for rid, (w, _prev) in both.items()}
-            previous = {rid: prev for rid, (_w, prev) in both.items()}
-            staff = {rid: r["staff"] for rid, r in records.items()}
-            found, added = master.read_program_sheet(rows, program, written, staff, previous)
-            store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
-                              ((store_mod.dumps(v), rid) for rid, v in found.items()))
-            store.set_meta(f"staff_columns:{key}", added)
-        for a, b, decision in master.read_decisions(sheets.get(master.POSSIBLE_DUPLICATES, [])):
-            program = a.split("-")[0].lower()
-            store.db.execute(
-                "INSERT OR REPLACE INTO decisions (program, record_a, record_b, decision, decided) "
-                "VALUES (?, ?, ?, ?, COALESCE((SELECT decided FROM decisions WHERE program = ? AND "
-                "record_a = ? AND record_b = ? AND decision = ?), ?))",
-                (program, a, b, decision, program, a, b, decision, dt.datetime.now().isoformat()))
-
-
-def _renamed_sheet(sheets: dict[str, list[tuple[Any, ...]]], prefix: str) -> list[tuple[Any, ...]] | None:
-    """The rows of a sheet staff renamed: the one whose Record IDs carry `prefix`."""
-    for rows in sheets.values():
-        if not rows or master.ID not in rows[0]:
-            continue
-        i = rows[0].index(master.ID)
-        ids = [r[i] for r in rows[1:] if i < len(r) and isinstance(r[i], str)]
-        if ids and all(x.startswith(f"{prefix}-") for x in ids):
-            return rows
-    return None
 
 
 def _save_written(store: store_mod.Store, written: dict[str, tuple[str, str]]) -> None:
@@ -400,6 +349,7 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
         staff={rid: stored[rid]["staff"] for rid in order if rid in stored and stored[rid]["staff"]},
         tool=tool_columns(store, config, key, records),
         staff_extra=store.get_meta(f"staff_columns:{key}", []),
+        title_rows=staffinput.title_rows(store, PROGRAMS[key].name),
     ).sheet(note)
 
 
@@ -407,7 +357,7 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, An
                    pending_runs: list[tuple[str, str, str, dict[str, int]]],
                    today: dt.date) -> list[Sheet]:
     """The sheets after the programs' (other features', Needs Review, Possible Duplicates,
-    Sync Log) and the Summary, its figures as of `today`."""
+    Sync Log, Staff rows when there are any) and the Summary, its figures as of `today`."""
     from sync import summary
 
     review: list[ReviewItem] = []
@@ -419,9 +369,12 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, An
         else:  # not read this time: show what the last sync found
             review.extend(ReviewItem(**r) for r in store.get_meta(f"review:{key}", []))
             possible.extend(store.get_meta(f"possible:{key}", []))
+    staff_rows = staffinput.staff_rows_sheet(store)
     return [*extra_sheets(store, config), master.needs_review_sheet(review),
-            master.duplicates_sheet(possible), master.sync_log_sheet(store.runs() + pending_runs),
-            summary.build(store, config, today, results)]
+            master.duplicates_sheet(possible,
+                                    staffinput.title_rows(store, master.POSSIBLE_DUPLICATES)),
+            master.sync_log_sheet(store.runs() + pending_runs),
+            *([staff_rows] if staff_rows else []), summary.build(store, config, today, results)]
 
 
 def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
