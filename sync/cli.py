@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -225,6 +226,29 @@ def _count(text: str) -> int:
 cmd_confirmations.options = _confirmations_options
 
 
+@command("restore-state", "put back the newest backup of the state file (or --from FILE), "
+         "or start a new one with --start-over")
+def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.lock import run_lock
+    from sync.store import restore
+
+    with run_lock(cfg.output):
+        print(restore(cfg.output, args.source, start_over=args.start_over))
+    return EXIT_OK
+
+
+def _restore_options(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--from", dest="source", type=Path, metavar="FILE",
+                      help="this backup instead of the newest one in the backups folder")
+    what.add_argument("--start-over", action="store_true",
+                      help="begin an empty state: new record IDs, and every confirmation is "
+                      "sent again (the old file is kept aside)")
+
+
+cmd_restore_state.options = _restore_options
+
+
 # -- entry point ---------------------------------------------------------------------------
 
 
@@ -257,9 +281,11 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     handler.setLevel(level)  # the log file (sync.logfile) may take more detail than the screen
+    handler.set_name("tpd-programs screen")  # one, however often main() runs in a process
     root = logging.getLogger()
-    root.handlers[:] = [h for h in root.handlers if not isinstance(h, logging.StreamHandler)
-                        or getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__)]
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != handler.get_name() and (
+        not isinstance(h, logging.StreamHandler)
+        or getattr(h, "stream", None) not in (sys.stderr, sys.__stderr__))]
     root.addHandler(handler)
     root.setLevel(level)
 
@@ -271,12 +297,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress.configure(False if args.quiet else None)
     handler = _HANDLERS[args.command]
     file_log = None
+    cfg = None
     try:
         cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
             file_log = logfile.attach(cfg.output)
         with heap.young_collections_only():  # every command builds many long-lived objects
-            return handler(args, cfg)
+            try:
+                return handler(args, cfg)
+            except (OSError, sqlite3.Error) as err:  # the state file, a full disk
+                from sync.store import translate
+
+                known = translate(err, cfg.output) if cfg is not None else None
+                if known is None:
+                    raise
+                raise known from None
     except LockedError as err:
         print(f"tpd-programs: {err}", file=sys.stderr)
         return EXIT_LOCKED

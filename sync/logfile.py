@@ -12,7 +12,10 @@ import logging
 import logging.handlers
 import os
 import re
+import sys
 from pathlib import Path
+
+from sync.errors import SyncError
 
 LOG_DIR = "logs"
 LOG_NAME = "tpd-programs.log"
@@ -51,7 +54,20 @@ def redact(text: str) -> str:
 
 
 class _OwnerOnlyHandler(logging.handlers.RotatingFileHandler):
-    """A rotating file handler whose files (current and rotated) are readable by the owner only."""
+    """A rotating file handler whose files (current and rotated) are readable by the owner only.
+
+    A line that cannot be written (a full disk) is not worth a traceback on the screen: the
+    first such failure is said in one line on stderr, and the run goes on."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            err = sys.exc_info()[1]
+            reason = getattr(err, "strerror", None) or type(err).__name__
+            sys.stderr.write(f"tpd-programs: cannot write the log file {self.baseFilename} "
+                             f"({reason}); going on without it\n")
 
     def _open(self):  # type: ignore[override]
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -68,9 +84,15 @@ def attach(output: Path, level: int = logging.INFO,
     The folder is created owner-only. Returns the handler, for `detach`.
     """
     path = log_path(output)
-    output.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    handler = _OwnerOnlyHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    try:
+        output.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        handler = _OwnerOnlyHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    except OSError as err:
+        where = err.filename or output
+        raise SyncError(f"{where}: the output folder cannot be written ({err.strerror or err}); "
+                        "give the account that runs the toolkit write access to it, or set "
+                        "[output] folder to another place") from None
     handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.setLevel(level)
     handler.addFilter(PersonalDataFilter())

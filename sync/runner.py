@@ -36,12 +36,14 @@ from sync.errors import (
     DeliveryError,
     LockedError,
     SourceError,
+    StateError,
     SyncError,
     TemplateError,
     WorkbookError,
 )
 from sync.lock import run_lock
 from sync.logfile import log_path, redact
+from sync.store import translate
 
 log = logging.getLogger(__name__)
 
@@ -259,14 +261,16 @@ def run(config: Config, steps: dict[str, Step] | None = None) -> RunReport:
 
 def _synced_before(config: Config) -> bool:
     """Whether any sync has ever completed here (the state records every completed sync)."""
-    from sync.store import Store
-    from sync.syncer import STATE
+    from sync.store import STATE, Store, used_before
 
     path = config.output / STATE
-    if not path.exists():
+    if not path.exists() and not used_before(config.output):
         return False
-    with Store(path) as store:
-        return bool(store.runs(limit=1))
+    try:
+        with Store(path) as store:
+            return bool(store.runs(limit=1))
+    except StateError:
+        return True  # then each step reports what is wrong with the state file
 
 
 def _run_steps(config: Config, steps: dict[str, Step], report: RunReport) -> None:
@@ -297,7 +301,7 @@ def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> S
     except LockedError:
         raise
     except Exception as err:  # one step's failure must not stop the others
-        return _failed(config, name, err, started)
+        return _failed(config, name, translate(err, config.output) or err, started)
     return StepOutcome(name, OK, time.monotonic() - started, result)
 
 

@@ -11,8 +11,8 @@ empty while the folder shows earlier runs (a master, an outbox, a state backup),
 is damaged, stops the run with a message naming the newest backup and `tpd-programs
 restore-state`, which puts that backup back (keeping the damaged file aside) or, with
 `--start-over`, begins a new state deliberately. Each command that changed the state leaves
-a copy of it in `backups/` (SQLite's online backup API: a consistent copy while it is open),
-the newest `[output] backups` kept, as for the master.
+a copy of it in `backups/` (SQLite's online backup API: a consistent copy while it is open);
+the newest copy of each of the last `[output] backups` days is kept.
 """
 
 from __future__ import annotations
@@ -180,6 +180,8 @@ class Store:
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
         self.db = None  # type: ignore[assignment]
+        journals = [self.path.with_name(self.path.name + e) for e in ("-wal", "-shm")]
+        had_journals = [j.exists() for j in journals]
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             damage = self.db.execute("PRAGMA quick_check").fetchone()[0]
@@ -192,6 +194,7 @@ class Store:
         except (sqlite3.Error, StateError) as err:
             if self.db is not None:
                 self.db.close()
+            _forget_new_journals(journals, had_journals)
             raise err if isinstance(err, StateError) else state_error(self.path, err) from None
         self._unchanged_at = self.db.total_changes
 
@@ -239,7 +242,7 @@ class Store:
         except (OSError, sqlite3.Error) as err:
             log.warning("%s: no backup of the state file was made (%s)", folder, err)
             return None
-        for stale in sorted(folder.glob(_BACKUP_GLOB))[:-max(self.backups, 1)]:
+        for stale in _stale_backups(folder, self.backups):
             try:
                 stale.unlink()
             except OSError as err:  # held open by another program: the next run tries again
@@ -347,10 +350,32 @@ def used_before(output: Path) -> bool:
             or (outbox.is_dir() and any(outbox.iterdir())))
 
 
+def _stale_backups(folder: Path, keep: int) -> list[Path]:
+    """The state backups to remove: each day keeps its newest copy, and the newest `keep` days
+    are kept, so a mistake noticed days later can still be undone."""
+    newest_of_day: dict[str, Path] = {}
+    every = sorted(folder.glob(_BACKUP_GLOB))
+    for path in every:  # names sort by time: state-YYYYmmdd-HHMMSS-ffffff.sqlite
+        newest_of_day[path.name[len("state-"):][:8]] = path
+    kept = set(sorted(newest_of_day.values())[-max(keep, 1):])
+    return [p for p in every if p not in kept]
+
+
 def newest_backup(output: Path) -> Path | None:
     folder = Path(output) / BACKUPS
     found = sorted(folder.glob(_BACKUP_GLOB)) if folder.is_dir() else []
     return found[-1] if found else None
+
+
+def _forget_new_journals(journals: list[Path], had: list[bool]) -> None:
+    """Remove the journal files a failed open made (on a full disk SQLite cannot), so that the
+    folder is as it was; a journal that holds anything is never touched."""
+    wal, _shm = journals
+    if had[0] or (wal.exists() and wal.stat().st_size):
+        return
+    for journal, existed in zip(journals, had, strict=True):
+        if not existed:
+            journal.unlink(missing_ok=True)
 
 
 def _refusal(path: Path, what: str) -> str:
