@@ -4,10 +4,15 @@ A request whose return date is more than `retention_days` ago (programs.vsc.rule
 only anonymous facts: its record ID, ZIP code, city, dates, beat and how many checks were
 made. Names, phones, emails, the address, instructions, contacts, key holders, alarm,
 vehicles, pets, authorized persons, coordinates, staff notes and answers to unmapped
-questions go, from the state and from the master workbook (rewritten at once, its older
-backups deleted); route workbooks of days before the cutoff are deleted after their typed
-checks are read. Nothing happens without `apply`: the default lists what would go, by
+questions go, from the state and from the master workbook (rewritten at once, the older
+backups of both deleted); route workbooks of days before the cutoff are deleted after their
+typed checks are read. Nothing happens without `apply`: the default lists what would go, by
 record ID only.
+
+The state is cleaned first, in one transaction that also marks the purge pending; the files
+(master, route workbooks, backups, outbox messages) follow, and the mark is cleared only when
+none holds the data any more. A purge stopped in between (the master open in Excel) is
+finished by `finish`, which the next sync and the next purge call before anything else.
 
 The forms' response spreadsheets are not the toolkit's to change: later syncs read the
 answers again, and `keep_purged` keeps a purged record purged.
@@ -172,10 +177,6 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
         if not apply:
             return report
         _apply(store, config, report, records, counts, today)
-        _delete(old_routes)
-        checklog.forget(store, report.route_files)
-        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        store.db.execute("VACUUM")
     log.info("purged %d request(s), deleted %d route workbook(s)", len(report.records),
              len(report.route_files))
     return report
@@ -219,7 +220,7 @@ def _apply(store: Store, config: Config, report: PurgeReport,
                         "route_files": len(report.route_files)})
         store.set_meta("purge:history", history)
         # cleared by `finish` once no file outside the state holds the data any more
-        store.set_meta(PENDING, {"records": report.records})
+        store.set_meta(PENDING, {"records": report.records, "route_files": report.route_files})
     report.master_rewritten, report.backups, report.outbox = _finish(store, config)
 
 
@@ -231,9 +232,18 @@ def finish(store: Store, config: Config) -> bool:
         return False
     from sync import syncer
 
+    store.db.execute("PRAGMA secure_delete = ON")
     master = config.output / MASTER
     if master.exists() and syncer._file_digest(master) != store.get_meta("master_digest"):
-        staffinput.collect(store, config, master, syncer._now(config).date())  # edits since
+        # staff edits since the last write; the purged requests' cells there are still the
+        # old data, which must not come back as staff input
+        staffinput.collect(store, config, master, syncer._now(config).date())
+        purged = store.get_meta(PENDING).get("records", [])
+        staff = store.records(PROGRAM, include_merged=True)
+        with store.transaction():
+            store.executemany("UPDATE records SET staff = ? WHERE record_id = ?", (
+                (dumps({k: v for k, v in staff[rid]["staff"].items() if k in KEPT_STAFF}), rid)
+                for rid in purged if rid in staff))
     rewritten, backups, outbox = _finish(store, config)
     log.info("finished an earlier purge: master %s, %d backup(s) and %d outbox message(s) "
              "deleted", "rewritten" if rewritten else "absent", backups, outbox)
@@ -251,8 +261,13 @@ def _finish(store: Store, config: Config) -> tuple[bool, int, int]:
     backups = _delete(sorted(folder.glob("master-*.xlsx")) + sorted(folder.glob("state-*.sqlite"))
                       + sorted(folder.glob("damaged-state-*")))
     outbox = _delete(_outbox_files(config.output, pending.get("records", [])))
+    names = pending.get("route_files", [])
+    _delete([config.output / checklog.ROUTES_DIR / name for name in names])
+    checklog.forget(store, names)
     with store.transaction():
         store.db.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.db.execute("VACUUM")  # no page of the file keeps what was removed
     return rewritten, backups, outbox
 
 
