@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 NAME = ".tmp"
+# what earlier versions left beside the workbooks: XlsxWriter's row files and half-written
+# workbooks; the output folder and its own folders (rosters/, routes/) are swept of them
+_LEGACY = re.compile(r"tmp[a-z0-9_]{8}|\..+\.xlsx\.tmp")
 
 
 def folder(output: Path) -> Path:
@@ -33,11 +37,13 @@ def folder(output: Path) -> Path:
 def clear(output: Path) -> int:
     """Remove everything in the temporary folder; returns how many entries were removed.
     Best effort: what cannot be removed now is logged (by name) and left for the next run."""
-    path = Path(output) / NAME
-    if not path.is_dir():
-        return 0
+    output = Path(output)
+    path = output / NAME
+    entries = list(path.iterdir()) if path.is_dir() else []
+    for folder in [output] + [p for p in output.iterdir() if p.is_dir() and p.name != NAME]:
+        entries += [p for p in folder.iterdir() if _LEGACY.fullmatch(p.name) and p.is_file()]
     removed = 0
-    for entry in path.iterdir():
+    for entry in entries:
         try:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

@@ -24,7 +24,7 @@ from openpyxl import load_workbook
 from sync import syncer
 from sync.errors import SourceError, SyncError
 from sync.sources.exports import read_export
-from tests.conftest import PIP_HEADER, REPO, Site
+from tests.conftest import PIP_HEADER, REPO, Site, temporary_files
 
 PIP = "Partners in Policing"
 HEADER = PIP_HEADER.strip().split(",")
@@ -159,12 +159,15 @@ def test_leftover_temporary_files_are_removed_by_the_next_run(site):
     assert stat.S_IMODE(tmp.stat().st_mode) == 0o700
     (tmp / "tmpab12cd34").write_text("Ann Smith, 1200 Maple Ave")
     (tmp / ".master-x.xlsx.tmp").write_bytes(b"PK")
+    (site.out / "tmpq1w2e3r4").write_text("Ann Smith")  # where earlier versions left them
+    (site.out / ".master-abc.xlsx.tmp").write_bytes(b"PK")
     site.config_path.write_text(site.config_path.read_text().replace('file = "pip.csv"',
                                                                      'file = "missing.csv"'))
     from sync.cli import main
 
     assert main(["sync", "--config", str(site.config_path)]) == 1  # the run fails...
     assert list(tmp.iterdir()) == []  # ...and still removed the leftovers
+    assert temporary_files(site.out) == []
     (tmp / "tmpab12cd34").write_text("Ann Smith, 1200 Maple Ave")
     site.config_path.write_text(site.config_path.read_text().replace('file = "missing.csv"',
                                                                      'file = "pip.csv"'))
