@@ -25,5 +25,9 @@ class DeliveryError(SyncError):
     """The SMTP server refused a connection, a login or a message."""
 
 
+class RefusedError(DeliveryError):
+    """The SMTP server refused some messages for good (exit code 1); the others were sent."""
+
+
 class LockedError(SyncError):
     """Another run holds the lock (exit code 3)."""

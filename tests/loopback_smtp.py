@@ -7,8 +7,8 @@
 `email.message.EmailMessage`), and `server.raw` its bytes as they arrived. A server made with
 `refuse_to={addresses}` or `refuse_text="..."` answers a message to one of those recipients,
 or one whose bytes hold that text, with a permanent "554" (as a content filter does; another
-reply with `refuse_reply=`) and counts it in `server.refused`. Lines longer than 1,000 bytes get aiosmtpd's own "500 Line too
-long". `self_signed(folder)` writes a certificate for 127.0.0.1.
+reply with `refuse_reply=`) and counts it in `server.refused`. Lines longer than 1,000 bytes
+get aiosmtpd's own "500 Line too long". `self_signed(folder)` writes a certificate for 127.0.0.1.
 """
 
 from __future__ import annotations

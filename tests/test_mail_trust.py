@@ -88,7 +88,7 @@ def test_no_answer_puts_another_address_into_a_header(tmp_path, payload):
             assert [(a.display_name, a.addr_spec) for a in msg["To"].addresses] == [
                 ("", "mallory@example.com")]  # the name could not be shown safely: dropped
         assert send(site) == 0
-        for mail_from, rcpts, msg in server.messages:
+        for _, rcpts, msg in server.messages:
             assert sorted(header_addresses(msg)) == sorted([*rcpts, "programs@tpd.example",
                                                             "programs@tpd.example"])
         sent_to = sorted(r for _, rcpts, _ in server.messages for r in rcpts)
@@ -135,7 +135,7 @@ def test_a_name_that_could_be_read_as_an_address_is_dropped(name):
                                      "ann=?x?=@example.com", "josé@example.com",
                                      "ann@exämple.com", "ann smith@example.com", "ann@"])
 def test_an_address_that_is_not_plain_is_refused(address):
-    with pytest.raises(mailmerge.UnsafeMessage, match="not sent"):
+    with pytest.raises(mailmerge.UnsafeMessage, match="no message is sent to it"):
         mailmerge.address("Ann", address)
 
 
@@ -169,8 +169,10 @@ def test_a_subject_that_would_not_read_as_written_is_refused(tmp_path):
     """The TAP subject names the student: an encoded word there was decoded into the header
     ("Bob <evil@evil.example>"). That message is refused with the reason; the rest go."""
     with LoopbackSmtp() as server:
-        site = decided(make_site(tmp_path, smtp_section(server.port)))
-        set_cells(site, {("TAP-00001", "Student first name"): PAYLOADS["encoded-word name"][0]})
+        site = make_site(tmp_path, smtp_section(server.port))
+        tap = site.root / "tap.csv"  # the student's name as the counselor's form delivers it
+        tap.write_text(tap.read_text().replace(",Tina,", f",{PAYLOADS['encoded-word name'][0]},"))
+        decided(site)
         summary = confirmations.confirm(site.config())
         assert not (site.out / "outbox" / "TAP-00001-tap-enrolled.eml").exists()
         assert summary.counts["written"] == ALL - 1
