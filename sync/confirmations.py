@@ -447,10 +447,13 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
                 to = [mailmerge.address(n, a) for n, a in due.to]
                 cc = [mailmerge.address(n, a) for n, a in due.cc]
                 msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
-            except mailmerge.UnsafeMessage as err:
+            except mailmerge.UnsafeMessage as err:  # skipped, as one without an address is
                 summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
                                          "correct the answer in the master"))
                 summary.counts["skipped"] += 1
+                summary.counts["due"] -= 1
+                summary.by_template[due.template] -= 1
+                summary.by_template += Counter()  # drops a template with none left
                 log.warning("confirmations: %s %s not sent: unsafe to send as it is",
                             due.record_id, due.template)
                 continue

@@ -279,8 +279,8 @@ def address_problem(addr: str) -> str | None:
     if "=?" in addr:
         return "contains '=?', which mail programs decode as an encoded word"
     if len(addr) > 254 or not _PLAIN_ADDRESS.fullmatch(addr):
-        return ("is not a plain address (ASCII letters, digits and . _ + - before the @, a "
-                "plain domain after it)")
+        return ("is not a plain ASCII address like name@example.org (an address with other "
+                "characters cannot be written into a message safely)")
     return None
 
 
