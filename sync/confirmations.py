@@ -127,9 +127,10 @@ class Summary:
             return None
         ids = ", ".join(f"{rid} {tpl}" for rid, tpl, _ in self.refused)
         return (f"{len(self.refused)} confirmation(s) refused by the mail server for good: "
-                f"{ids}; the others were sent. Fix what each reply names (listed above and in "
-                f'the master\'s "{SENT_COLUMN}" column), then run `tpd-programs confirmations '
-                "--retry RECORD_ID` so the next --send sends it again")
+                f"{ids}; the others were sent. Fix what each reply names (`tpd-programs "
+                f'confirmations` lists them; after the next sync, so does the master\'s '
+                f'"{SENT_COLUMN}" column), then run `tpd-programs confirmations --retry '
+                "RECORD_ID` so that the next --send sends it again")
 
     def render(self) -> str:
         c = self.counts
@@ -141,9 +142,11 @@ class Summary:
         if self.outbox is not None:
             lines.append(f"Outbox: {self.outbox} ({c['written']} messages)")
         if self.sent_via:
-            lines.append(f"Sent {c['sent']} via {self.sent_via}; {c['undelivered']} refused for "
-                         f"every recipient (they go out on the next run); {c['refused']} "
-                         "refused by the server for good.")
+            lines.append(f"Sent {c['sent']} via {self.sent_via}"
+                         + (f"; {c['undelivered']} refused for every recipient (they go out on "
+                            "the next run)" if c["undelivered"] else "")
+                         + (f"; {c['refused']} refused by the server for good (below)"
+                            if c["refused"] else "") + ".")
         elif not self.preview:
             lines.append("Nothing was sent: run with --send to deliver them.")
         lines.extend(f"  {rid}: {problem}" for rid, problem in self.problems)

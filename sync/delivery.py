@@ -131,6 +131,20 @@ class Mailer:
                 self.conn.close()
             self.conn = None
 
+    def _reconnect_if_closed(self) -> None:
+        """After a refusal some servers hang up; the next message gets a new connection (so
+        it is not taken for one that may have been delivered)."""
+        assert self.conn is not None
+        try:
+            if self.conn.noop()[0] == 250:
+                return
+        except (smtplib.SMTPException, OSError):
+            pass
+        log.info("the server at %s closed the connection after a refusal; reconnecting",
+                 self.where)
+        self.close()
+        self.open()
+
     def _wait(self) -> None:
         if self.last is not None:
             remaining = self.last + self.interval - self.clock()
@@ -169,6 +183,7 @@ class Mailer:
         except smtplib.SMTPDataError as err:
             reply = f"{err.smtp_code} {_text(err.smtp_error)}"
             if 500 <= err.smtp_code < 600:
+                self._reconnect_if_closed()
                 raise MessageRefused(f"{self.where}: message refused for good ({reply})",
                                      reply) from None
             raise DeliveryError(f"{self.where}: message refused ({reply})") from None

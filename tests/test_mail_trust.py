@@ -245,6 +245,18 @@ def test_a_message_refused_for_good_does_not_block_the_others(tmp_path, capsys):
         assert set(ledger(site).values()) == {"sent"}
 
 
+def test_a_server_that_hangs_up_after_refusing_does_not_block_the_others(tmp_path):
+    """Some servers close the connection after a 5xx: the next message then failed as if it
+    might have been delivered, and the run stopped. The mailer reconnects instead."""
+    with LoopbackSmtp(refuse_to={"ann@example.com"}, hang_up=True) as server:
+        site = decided(make_site(tmp_path, smtp_section(server.port)))
+        summary = confirmations.confirm(site.config(), send=True)
+        assert [r[:2] for r in summary.refused] == [("PIP-00001", "pip-accepted")]
+        assert not summary.unconfirmed and summary.counts["sent"] == ALL - 1
+        assert len(server.messages) == ALL - 1
+        assert "sending" not in ledger(site).values()
+
+
 def test_the_daily_run_reports_a_refused_message_as_a_failed_step(tmp_path):
     with LoopbackSmtp(refuse_text="Spring 2030: you are on the waitlist") as server:
         site = decided(make_site(tmp_path, smtp_section(server.port)))
