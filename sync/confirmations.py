@@ -28,7 +28,7 @@ when the server accepts it they become 'sent'. So:
   (it did not: send it on the next `--send`).
 
 A message an answer would make unsafe (another address in a header, a Subject that does not
-read as written, a line too long for SMTP; see `sync.mailmerge`) is neither written nor
+read as written, a line too long for SMTP; see `sync.headers`) is neither written nor
 sent, and has no ledger row: it is listed with its reason on every run until staff correct
 the answer in the master.
 
@@ -49,7 +49,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sync import attendance, classes, delivery, mailmerge, master, normalize, rosters, syncer
+from sync import attendance, classes, delivery, headers, mailmerge, master, normalize, rosters, syncer
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import ConfigError, DeliveryError, SyncError, TemplateError
 from sync.lock import run_lock
@@ -254,7 +254,7 @@ def _addresses(key: str, values: dict[str, Any]) -> tuple[list[Contact], list[Co
         except ValueError:
             problems.append(f"{label!r} is not a valid email address")
             continue
-        unsafe = mailmerge.address_problem(addr) if addr else None
+        unsafe = headers.address_problem(addr) if addr else None
         if unsafe:
             problems.append(f"{label!r} {unsafe}")
             continue
@@ -387,16 +387,16 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _sender(config: Config) -> tuple[mailmerge.Address, mailmerge.Address | None]:
+def _sender(config: Config) -> tuple[headers.Address, headers.Address | None]:
     if config.smtp is None:
-        return mailmerge.named(config.department.name, "no-reply@invalid"), None
+        return headers.named(config.department.name, "no-reply@invalid"), None
     try:
-        sender = mailmerge.parse_sender(config.smtp.sender)
-    except mailmerge.UnsafeMessage as err:
+        sender = headers.parse_sender(config.smtp.sender)
+    except headers.UnsafeMessage as err:
         raise ConfigError(f"{config.path}: smtp.from: {err}") from None
     try:
-        reply = mailmerge.parse_sender(config.smtp.reply_to) if config.smtp.reply_to else None
-    except mailmerge.UnsafeMessage as err:
+        reply = headers.parse_sender(config.smtp.reply_to) if config.smtp.reply_to else None
+    except headers.UnsafeMessage as err:
         raise ConfigError(f"{config.path}: smtp.reply_to: {err}") from None
     return sender, reply
 
@@ -447,10 +447,10 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         for due in dues:  # render all before sending any
             rendered = templates.render(due.template, due.context)
             try:
-                to = [mailmerge.address(n, a) for n, a in due.to]
-                cc = [mailmerge.address(n, a) for n, a in due.cc]
+                to = [headers.address(n, a) for n, a in due.to]
+                cc = [headers.address(n, a) for n, a in due.cc]
                 msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
-            except mailmerge.UnsafeMessage as err:  # skipped, as one without an address is
+            except headers.UnsafeMessage as err:  # skipped, as one without an address is
                 summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
                                          "correct the answer in the master"))
                 summary.counts["skipped"] += 1

@@ -24,7 +24,7 @@ import time
 import pytest
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, mailmerge, runner, syncer
+from sync import cli, confirmations, headers, mailmerge, runner, syncer
 from sync.errors import DeliveryError
 from tests.conftest import REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
@@ -107,10 +107,10 @@ LEGIT_NAMES = ["Ann Smith", "O'Brien-Smythe", "J. R. R. Tolkien", "Zoë Ångstr�
 def test_real_names_are_kept_and_never_cost_another_recipient(name):
     """A long name in another script used to fold so that the comma before the next address
     was itself encoded: the guardian of a TAP student vanished from the To header."""
-    sender = mailmerge.parse_sender("Community Programs <programs@tpd.example>")
-    to = [mailmerge.address(name, "tina@example.com"), mailmerge.address("Hoa Nguyen",
+    sender = headers.parse_sender("Community Programs <programs@tpd.example>")
+    to = [headers.address(name, "tina@example.com"), headers.address("Hoa Nguyen",
                                                                         "hoa@example.com")]
-    cc = [mailmerge.address(name, "counselor@tusd.example")]
+    cc = [headers.address(name, "counselor@tusd.example")]
     rendered = mailmerge.Rendered("x", mailmerge.one_line(f"Welcome, {name}"), "Hi\n", "<p/>")
     raw = mailmerge.message_bytes(mailmerge.compose(rendered, sender, to, cc))
     msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -127,7 +127,7 @@ def test_real_names_are_kept_and_never_cost_another_recipient(name):
                                   "=?utf-8?q?Bob?=", "Bob (evil@evil.example)", "[Bob]",
                                   "bob@example.com", "B" * 101])
 def test_a_name_that_could_be_read_as_an_address_is_dropped(name):
-    addr = mailmerge.address(name, "ann@example.com")
+    addr = headers.address(name, "ann@example.com")
     assert (addr.display_name, addr.addr_spec) == ("", "ann@example.com")
 
 
@@ -135,18 +135,18 @@ def test_a_name_that_could_be_read_as_an_address_is_dropped(name):
                                      "ann=?x?=@example.com", "josé@example.com",
                                      "ann@exämple.com", "ann smith@example.com", "ann@"])
 def test_an_address_that_is_not_plain_is_refused(address):
-    with pytest.raises(mailmerge.UnsafeMessage, match="no message is sent to it"):
-        mailmerge.address("Ann", address)
+    with pytest.raises(headers.UnsafeMessage, match="no message is sent to it"):
+        headers.address("Ann", address)
 
 
 def test_the_check_refuses_headers_that_do_not_read_as_built():
     """The last line of defence: the produced bytes are parsed again, and a message whose
     address headers, Subject or set of headers differ from what was built is refused."""
-    sender = mailmerge.parse_sender("Community Programs <programs@tpd.example>")
-    to = [mailmerge.address("Ann Smith", "ann@example.com")]
+    sender = headers.parse_sender("Community Programs <programs@tpd.example>")
+    to = [headers.address("Ann Smith", "ann@example.com")]
     rendered = mailmerge.Rendered("x", "Hello", "Hi\n", "<p/>")
     raw = mailmerge.message_bytes(mailmerge.compose(rendered, sender, to))
-    mailmerge.check(raw, "Hello", {"From": [sender], "To": to})  # as built: no error
+    headers.check(raw, "Hello", {"From": [sender], "To": to})  # as built: no error
     forged = {
         "another To address": raw.replace(b"<ann@example.com>", b"<ann@example.com>, " + EVIL.encode()),
         "a Bcc header": raw.replace(b"\r\nTo:", b"\r\nBcc: " + EVIL.encode() + b"\r\nTo:"),
@@ -156,8 +156,8 @@ def test_the_check_refuses_headers_that_do_not_read_as_built():
     }
     reasons = {}
     for what, bad in forged.items():
-        with pytest.raises(mailmerge.UnsafeMessage) as err:
-            mailmerge.check(bad, "Hello", {"From": [sender], "To": to})
+        with pytest.raises(headers.UnsafeMessage) as err:
+            headers.check(bad, "Hello", {"From": [sender], "To": to})
         reasons[what] = str(err.value)
         assert "ann@example.com" not in reasons[what] and EVIL not in reasons[what]
     assert "To header" in reasons["another To address"]
