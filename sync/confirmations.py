@@ -443,7 +443,7 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         dues = plan(store, config, keys, today, templates, summary, only=preview)
         sender, reply_to = _sender(config)
         when = dt.datetime.now(config.department.timezone)
-        messages: list[Message] = []
+        messages: list[Outgoing] = []
         for due in dues:  # render all before sending any
             rendered = templates.render(due.template, due.context)
             try:
@@ -460,7 +460,7 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
                 log.warning("confirmations: %s %s not sent: unsafe to send as it is",
                             due.record_id, due.template)
                 continue
-            messages.append(Message(due, rendered, msg, mailmerge.message_bytes(msg)))
+            messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
         if preview is not None:
             texts = [mailmerge.preview_text(m.msg, m.rendered) for m in messages]
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."
@@ -476,7 +476,7 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
 
 
 @dataclass(frozen=True)
-class Message:
+class Outgoing:
     """A due message, rendered, composed and checked: `data` is what is written and sent."""
 
     due: Due
@@ -485,7 +485,7 @@ class Message:
     data: bytes
 
 
-def _record(store: Store, m: Message, state: str, now: dt.datetime,
+def _record(store: Store, m: Outgoing, state: str, now: dt.datetime,
             why: dict[str, str] | str | None = None) -> None:
     """Replace the message's ledger rows (new row ids, so the next sync sees the change).
 
@@ -504,7 +504,7 @@ def _record(store: Store, m: Message, state: str, now: dt.datetime,
                  now.isoformat(), now.isoformat() if row == "sent" else None, error))
 
 
-def _send_all(store: Store, config: Config, messages: list[Message], summary: Summary,
+def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: Summary,
               ssl_context: ssl.SSLContext | None) -> None:
     assert config.smtp is not None
     outbox = config.output / OUTBOX
@@ -513,7 +513,7 @@ def _send_all(store: Store, config: Config, messages: list[Message], summary: Su
         for i, m in enumerate(messages):
             due = m.due
 
-            def started(m: Message = m) -> None:  # after the rate limit's pause
+            def started(m: Outgoing = m) -> None:  # after the rate limit's pause
                 _record(store, m, "sending", _now(config))  # committed before the send
 
             try:

@@ -208,7 +208,7 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
                      "(the messages are in the outbox)")
     elif not send:
         notes.append("written to the outbox only (smtp.send is not true)")
-    if summary.problems or summary.unconfirmed:
+    if summary.problems or summary.unconfirmed or summary.held:
         notes.append("the records listed need a look: run `tpd-programs confirmations`")
     if summary.warnings:
         notes.append(f"{len(summary.warnings)} warning(s)")
