@@ -25,11 +25,11 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import cli, confirmations, headers, mailmerge, runner, syncer
-from sync.errors import DeliveryError
+from sync.errors import ConfigError, DeliveryError
 from tests.conftest import REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
 from tests.test_confirmations import decided, make_site, parse, set_cells
-from tests.test_delivery import ALL, ledger, send, smtp_section
+from tests.test_delivery import ALL, free_port, ledger, send, smtp_section
 
 EVIL = "evil@evil.example"
 PAYLOADS = {  # (first name, last name, email address) a respondent typed
@@ -315,3 +315,11 @@ def _states(site: Site) -> list[str]:
         return sorted(s for (s,) in db.execute("SELECT state FROM ledger"))
     finally:
         db.close()
+
+
+def test_a_sender_address_that_is_not_plain_names_the_setting(tmp_path):
+    site = decided(make_site(tmp_path, smtp_section(free_port()).replace(
+        'from = "Community Programs <programs@tpd.example>"',
+        'from = "Community Programs <=?utf-8?q?x?=@tpd.example>"')))
+    with pytest.raises(ConfigError, match=r"smtp\.from: the email address contains '=\?'"):
+        confirmations.confirm(site.config())
