@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sync import __version__, heap, logfile, progress
 from sync import config as config_mod
-from sync.errors import LockedError, SyncError
+from sync.errors import LockedError, RefusedError, SyncError
 from sync.programs import PROGRAMS
 
 log = logging.getLogger("sync")
@@ -190,15 +190,21 @@ cmd_purge.options = _purge_options
 def cmd_confirmations(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.confirmations import confirm, resolve
 
-    if args.mark_sent or args.retry:
-        rid = args.mark_sent or args.retry
-        n = resolve(cfg, rid, "sent" if args.mark_sent else "retry")
-        done = "marked as sent" if args.mark_sent else "to be sent again by the next --send"
-        print(f"{rid}: {n} possibly-sent message row(s) {done}.")
+    if args.mark_sent:
+        n = resolve(cfg, args.mark_sent, "sent")
+        print(f"{args.mark_sent}: {n} possibly-sent message row(s) marked as sent.")
+        return EXIT_OK
+    if args.retry:
+        n = resolve(cfg, args.retry, "retry")
+        print(f"{args.retry}: {n} possibly-sent or refused message row(s) to be sent again by "
+              "the next --send.")
         return EXIT_OK
     summary = confirm(cfg, _selected(args, cfg), send=args.send, limit=args.limit,
                       preview=args.preview)
     print(summary.render())
+    refusal = summary.refusal()
+    if refusal:
+        raise RefusedError(refusal)
     return EXIT_OK
 
 
@@ -214,7 +220,8 @@ def _confirmations_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--mark-sent", metavar="RECORD_ID",
                       help="a possibly-sent message did arrive: never send it again")
     what.add_argument("--retry", metavar="RECORD_ID",
-                      help="a possibly-sent message did not arrive: send it with the next --send")
+                      help="a possibly-sent message did not arrive, or the cause of a refused "
+                      "one is fixed: send it with the next --send")
 
 
 def _count(text: str) -> int:

@@ -6,16 +6,31 @@ below) and the ledger has not recorded that template as sent to that address. Pl
 rendering is `sync.mailmerge`, sending is `sync.delivery`.
 
 Never twice. The ledger (the state file's `ledger` table) has one row per record, template
-and recipient address. Before a message is handed to the SMTP server its rows are committed
-as 'sending'; when the server accepts it they become 'sent' ('failed' when it refuses). So:
+and recipient address, in one of four states. When the SMTP transmission of a message
+starts (after the rate limit's pause, never before it) its rows are committed as 'sending';
+when the server accepts it they become 'sent'. So:
 - a rerun never sends a 'sent' message again, and a changed Status (Waitlisted, then
   Accepted) sends the new template once;
-- a message the server refused is 'failed' and goes out on the next run;
-- a row left at 'sending' means the run stopped (crash, power cut, dropped connection) while
+- 'failed': the server did not take it, for a reason that may pass (a 4xx reply, every
+  recipient refused, or staff asked to send it again): it goes out on the next run. A
+  temporary failure (4xx, a dropped connection) also stops the run, as the next message
+  would most likely fail the same way;
+- 'refused': the server refused the message itself for good (a 5xx reply to it, such as a
+  content filter's). Its reply is kept in the ledger and shown in the master's
+  "Confirmation sent" column; the run goes on with the other messages and ends with exit
+  code 1 naming the record. It is not sent again on its own, since it would be refused
+  again. Staff fix what the reply names (often an answer: correct it in the master) and run
+  `tpd-programs confirmations --retry RECORD_ID`; the next `--send` sends it once more;
+- 'sending' left behind means the run stopped (crash, power cut, dropped connection) while
   the message was in flight: it may have been delivered. It is never resent silently; every
   run lists it until staff check the mailbox's Sent folder and run
   `tpd-programs confirmations --mark-sent RECORD_ID` (it did go) or `--retry RECORD_ID`
   (it did not: send it on the next `--send`).
+
+A message an answer would make unsafe (another address in a header, a Subject that does not
+read as written, a line too long for SMTP; see `sync.headers`) is neither written nor
+sent, and has no ledger row: it is listed with its reason on every run until staff correct
+the answer in the master.
 
 Only the message's own rows are consulted: for a TAP enrollment (student and guardian, the
 counselor copied) a fixed guardian address later gets its own message, once.
@@ -34,9 +49,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sync import attendance, classes, delivery, mailmerge, master, normalize, rosters, syncer
+from sync import attendance, classes, delivery, headers, mailmerge, master, normalize, rosters, syncer
 from sync.config import Config, ProgramConfig, Session
-from sync.errors import DeliveryError, SyncError, TemplateError
+from sync.errors import ConfigError, DeliveryError, SyncError, TemplateError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
 from sync.store import Store
@@ -92,6 +107,8 @@ class Summary:
     by_template: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (record ID, what is wrong)
     unconfirmed: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, when)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, reply)
+    held: list[tuple[str, str, str]] = field(default_factory=list)  # refused on an earlier run
     outbox: Path | None = None
     sent_via: str = ""
     preview: str = ""
@@ -100,7 +117,20 @@ class Summary:
     @property
     def record_ids(self) -> list[str]:
         """Records that need a look from staff."""
-        return sorted({rid for rid, _ in self.problems} | {u[0] for u in self.unconfirmed})
+        return sorted({rid for rid, _ in self.problems} | {u[0] for u in self.unconfirmed}
+                      | {r[0] for r in self.refused + self.held})
+
+    def refusal(self) -> str | None:
+        """The error for a run in which the server refused messages for good (record IDs
+        only), or None."""
+        if not self.refused:
+            return None
+        ids = ", ".join(f"{rid} {tpl}" for rid, tpl, _ in self.refused)
+        return (f"{len(self.refused)} confirmation(s) refused by the mail server for good: "
+                f"{ids}; the others were sent. Fix what each reply names (`tpd-programs "
+                f'confirmations` lists them; after the next sync, so does the master\'s '
+                f'"{SENT_COLUMN}" column), then run `tpd-programs confirmations --retry '
+                "RECORD_ID` so that the next --send sends it again")
 
     def render(self) -> str:
         c = self.counts
@@ -112,11 +142,21 @@ class Summary:
         if self.outbox is not None:
             lines.append(f"Outbox: {self.outbox} ({c['written']} messages)")
         if self.sent_via:
-            lines.append(f"Sent {c['sent']} via {self.sent_via}; {c['refused']} refused by the "
-                         "server (they go out on the next run).")
+            lines.append(f"Sent {c['sent']} via {self.sent_via}"
+                         + (f"; {c['undelivered']} refused for every recipient (they go out on "
+                            "the next run)" if c["undelivered"] else "")
+                         + (f"; {c['refused']} refused by the server for good (below)"
+                            if c["refused"] else "") + ".")
         elif not self.preview:
             lines.append("Nothing was sent: run with --send to deliver them.")
         lines.extend(f"  {rid}: {problem}" for rid, problem in self.problems)
+        if self.refused or self.held:
+            lines.append("Refused by the mail server (not sent, and not tried again on their "
+                         "own). Fix what the reply names, often an answer (correct it in the "
+                         "master), then run `tpd-programs confirmations --retry RECORD_ID`:")
+            lines.extend(f"  {rid} {tpl}: {reply}" for rid, tpl, reply in self.refused)
+            lines.extend(f"  {rid} {tpl}: {reply} (an earlier run)"
+                         for rid, tpl, reply in self.held)
         if self.unconfirmed:
             lines.append("Possibly sent (a run stopped while sending them; never resent on "
                          "their own). Look in the mailbox's Sent folder, then run `tpd-programs "
@@ -214,6 +254,10 @@ def _addresses(key: str, values: dict[str, Any]) -> tuple[list[Contact], list[Co
         except ValueError:
             problems.append(f"{label!r} is not a valid email address")
             continue
+        unsafe = headers.address_problem(addr) if addr else None
+        if unsafe:
+            problems.append(f"{label!r} {unsafe}")
+            continue
         if not addr:
             problems.append(f"no {label.lower()}")
         elif addr.lower() not in seen:
@@ -254,17 +298,25 @@ def _aliases(store: Store, key: str) -> dict[str, list[str]]:
     return out
 
 
-def _unsent(due: Due, ids: list[str], ledger: dict[tuple[str, str, str], tuple[str, str]],
-            summary: Summary) -> bool:
-    """Drop recipients the ledger has as sent or possibly sent; False when none are left."""
-    def state(addr: str) -> tuple[str, str] | None:
+Ledger = dict[tuple[str, str, str], tuple[str, str, str]]  # (ID, template, to) -> (state, when, error)
+
+
+def _unsent(due: Due, ids: list[str], ledger: Ledger, summary: Summary) -> bool:
+    """Drop recipients the ledger has as sent or possibly sent; False when none are left, or
+    when the message is possibly sent or was refused for good (staff decide on those)."""
+    def state(addr: str) -> tuple[str, str, str] | None:
         found = [ledger.get((i, due.template, addr.lower())) for i in ids]
-        return max((f for f in found if f and f[0] in ("sent", "sending")), default=None)
+        return max((f for f in found if f and f[0] in ("sent", "sending", "refused")),
+                   default=None)
 
     states = {addr: state(addr) for addr in due.recipients}
     unsure = [s[1] for s in states.values() if s and s[0] == "sending"]
     if unsure:
         summary.unconfirmed.append((due.record_id, due.template, min(unsure)))
+        return False
+    refused = [s for s in states.values() if s and s[0] == "refused"]
+    if refused:
+        summary.held.append((due.record_id, due.template, refused[0][2] or "refused"))
         return False
     due.to = [c for c in due.to if states[c[1]] is None]
     due.cc = [c for c in due.cc if states[c[1]] is None]
@@ -278,8 +330,9 @@ def _unsent(due: Due, ids: list[str], ledger: dict[tuple[str, str, str], tuple[s
 def plan(store: Store, config: Config, keys: list[str], today: dt.date,
          templates: mailmerge.Templates, summary: Summary, only: str | None = None) -> list[Due]:
     """Every message due now (`only`: just that record, ignoring the ledger and dates)."""
-    rows = store.db.execute("SELECT record_id, template, recipient, state, attempted FROM ledger")
-    ledger = {(rid, tpl, rcpt): (state, when) for rid, tpl, rcpt, state, when in rows}
+    rows = store.db.execute("SELECT record_id, template, recipient, state, attempted, "
+                            "COALESCE(error, '') FROM ledger")
+    ledger = {(rid, tpl, rcpt): (state, when, error) for rid, tpl, rcpt, state, when, error in rows}
     dues: list[Due] = []
     for key in keys:
         program = config.program(key)
@@ -334,11 +387,18 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _sender(config: Config) -> tuple[mailmerge.Address, mailmerge.Address | None]:
+def _sender(config: Config) -> tuple[headers.Address, headers.Address | None]:
     if config.smtp is None:
-        return mailmerge.address(config.department.name, "no-reply@invalid"), None
-    reply = mailmerge.parse_sender(config.smtp.reply_to) if config.smtp.reply_to else None
-    return mailmerge.parse_sender(config.smtp.sender), reply
+        return headers.named(config.department.name, "no-reply@invalid"), None
+    try:
+        sender = headers.parse_sender(config.smtp.sender)
+    except headers.UnsafeMessage as err:
+        raise ConfigError(f"{config.path}: smtp.from: {err}") from None
+    try:
+        reply = headers.parse_sender(config.smtp.reply_to) if config.smtp.reply_to else None
+    except headers.UnsafeMessage as err:
+        raise ConfigError(f"{config.path}: smtp.reply_to: {err}") from None
+    return sender, reply
 
 
 def _master_changed(config: Config, store: Store) -> bool:
@@ -383,20 +443,31 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         dues = plan(store, config, keys, today, templates, summary, only=preview)
         sender, reply_to = _sender(config)
         when = dt.datetime.now(config.department.timezone)
-        messages = []
+        messages: list[Outgoing] = []
         for due in dues:  # render all before sending any
             rendered = templates.render(due.template, due.context)
-            to = [mailmerge.address(n, a) for n, a in due.to]
-            cc = [mailmerge.address(n, a) for n, a in due.cc]
-            msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
-            messages.append((due, rendered, msg))
+            try:
+                to = [headers.address(n, a) for n, a in due.to]
+                cc = [headers.address(n, a) for n, a in due.cc]
+                msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
+            except headers.UnsafeMessage as err:  # skipped, as one without an address is
+                summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
+                                         "correct the answer in the master"))
+                summary.counts["skipped"] += 1
+                summary.counts["due"] -= 1
+                summary.by_template[due.template] -= 1
+                summary.by_template += Counter()  # drops a template with none left
+                log.warning("confirmations: %s %s not sent: unsafe to send as it is",
+                            due.record_id, due.template)
+                continue
+            messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
         if preview is not None:
-            texts = [mailmerge.preview_text(m, r) for _, r, m in messages]
+            texts = [mailmerge.preview_text(m.msg, m.rendered) for m in messages]
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."
             return summary
         messages = messages[:limit] if limit is not None else messages
         summary.outbox = config.output / OUTBOX
-        mailmerge.write_outbox(summary.outbox, {due.file: msg for due, _, msg in messages})
+        mailmerge.write_outbox(summary.outbox, {m.due.file: m.data for m in messages})
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:
@@ -404,34 +475,61 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     return summary
 
 
-def _record(store: Store, due: Due, msg: EmailMessage, state: str, now: dt.datetime,
+@dataclass(frozen=True)
+class Outgoing:
+    """A due message, rendered, composed and checked: `data` is what is written and sent."""
+
+    due: Due
+    rendered: mailmerge.Rendered
+    msg: EmailMessage
+    data: bytes
+
+
+def _record(store: Store, m: Outgoing, state: str, now: dt.datetime,
             why: dict[str, str] | str | None = None) -> None:
-    """Replace the message's ledger rows (new row ids, so the next sync sees the change)."""
+    """Replace the message's ledger rows (new row ids, so the next sync sees the change).
+
+    `why` is the server's reply: for the whole message (a str, kept with `state`), or for
+    the recipients it refused while it took the message (a dict: those rows are 'failed')."""
     with store.transaction():
-        for addr in due.recipients:
-            error = why.get(addr.lower()) if isinstance(why, dict) else why
-            row = "failed" if error else state
+        for addr in m.due.recipients:
+            row, error = state, why
+            if isinstance(why, dict):
+                error = why.get(addr.lower())
+                row = "failed" if error else state
             store.db.execute(
                 "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, message_id,"
                 " attempted, sent, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (due.record_id, due.template, addr.lower(), row, msg["Message-ID"],
+                (m.due.record_id, m.due.template, addr.lower(), row, m.msg["Message-ID"],
                  now.isoformat(), now.isoformat() if row == "sent" else None, error))
 
 
-def _send_all(store: Store, config: Config, messages: list[tuple[Due, Any, EmailMessage]],
-              summary: Summary, ssl_context: ssl.SSLContext | None) -> None:
+def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: Summary,
+              ssl_context: ssl.SSLContext | None) -> None:
     assert config.smtp is not None
     outbox = config.output / OUTBOX
     with delivery.Mailer(config.smtp, ssl_context=ssl_context) as mailer:
         summary.sent_via = mailer.where
-        for i, (due, _, msg) in enumerate(messages):
-            _record(store, due, msg, "sending", _now(config))  # committed before the send
+        for i, m in enumerate(messages):
+            due = m.due
+
+            def started(m: Outgoing = m) -> None:  # after the rate limit's pause
+                _record(store, m, "sending", _now(config))  # committed before the send
+
             try:
-                refused = mailer.send(msg, config.smtp.sender, due.recipients)
-            except delivery.Refused as err:
-                _record(store, due, msg, "failed", _now(config), str(err))
-                summary.problems.append((due.record_id, f"{due.template}: refused by the server"))
+                refused = mailer.send(m.data, config.smtp.sender, due.recipients,
+                                      started=started)
+            except delivery.MessageRefused as err:
+                _record(store, m, "refused", _now(config), err.reply)
+                summary.refused.append((due.record_id, due.template, err.reply))
                 summary.counts["refused"] += 1
+                log.warning("confirmations: %s %s refused by the server for good",
+                            due.record_id, due.template)
+                continue
+            except delivery.RecipientsRefused as err:
+                _record(store, m, "failed", _now(config), str(err))
+                summary.problems.append((due.record_id, f"{due.template}: refused by the server"))
+                summary.counts["undelivered"] += 1
                 continue
             except delivery.Uncertain as err:
                 log.error("confirmations: %s %s possibly sent", due.record_id, due.template)
@@ -440,51 +538,58 @@ def _send_all(store: Store, config: Config, messages: list[tuple[Due, Any, Email
                     f"{summary.counts['sent']} sent before it, {len(messages) - i - 1} not tried "
                     "(they stay in the outbox)") from None
             except DeliveryError as err:
-                _record(store, due, msg, "failed", _now(config), str(err))
+                _record(store, m, "failed", _now(config), str(err))
                 raise DeliveryError(
                     f"{err}; {summary.counts['sent']} sent before it, {len(messages) - i} not "
                     "sent (they stay in the outbox and go out on the next run, never twice)"
                 ) from None
-            _record(store, due, msg, "sent", _now(config), refused)
+            _record(store, m, "sent", _now(config), refused)
             if refused:
                 summary.problems.append((due.record_id, f"{due.template}: {len(refused)} "
                                          "recipient(s) refused by the server; the others got it"))
             (outbox / due.file).unlink(missing_ok=True)
             summary.counts["sent"] += 1
             log.info("confirmations: sent %s %s", due.record_id, due.template)
-
-
 # -- staff actions and the master's column ----------------------------------------------------
 
 
 def resolve(config: Config, record_id: str, outcome: str) -> int:
-    """Settle a record's possibly-sent messages: "sent" (it went) or "retry" (send again)."""
+    """Settle a record's messages: "sent" (a possibly-sent one went) or "retry" (send a
+    possibly-sent or refused one again with the next --send). Returns the rows changed."""
     state = {"sent": "sent", "retry": "failed"}[outcome]
     record_id = record_id.strip().upper()
     with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
         with store.transaction():
             rows = store.db.execute(
-                "SELECT template, recipient, message_id, attempted FROM ledger "
-                "WHERE record_id = ? AND state = 'sending'", (record_id,)).fetchall()
+                "SELECT template, recipient, message_id, attempted FROM ledger WHERE "
+                "record_id = ? AND (state = 'sending' OR (? AND state = 'refused'))",
+                (record_id, outcome == "retry")).fetchall()
             for tpl, rcpt, mid, when in rows:
                 store.db.execute(
                     "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, "
                     "message_id, attempted, sent, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (record_id, tpl, rcpt, state, mid, when, when if state == "sent" else None,
                      "staff asked to send it again" if state == "failed" else None))
-    log.info("confirmations: %s: %d possibly-sent row(s) marked %s", record_id, len(rows), state)
+    log.info("confirmations: %s: %d ledger row(s) marked %s", record_id, len(rows), state)
     return len(rows)
 
 
+REPLY_SHOWN = 200  # characters of a server's reply shown in the master
+
+
 def sent_column(store: Store, key: str, records: dict[str, Any]) -> master.ToolColumn:
-    """The master's "Confirmation sent" column: each template and when it went."""
+    """The master's "Confirmation sent" column: each template and when it went, or that it
+    may have gone, is not sent yet, or was refused (with the server's reply)."""
     target_of = {alias: rid for rid, ids in _aliases(store, key).items() for alias in ids}
-    rank = {"sent": 2, "sending": 1, "failed": 0}
+    rank = {"sent": 3, "sending": 2, "refused": 1, "failed": 0}
     best: dict[str, dict[str, tuple[int, str, str]]] = {}  # id -> template -> (rank, when, text)
-    for rid, tpl, state, when in store.db.execute(
-            "SELECT record_id, template, state, COALESCE(sent, attempted) FROM ledger"):
+    for rid, tpl, state, when, error in store.db.execute(
+            "SELECT record_id, template, state, COALESCE(sent, attempted), error FROM ledger"):
+        reply = " ".join(str(error or "").split())[:REPLY_SHOWN]
         text = {"sent": f"{tpl} {when[:16].replace('T', ' ')}", "sending": f"{tpl} possibly sent",
-                "failed": f"{tpl} not sent yet"}.get(state, f"{tpl} {state}")
+                "failed": f"{tpl} not sent yet",
+                "refused": f"{tpl} refused: {reply}" if reply else f"{tpl} refused",
+                }.get(state, f"{tpl} {state}")
         entry = (rank.get(state, 0), when, text)
         target = target_of.get(rid, rid)
         found = best.setdefault(target, {}).get(tpl)

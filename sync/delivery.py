@@ -4,9 +4,16 @@ The only module that imports smtplib. One connection per run (`with Mailer(smtp)
 secured as `[smtp] security` says (starttls, ssl or none), logged in when a username is set,
 never faster than `rate_per_minute`. Every error names the server.
 
-A failure is either definite (the server said no: the message was not accepted, and a later
-run may try again) or uncertain (the connection dropped or timed out after the message was
-handed over: it may have been delivered). `Uncertain` marks the second kind.
+A failure is either definite (the server said no: the message was not accepted) or
+uncertain (the connection dropped or timed out after the message was handed over: it may
+have been delivered). `Uncertain` marks the second kind. A definite one is temporary (a 4xx
+reply: a later run may try again), refused for this message's recipients
+(`RecipientsRefused`), or refused for good (`MessageRefused`: a 5xx reply to the message
+itself, such as "line too long" or a content filter's; sending it again unchanged would be
+refused again, but the next message may well go).
+
+`send` calls its `started` callback after the rate limit's pause, immediately before the
+transmission, so that a caller records a message as "possibly sent" only once it may be.
 """
 
 from __future__ import annotations
@@ -29,8 +36,16 @@ class Uncertain(DeliveryError):
     """The message may or may not have reached the server."""
 
 
-class Refused(DeliveryError):
-    """The server refused this message's recipients; other messages may still go."""
+class RecipientsRefused(DeliveryError):
+    """The server refused every recipient of this message; other messages may still go."""
+
+
+class MessageRefused(DeliveryError):
+    """The server refused this message for good (a 5xx reply to it); others may still go."""
+
+    def __init__(self, message: str, reply: str):
+        super().__init__(message)
+        self.reply = reply  # "554 5.7.1 ...": the code and the server's text
 
 
 class Mailer:
@@ -116,6 +131,20 @@ class Mailer:
                 self.conn.close()
             self.conn = None
 
+    def _reconnect_if_closed(self) -> None:
+        """After a refusal some servers hang up; the next message gets a new connection (so
+        it is not taken for one that may have been delivered)."""
+        assert self.conn is not None
+        try:
+            if self.conn.noop()[0] == 250:
+                return
+        except (smtplib.SMTPException, OSError):
+            pass
+        log.info("the server at %s closed the connection after a refusal; reconnecting",
+                 self.where)
+        self.close()
+        self.open()
+
     def _wait(self) -> None:
         if self.last is not None:
             remaining = self.last + self.interval - self.clock()
@@ -123,27 +152,41 @@ class Mailer:
                 self.sleep(remaining)
         self.last = self.clock()
 
-    def send(self, msg: EmailMessage, sender: str, recipients: Sequence[str]) -> dict[str, str]:
-        """Send `msg` to exactly `recipients` (the envelope; headers are never consulted).
+    def send(self, msg: EmailMessage | bytes, sender: str, recipients: Sequence[str],
+             started: Callable[[], None] | None = None) -> dict[str, str]:
+        """Send `msg` (a message, or its finished bytes) to exactly `recipients` (the
+        envelope; headers are never consulted). `started` runs after the rate limit's pause,
+        just before the transmission begins.
 
         Returns {lowercased address: reason} for recipients the server refused while it
-        accepted the others. Raises DeliveryError when the message was not accepted, `Refused`
-        when every recipient was refused, `Uncertain` when it may have been delivered.
+        accepted the others. Raises DeliveryError when the message was not accepted (for a
+        reason that may pass), `RecipientsRefused` when every recipient was refused,
+        `MessageRefused` when the server refused the message for good, `Uncertain` when it
+        may have been delivered.
         """
         if self.conn is None:
             raise DeliveryError(f"{self.where}: not connected")
         self._wait()
+        if started is not None:
+            started()
         try:
-            refused = self.conn.send_message(msg, from_addr=sender, to_addrs=list(recipients))
+            if isinstance(msg, bytes):
+                refused = self.conn.sendmail(sender, list(recipients), msg)
+            else:
+                refused = self.conn.send_message(msg, from_addr=sender, to_addrs=list(recipients))
         except smtplib.SMTPRecipientsRefused as err:
             reasons = "; ".join(f"{code} {_text(text)}" for code, text in err.recipients.values())
-            raise Refused(f"{self.where}: every recipient was refused ({reasons})") from None
+            raise RecipientsRefused(f"{self.where}: every recipient was refused ({reasons})") from None
         except smtplib.SMTPSenderRefused as err:
             raise DeliveryError(f"{self.where}: sender refused ({err.smtp_code} "
                                 f"{_text(err.smtp_error)}); check smtp.from") from None
         except smtplib.SMTPDataError as err:
-            raise DeliveryError(f"{self.where}: message refused ({err.smtp_code} "
-                                f"{_text(err.smtp_error)})") from None
+            reply = f"{err.smtp_code} {_text(err.smtp_error)}"
+            if 500 <= err.smtp_code < 600:
+                self._reconnect_if_closed()
+                raise MessageRefused(f"{self.where}: message refused for good ({reply})",
+                                     reply) from None
+            raise DeliveryError(f"{self.where}: message refused ({reply})") from None
         except smtplib.SMTPNotSupportedError as err:
             raise DeliveryError(f"{self.where}: {err}") from None
         except (smtplib.SMTPException, OSError) as err:

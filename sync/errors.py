@@ -34,5 +34,9 @@ class StateError(SyncError):
     """The state file is missing, empty, damaged or cannot be written."""
 
 
+class RefusedError(DeliveryError):
+    """The SMTP server refused some messages for good (exit code 1); the others were sent."""
+
+
 class LockedError(SyncError):
     """Another run holds the lock (exit code 3)."""

@@ -7,17 +7,16 @@ extend or include. Undefined fields are errors (StrictUndefined), and every valu
 HTML-escaped in `.html` files. Templates run sandboxed: they can format values, not reach
 into Python.
 
-Header safety: a subject or display name is collapsed onto one line with control characters
-removed before it becomes a header, and recipients are given to the message (and to SMTP)
-as validated addresses only, so no answer text can add a header or a recipient.
+Messages: `compose` builds each message with its address headers written and checked by
+`sync.headers`, so that no answer can add a recipient or a header, and bodies encoded as
+quoted-printable, so that no answer can make a line too long for SMTP. `message_bytes` is
+what the outbox holds and SMTP sends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import os
-import re
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,11 +30,12 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from sync import headers
 from sync.errors import TemplateError
+from sync.headers import one_line
 
 PARTS = (("subject", ".subject.txt"), ("text", ".txt"), ("html", ".html"))
 BUNDLED = Path(__file__).resolve().parents[1] / "templates"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -114,11 +114,6 @@ class Rendered:
     subject: str
     text: str
     html: str
-
-
-def one_line(value: Any) -> str:
-    """Text safe for a header: control characters and line breaks become single spaces."""
-    return " ".join(_CONTROL.sub(" ", str(value or "")).split())
 
 
 class Templates:
@@ -231,43 +226,33 @@ def _location(err: Exception, template: jinja2.Template) -> str:
 # -- messages -------------------------------------------------------------------------------
 
 
-def address(name: Any, addr: str) -> Address:
-    """An address header value; the display name is reduced to one safe line."""
-    local, _, domain = addr.rpartition("@")
-    return Address(display_name=one_line(name), username=local, domain=domain)
-
-
-def parse_sender(text: str) -> Address:
-    """`Name <addr>` or `addr` (from the [smtp] from setting) as an Address."""
-    match = re.fullmatch(r"\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*", text)
-    if match:
-        return address(match.group(1).strip('"'), match.group(2))
-    return address("", text.strip())
-
-
 def compose(rendered: Rendered, sender: Address, to: Sequence[Address],
             cc: Sequence[Address] = (), reply_to: Address | None = None,
             when: dt.datetime | None = None) -> EmailMessage:
-    """An RFC 5322 message: multipart/alternative with the text and the HTML body."""
-    msg = EmailMessage(policy=email.policy.SMTP)
+    """An RFC 5322 message: multipart/alternative with the text and the HTML body.
+
+    Checked as it will be written and sent (`headers.check`): UnsafeMessage when an answer
+    would change a header or make a line too long."""
+    msg = EmailMessage(policy=headers.POLICY)
     msg["Subject"] = rendered.subject
-    msg["From"] = sender
-    msg["To"] = list(to)
-    if cc:
-        msg["Cc"] = list(cc)
-    if reply_to is not None:
-        msg["Reply-To"] = reply_to
+    addresses = {"From": [sender], "To": list(to), "Cc": list(cc),
+                 "Reply-To": [reply_to] if reply_to is not None else []}
+    for label, mailboxes in addresses.items():
+        if mailboxes:
+            msg.set_raw(label, headers.address_header(label, mailboxes))
     msg["Date"] = format_datetime((when or dt.datetime.now().astimezone()).replace(microsecond=0))
     msg["Message-ID"] = make_msgid(domain=sender.domain or None)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    headers.check(message_bytes(msg), rendered.subject, addresses)
     return msg
 
 
 def message_bytes(msg: EmailMessage) -> bytes:
-    """The message as an .eml file holds it (CRLF line ends)."""
-    return msg.as_bytes(policy=email.policy.SMTP)
+    """The message as an .eml file holds it and SMTP sends it (CRLF line ends). The same
+    bytes every time: the MIME boundary is chosen on the first call and kept."""
+    return msg.as_bytes(policy=headers.POLICY)
 
 
 def preview_text(msg: EmailMessage, rendered: Rendered) -> str:
@@ -277,18 +262,19 @@ def preview_text(msg: EmailMessage, rendered: Rendered) -> str:
                       "-- HTML --", rendered.html.rstrip()])
 
 
-def write_outbox(folder: Path, messages: dict[str, EmailMessage]) -> None:
-    """Make `folder` hold exactly `messages` ({file name: message}) as owner-only .eml files."""
+def write_outbox(folder: Path, messages: dict[str, bytes]) -> None:
+    """Make `folder` hold exactly `messages` ({file name: `message_bytes`}) as owner-only
+    .eml files."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     for old in folder.glob("*.eml"):
         if old.name not in messages:
             old.unlink()
-    for name, msg in messages.items():
+    for name, data in messages.items():
         tmp = folder / f".{name}.tmp"
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, message_bytes(msg))
+            os.write(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, folder / name)

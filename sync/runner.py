@@ -9,7 +9,8 @@ reported with the next action to take, and the steps after it still run:
   route sheets, as of the last good read;
 - confirmations are always rendered to the outbox, but sent (when `smtp.send = true`) only
   after a successful sync in the same run, so a Status staff changed since the last good
-  sync can never be overtaken by a message sent from older state;
+  sync can never be overtaken by a message sent from older state; a message the mail server
+  refuses for good fails the step (naming the record) after the others were sent;
 - when no sync has ever succeeded there is no state to work from, and the other steps are
   skipped.
 
@@ -35,6 +36,7 @@ from sync.errors import (
     ConfigError,
     DeliveryError,
     LockedError,
+    RefusedError,
     SourceError,
     StateError,
     SyncError,
@@ -143,6 +145,10 @@ def next_action(step: str, err: BaseException, config: Config) -> str:
     if isinstance(err, TemplateError):
         return ("fix the template and field named above, then check it with "
                 "`tpd-programs confirmations --preview RECORD_ID`")
+    if isinstance(err, RefusedError):
+        return ("fix what each reply names (run `tpd-programs confirmations` to read them; the "
+                "master's Confirmation sent column shows them too), then `tpd-programs "
+                "confirmations --retry RECORD_ID`; the other messages were sent")
     if isinstance(err, DeliveryError):
         return ("run `tpd-programs check` to test the SMTP login; unsent messages stay in the "
                 "outbox and go out on the next run, never twice")
@@ -204,10 +210,13 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
                      "(the messages are in the outbox)")
     elif not send:
         notes.append("written to the outbox only (smtp.send is not true)")
-    if summary.problems or summary.unconfirmed:
+    if summary.problems or summary.unconfirmed or summary.held:
         notes.append("the records listed need a look: run `tpd-programs confirmations`")
     if summary.warnings:
         notes.append(f"{len(summary.warnings)} warning(s)")
+    refusal = summary.refusal()
+    if refusal:  # the others went; the step fails so that staff hear of it
+        raise RefusedError(refusal)
     return StepResult(dict(summary.counts), list(summary.record_ids), "; ".join(notes))
 
 

@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     record_id TEXT NOT NULL,
     template TEXT NOT NULL,
     recipient TEXT NOT NULL,
-    state TEXT NOT NULL,           -- sending | sent | failed
+    state TEXT NOT NULL,           -- sending | sent | failed | refused
     message_id TEXT,
     attempted TEXT NOT NULL,
     sent TEXT,

@@ -4,17 +4,24 @@
     with LoopbackSmtp(tls=cert, users={"u": "p"}) as s: ... # STARTTLS required, then AUTH
 
 `server.messages` collects every accepted message as (envelope sender, recipients,
-`email.message.EmailMessage`). `self_signed(folder)` writes a certificate for 127.0.0.1.
+`email.message.EmailMessage`), and `server.raw` its bytes as they arrived. A server made with
+`refuse_to={addresses}` or `refuse_text="..."` answers a message to one of those recipients,
+or one whose bytes hold that text, with a permanent "554" (as a content filter does; another
+reply with `refuse_reply=`; with `hang_up=True` it then closes the connection) and counts it
+in `server.refused`. Lines longer than 1,000 bytes get aiosmtpd's own "500 Line too long".
+`self_signed(folder)` writes a certificate for 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
 import logging
 import socket
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,9 +69,17 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
+        raw = envelope.original_content or envelope.content
+        text = self.server.refuse_text
+        if (set(envelope.rcpt_tos) & self.server.refuse_to
+                or (text is not None and text.encode() in raw)):
+            self.server.refused += 1
+            if self.server.hang_up:  # right after the reply, as some servers do
+                asyncio.get_running_loop().call_soon(smtp.transport.close)
+            return self.server.refuse_reply
+        message = email.message_from_bytes(raw, policy=email.policy.default)
         self.server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        self.server.raw.append(raw)
         return "250 Message accepted for delivery"
 
 
@@ -75,8 +90,13 @@ def _free_port() -> int:
 
 
 class LoopbackSmtp:
-    def __init__(self, tls: Certificate | None = None, users: dict[str, str] | None = None):
+    def __init__(self, tls: Certificate | None = None, users: dict[str, str] | None = None,
+                 refuse_to: Iterable[str] = (), refuse_text: str | None = None,
+                 refuse_reply: str = "554 5.7.1 Message content rejected", hang_up: bool = False):
         self.messages: list[tuple[str, list[str], Any]] = []
+        self.raw: list[bytes] = []
+        self.refuse_to, self.refuse_text, self.refused = set(refuse_to), refuse_text, 0
+        self.refuse_reply, self.hang_up = refuse_reply, hang_up
         self.logins: list[str] = []
         self.port = _free_port()
         kwargs: dict[str, Any] = {}

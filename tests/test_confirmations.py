@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, mailmerge, syncer
+from sync import cli, confirmations, headers, mailmerge, syncer
 from sync.errors import SyncError, TemplateError
 from sync.store import Store
 from tests.conftest import REPO, Site
@@ -356,12 +356,12 @@ def test_header_injection_in_values_never_adds_a_header_or_recipient():
     templates = mailmerge.Templates([mailmerge.BUNDLED])
     evil = "Ann\r\nBcc: evil@example.com"
     rendered = mailmerge.Rendered("x", mailmerge.one_line(f"Hello {evil}"), f"Dear {evil}\n", "<p/>")
-    msg = mailmerge.compose(rendered, mailmerge.parse_sender("Programs <p@tpd.example>"),
-                            [mailmerge.address(evil, "ann@example.com")])
+    msg = mailmerge.compose(rendered, headers.parse_sender("Programs <p@tpd.example>"),
+                            [headers.address(evil, "ann@example.com")])
     raw = mailmerge.message_bytes(msg)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    headers = raw.split(b"\r\n\r\n", 1)[0]
-    assert parsed["Bcc"] is None and b"\r\nBcc:" not in headers
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert parsed["Bcc"] is None and b"\r\nBcc:" not in head
     assert [a.addr_spec for a in parsed["To"].addresses] == ["ann@example.com"]
     assert parsed["Subject"] == "Hello Ann Bcc: evil@example.com"
     assert templates.names()  # the bundled folder is found from an installed package too
