@@ -49,7 +49,18 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sync import attendance, classes, delivery, headers, mailmerge, master, normalize, rosters, syncer
+from sync import (
+    attendance,
+    classes,
+    delivery,
+    headers,
+    mailmerge,
+    master,
+    normalize,
+    rosters,
+    scratch,
+    syncer,
+)
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import ConfigError, DeliveryError, SyncError, TemplateError
 from sync.lock import run_lock
@@ -467,7 +478,8 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
             return summary
         messages = messages[:limit] if limit is not None else messages
         summary.outbox = config.output / OUTBOX
-        mailmerge.write_outbox(summary.outbox, {m.due.file: m.data for m in messages})
+        mailmerge.write_outbox(summary.outbox, {m.due.file: m.data for m in messages},
+                               scratch=scratch.folder(config.output))
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:

@@ -262,16 +262,16 @@ def preview_text(msg: EmailMessage, rendered: Rendered) -> str:
                       "-- HTML --", rendered.html.rstrip()])
 
 
-def write_outbox(folder: Path, messages: dict[str, bytes]) -> None:
+def write_outbox(folder: Path, messages: dict[str, bytes], scratch: Path | None = None) -> None:
     """Make `folder` hold exactly `messages` ({file name: `message_bytes`}) as owner-only
-    .eml files."""
+    .eml files, each written in `scratch` (the run's private folder) and then moved in."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     for old in folder.glob("*.eml"):
         if old.name not in messages:
             old.unlink()
     for name, data in messages.items():
-        tmp = folder / f".{name}.tmp"
+        tmp = (scratch or folder) / f".{name}.tmp"
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)
