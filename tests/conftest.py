@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -95,6 +96,16 @@ def temporary_files(output: Path) -> list[Path]:
     return sorted(p for p in output.rglob("*") if p.is_file() and (
         ".tmp" in p.relative_to(output).parts or p.name.endswith((".tmp", ".part"))
         or p.name.startswith("tmp")))
+
+
+@pytest.fixture
+def restore_logging():
+    """`cli.main` sets up logging on the root logger: undo it after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sync.routesheets import write_routes
 from sync.store import Store
 from sync.syncer import sync
 from tests.test_checklog import type_checks
-from tests.test_routes import VSC_ROWS, VscSite, restore_logging, vsc_site  # noqa: F401
+from tests.test_routes import VSC_ROWS, VscSite, vsc_site
 
 TODAY = dt.date(2020, 4, 20)  # 30 days' retention: requests back before March 21 are purged
 EVE = ("2/22/2020 10:00:00,eve@example.com,Eve,Stone,310-555-0105,1300 Maple Ave,Torrance,90501,"

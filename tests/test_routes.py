@@ -111,16 +111,6 @@ def vsite(tmp_path: Path) -> VscSite:
     return vsc_site(tmp_path)
 
 
-@pytest.fixture
-def restore_logging():
-    """`cli.main` sets up logging on the root logger: undo it after the test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def _record(leave: dt.date, back: dt.date, eligibility: str = "", **staff: str) -> dict:
     return {"data": {"values": {"leave_date": leave, "return_date": back, "street": "1 A St"},
                      "eligibility": eligibility}, "staff": dict(staff)}

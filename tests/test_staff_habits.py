@@ -31,16 +31,6 @@ ANNE = '3/3/2020 10:00:00,anne.s@example.org,Anne,Smith,1/2/1980,3105550199,I li
 FAY = '3/3/2020 11:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,I live in Torrance,'
 
 
-@pytest.fixture
-def restore_logging():
-    """`cli.main` sets up logging on the root logger: undo it after the test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def sheet_rows(path: Path, title: str) -> list[tuple]:
     wb = load_workbook(path, read_only=True)
     try:
