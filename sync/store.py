@@ -161,7 +161,7 @@ class Store:
     """A connection to the state file, created owner-only on first use.
 
     With `backups`, leaving the `with` block without an error after changing the state keeps
-    a copy of it in `backups/` (the newest `backups` copies are kept).
+    a copy of it in `backups/` (the newest copy of each of the last `backups` days is kept).
     """
 
     def __init__(self, path: Path, backups: int = 0):
@@ -187,6 +187,10 @@ class Store:
             damage = self.db.execute("PRAGMA quick_check").fetchone()[0]
             if damage != "ok":
                 raise StateError(_refusal(self.path, "the state file is damaged"))
+            tables = self.db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                                     "AND name = 'records'").fetchone()[0]
+            if not tables and used_before(self.path.parent):  # another database put in its place
+                raise StateError(_refusal(self.path, "the state file holds no records table"))
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
@@ -223,8 +227,9 @@ class Store:
         self._unchanged_at = self.db.total_changes
 
     def back_up(self) -> Path | None:
-        """Copy the state into `backups/` as it is now, keeping the newest `self.backups`
-        copies. Best effort: a backup that cannot be made is logged, and the run goes on."""
+        """Copy the state into `backups/` as it is now, keeping the newest copy of each of the
+        last `self.backups` days. Best effort: a backup that cannot be made is logged, and the
+        run goes on."""
         folder = self.path.parent / BACKUPS
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         target = folder / f"state-{stamp}.sqlite"

@@ -250,3 +250,20 @@ def test_a_full_disk_during_run_says_the_disk_is_full(site, mount, capsys):
     filler.unlink()  # room again: the next run takes the change
     assert run(site, "run") == 0
     assert "PIP-00004" in statuses(site)
+
+
+def test_another_database_in_place_of_the_state_is_refused(used, capsys):
+    """An empty SQLite database (no tables) put where the state file was is "empty" too: it
+    must not be filled with a new schema and taken for a first run."""
+    state = used.out / "state.sqlite"
+    for extra in ("-wal", "-shm"):
+        state.with_name(state.name + extra).unlink(missing_ok=True)
+    state.unlink()
+    db = sqlite3.connect(state)
+    db.execute("CREATE TABLE notes (text TEXT)")
+    db.commit()
+    db.close()
+    before = snapshot(used.out)
+    assert run(used, "sync") == 1
+    assert "holds no records table" in capsys.readouterr().err
+    assert snapshot(used.out) == before
