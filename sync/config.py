@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.errors import ConfigError
 from sync.programs import PROGRAMS
-from sync.tomltable import TableReader
+from sync.tomltable import TableReader, parse
 
 DEFAULT_CONFIG = Path("config/programs.toml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -423,14 +422,12 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     """Read and validate the configuration file at `path`."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    data = parse(path, raw)
     if "password" in data.get("smtp", {}):
         raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
     root = TableReader(path, data, "")
