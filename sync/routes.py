@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from sync import normalize
-from sync.config import Beat
+from sync.config import UNASSIGNED, Beat
 from sync.errors import ConfigError
 from sync.sources import exports
 
 log = logging.getLogger(__name__)
 
-UNASSIGNED = "Unassigned"
 CANCELLED = "Cancelled"
 ACTIVE = "Active"
 EARTH_RADIUS_KM = 6371.0088
