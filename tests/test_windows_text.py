@@ -60,18 +60,19 @@ def _load_example(tmp_path: Path, text: str) -> config.Config:
 
 @pytest.mark.parametrize(("old", "new", "key"), [
     ('folder = "../out"', r'folder = "C:\new\folder"', "output.folder"),
-    ('file = "examples/partners-in-policing-responses.csv"', r'file = "C:\temp\pip.csv"',
+    ('file = "examples/partners-in-policing-responses.csv"', r'file = "C:\temp\new.csv"',
      "programs.pip.source.file"),
-    ('# credentials = "service-account.json"', r'credentials = "C:\TPD\new-key.json"',
+    ('# credentials = "service-account.json"', r'credentials = "C:\new\rt-key.json"',
      "google.credentials"),
-    ("[programs.vsc.rules]\n", "[programs.vsc.rules]\n" + r'geocodes = "D:\routes\geo.csv"' + "\n",
+    ("[programs.vsc.rules]\n", "[programs.vsc.rules]\n" + r'geocodes = "D:\routes\beats.csv"' + "\n",
      "programs.vsc.rules.geocodes"),
 ])
 def test_a_backslash_escape_in_a_double_quoted_path_is_refused_naming_the_key(tmp_path, old, new,
                                                                              key):
     """Guards point 7: "C:\\new\\folder" silently became C:<new line>ew<form feed>older, a
     folder nobody asked for. Every path-valued key refuses a control character, names the
-    key and says how to write a Windows path."""
+    key and says how to write a Windows path. (Each value here uses only escapes TOML knows:
+    \\n, \\t, \\r, \\b, \\f.)"""
     text = _example(tmp_path)
     assert old in text
     with pytest.raises(ConfigError) as err:
