@@ -172,6 +172,8 @@ def test_cli_output_and_errors_survive_a_cp1252_stream(vietnamese, tmp_path, mon
     out, err = (io.TextIOWrapper(io.BytesIO(), encoding="cp1252") for _ in range(2))
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
+    root = logging.getLogger()  # main() points a handler at this stderr: put the old ones back
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
     assert cli.main(["confirmations", "--config", str(vietnamese.config_path),
                      "--preview", "PIP-00001"]) == 0
     missing = tmp_path / "Nguyễn" / "programs.toml"
