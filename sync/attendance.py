@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, master, syncer
+from sync import classes, filenames, master, syncer
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import WorkbookError
 from sync.store import Store
@@ -38,7 +37,6 @@ ATTENDED = "Sessions attended"
 ELIGIBLE = {"pip": "Graduation eligible", "tap": "Credit eligible"}
 CLASS_COLUMN = {"pip": "Cohort", "tap": "Semester"}  # the master's computed class column
 _PRESENT = {m.casefold() for m in PRESENT_MARKS}
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _FILES = "attendance:files"  # store meta: {file name: [mtime_ns, size]} last read or written
 VERSION = "attendance:version"  # store meta: bumped whenever marks or rolls change
 
@@ -54,7 +52,7 @@ def class_key(program_key: str, class_id: str) -> str:
 
 
 def file_name(program_key: str, class_id: str) -> str:
-    return f"{program_key}-{_SAFE_NAME.sub('-', class_id).strip('-.') or 'class'}.xlsx"
+    return filenames.class_file_name(program_key, class_id)
 
 
 def roster_path(config: Config, program_key: str, class_id: str) -> Path:

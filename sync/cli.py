@@ -297,7 +297,22 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root.setLevel(level)
 
 
+def tolerant_output() -> None:
+    """Characters the console's code page cannot show are written as \\u escapes, never an
+    error: on a Windows PC whose output goes to a file (the scheduled task's log) Python
+    encodes it as cp1252, which has no "ễ", and printing a Vietnamese name ended the run with
+    UnicodeEncodeError. Backslash escapes, as Python already writes on stderr, lose nothing."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # None under pythonw, or replaced
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: leave it as it is
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
     setup_logging(args.verbose, args.quiet)

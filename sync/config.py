@@ -2,7 +2,8 @@
 
 `load(path)` returns a frozen `Config`. Nothing else in the package reads the file or the
 environment for settings: secrets (the SMTP password) arrive here from the variable the
-file names, and travel on in the returned object.
+file names, and travel on in the returned object. Names that become file or sheet names
+(class ids, beat names) must differ when case is ignored, as on Windows (`sync.filenames`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sync import filenames
 from sync.errors import ConfigError
 from sync.programs import PROGRAMS
-from sync.tomltable import TableReader
+from sync.tomltable import TableReader, parse
 
 DEFAULT_CONFIG = Path("config/programs.toml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 _FORM_URL = re.compile(r"/forms/(?:u/\d+/)?d/([A-Za-z0-9_-]+)")
+UNASSIGNED = "Unassigned"  # the beat of a residence no configured beat claims
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,15 @@ def _vsc_rules(r: TableReader) -> VscRules:
                 raise b.fail(f"streets[{j}]", "from/to must be house numbers with from <= to")
             streets.append((s["street"], low, high))
         beats.append(Beat(b.text("name"), b.strings("zip_codes", ()), tuple(streets)))
+        if beats[-1].name.strip().casefold() == UNASSIGNED.casefold():
+            raise b.fail("name", f"{beats[-1].name!r} is the route sheet of the residences "
+                         f"no beat claims ({UNASSIGNED}): give the beat another name")
+    if clash := filenames.first_clash(b.name for b in beats):  # sheet titles ignore case
+        i, j = clash
+        raise r.fail(f"beats[{j}].name", f"{beats[j].name!r} and {r.key(f'beats[{i}].name')} "
+                     f"{beats[i].name!r} are one name when case is ignored, as Excel does in "
+                     "sheet names, and each beat is a sheet of the route workbook: give them "
+                     "names that differ in a letter or digit")
     return VscRules(
         advance_notice_hours=r.number("advance_notice_hours", 48),
         max_days=r.number("max_days", 30, minimum=1),
@@ -364,10 +375,16 @@ def _program(r: TableReader, key: str) -> ProgramConfig:
             if not isinstance(raw, dict):
                 raise r.fail(f"{sessions_key}[{i}]", "must be a table")
             sessions.append(_session(TableReader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
-        ids = [s.id for s in sessions]
-        for i, s in enumerate(sessions):
-            if ids.index(s.id) != i:
-                raise r.fail(f"{sessions_key}[{i}].id", f"duplicate id {s.id!r}")
+        names = [filenames.class_file_name(key, s.id) for s in sessions]
+        if clash := filenames.first_clash(names):
+            i, j = clash
+            first, other = sessions[i].id, r.key(f"{sessions_key}[{i}].id")
+            if sessions[j].id == first:
+                raise r.fail(f"{sessions_key}[{j}].id", f"duplicate id {first!r} (as {other})")
+            raise r.fail(f"{sessions_key}[{j}].id", f"{sessions[j].id!r} and {other} {first!r} "
+                         f"would share one roster file, {names[i]} (file names ignore case on "
+                         "Windows, and characters other than letters, digits, '.', '_' and '-' "
+                         "become '-'): give the classes ids that differ in a letter or digit")
     templates_table = r.sub("templates")
     templates = {status: templates_table.text(status) for status in templates_table.table}
     for status in templates:
@@ -423,14 +440,12 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     """Read and validate the configuration file at `path`."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    data = parse(path, raw)
     if "password" in data.get("smtp", {}):
         raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
     root = TableReader(path, data, "")

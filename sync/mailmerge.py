@@ -7,6 +7,14 @@ extend or include. Undefined fields are errors (StrictUndefined), and every valu
 HTML-escaped in `.html` files. Templates run sandboxed: they can format values, not reach
 into Python.
 
+Template files are UTF-8 (`Utf8Loader`). Notepad's "UTF-8 with BOM" is read without the
+mark, which would otherwise start the Subject. A file saved as "ANSI" (Windows-1252) is a
+TemplateError naming the file, the line and how to save it as UTF-8; it is not read as
+Windows-1252. Guessing is right for exports, which hold thousands of answers to count bytes
+in (`sync.sources.exports`), but a template is a few lines whose wrong guess would go out in
+every message, to people who cannot be asked to ignore it; the error is caught before any
+message is written, and the fix takes a minute.
+
 Messages: `compose` builds each message with its address headers written and checked by
 `sync.headers`, so that no answer can add a recipient or a header, and bodies encoded as
 quoted-printable, so that no answer can make a line too long for SMTP. `message_bytes` is
@@ -107,6 +115,47 @@ FILTERS = {"longdate": longdate, "date": date, "shortdate": shortdate, "weekday"
 
 # -- templates ------------------------------------------------------------------------------
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class Utf8Loader(jinja2.FileSystemLoader):
+    """Template files from `folders` (the first holding a file wins), read as UTF-8 with any
+    byte-order mark dropped; TemplateError naming the file for one in another encoding."""
+
+    def __init__(self, folders: Sequence[Path]):
+        super().__init__([str(f) for f in folders], encoding="utf-8-sig")
+
+    def get_source(self, environment: jinja2.Environment,
+                   template: str) -> tuple[str, str | None, Any]:
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError:
+            for folder in self.searchpath:
+                path = Path(folder, *template.split("/"))
+                if path.is_file():
+                    raise TemplateError(not_utf8(path)) from None
+            raise
+
+
+def not_utf8(path: Path) -> str:
+    """Where the template file at `path` stops being UTF-8, and how to fix it."""
+    raw = path.read_bytes()
+    fix = "open it in Notepad, choose File > Save As, set Encoding to UTF-8 and save"
+    if raw.startswith(_UTF16_BOMS):
+        return f'{path}: saved as "Unicode" (UTF-16), not UTF-8; {fix}'
+    skip = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        raw[skip:].decode("utf-8")
+        return f"{path}: not UTF-8 text; {fix}"  # changed since it was read
+    except UnicodeDecodeError as err:
+        at = skip + err.start
+    line = raw.count(b"\n", 0, at) + 1
+    column = at - raw.rfind(b"\n", 0, at)
+    shown = raw[at:at + 1].decode("cp1252", "replace")
+    return (f"{path}:{line}: not saved as UTF-8: column {column} holds the byte 0x{raw[at]:02X} "
+            f'("{shown}" in Windows "ANSI" text); {fix}')
+
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -122,7 +171,7 @@ class Templates:
     def __init__(self, folders: Sequence[Path]):
         self.folders = [Path(f) for f in folders if Path(f).is_dir()]
         self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader([str(f) for f in self.folders]),
+            loader=Utf8Loader(self.folders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm"),
                                                 default_for_string=False, default=False),

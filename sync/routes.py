@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import logging
 import math
 import re
@@ -25,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from sync import normalize
-from sync.config import Beat
+from sync.config import UNASSIGNED, Beat
 from sync.errors import ConfigError
+from sync.sources import exports
 
 log = logging.getLogger(__name__)
 
-UNASSIGNED = "Unassigned"
 CANCELLED = "Cancelled"
 ACTIVE = "Active"
 EARTH_RADIUS_KM = 6371.0088
@@ -175,10 +176,26 @@ def geocode_key(address: Any) -> str:
 
 def read_geocodes(path: Path) -> dict[str, Point]:
     """{normalised address: (lat, lon)} from the staff's CSV (columns address, latitude,
-    longitude). A row without usable coordinates is skipped with a warning naming its row."""
+    longitude). A row without usable coordinates is skipped with a warning naming its row.
+    The bytes are decoded as form exports are (`exports.decode`): UTF-8, with or without a
+    byte-order mark, else Windows-1252, which is what Excel on Windows saves as "CSV"."""
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: programs.vsc.rules.geocodes: file not found") from None
+    except OSError as err:
+        raise ConfigError(
+            f"{path}: programs.vsc.rules.geocodes: cannot read the CSV ({err.strerror})") from None
+    text, encoding, whole = exports.decode(raw)  # Excel on Windows saves Windows-1252
+    if encoding != "UTF-8":
+        log.warning("%s: not UTF-8; reading it as %s", path.name, encoding)
+    if not whole:
+        log.warning("%s: some bytes are not text in %s; an address holding them is not found",
+                    path.name, encoding)
+        text = text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate goes on
+    try:
+        with io.StringIO(text, newline="") as fh:
             reader = csv.DictReader(fh)
             headers = {(h or "").strip().casefold(): h for h in reader.fieldnames or ()}
             missing = [c for c in ("address", "latitude", "longitude") if c not in headers]
@@ -195,9 +212,7 @@ def read_geocodes(path: Path) -> dict[str, Point]:
                     continue
                 out[key] = point
             return out
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: programs.vsc.rules.geocodes: file not found") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+    except csv.Error as err:
         raise ConfigError(
             f"{path}: programs.vsc.rules.geocodes: cannot read the CSV ({err})") from None
 

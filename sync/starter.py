@@ -60,9 +60,12 @@ def starter_config(example: str, *, examples: bool, today: dt.date) -> str:
         "# (docs/setup.md) walks through Google, email and scheduling.\n"
         "#\n"
         "# Relative paths (export files, the output folder, the Google key file) are resolved\n"
-        "# from the folder this file is in. Dates are written 2020-03-05, times 18:00.\n\n"
+        "# from the folder this file is in. Dates are written 2020-03-05, times 18:00.\n"
+        "# Windows paths go in single quotes, exactly as Explorer shows them: 'D:\\TPD\\out'.\n"
+        "# Inside double quotes a backslash starts an escape (\"C:\\new\" would hold a new\n"
+        "# line), so there use forward slashes instead: \"D:/TPD/out\".\n\n"
     )
-    text = _HEADER.sub(header, example, count=1)
+    text = _HEADER.sub(lambda _found: header, example, count=1)  # the header holds backslashes
     text = re.sub(r'^folder = "[^"]*"', 'folder = "out"', text, count=1, flags=re.MULTILINE)
     text = re.sub(r'^# written under this folder\..*$',
                   '# written under this folder: "out" is the out/ folder next to this file.',

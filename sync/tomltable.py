@@ -1,13 +1,77 @@
-"""Typed reads from one TOML table; every error names the file and the key."""
+"""Typed reads from one TOML table; every error names the file and the key.
+
+Windows paths are the trap of TOML: inside double quotes a backslash starts an escape, so
+"C:\\new\\folder" loads as "C:", a new line, "ew", a form feed and "older", without a word,
+and "C:\\Users\\..." stops the parser with "Invalid hex value". A path-valued key refuses a
+control character (no real file name holds one), and `parse` turns the parser's escape errors
+into a message naming the line and the key; both say how to write the path (`WINDOWS_PATHS`).
+`parse` also reads a file that Notepad saved with a UTF-8 byte-order mark, and names the line
+of a file saved in another encoding ("ANSI") instead of failing with a traceback.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from sync.errors import ConfigError
+
+WINDOWS_PATHS = ("write Windows paths in single quotes, 'C:\\new\\folder', or with forward "
+                 "slashes, \"C:/new/folder\"")
+_BOM = "\ufeff"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_AT = re.compile(r"\(at line (\d+), column (\d+)\)$")
+_ESCAPE_ERRORS = ("Invalid hex value", "Unescaped '\\'", "Illegal character")
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def parse(path: Path, raw: bytes) -> dict[str, Any]:
+    """The TOML document in `raw` (the bytes of `path`); ConfigError naming the line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not saved as UTF-8 (the byte 0x{raw[err.start]:02X}); "
+                          "open it in Notepad, choose File > Save As and set Encoding to UTF-8"
+                          ) from None
+    try:
+        return tomllib.loads(text.removeprefix(_BOM))
+    except tomllib.TOMLDecodeError as err:
+        raise _decode_error(path, text.removeprefix(_BOM), err) from None
+
+
+def _decode_error(path: Path, text: str, err: tomllib.TOMLDecodeError) -> ConfigError:
+    message = str(err)
+    at = _AT.search(message)
+    if at is None:
+        return ConfigError(f"{path}: not valid TOML: {message}")
+    number, column = int(at.group(1)), int(at.group(2))
+    message = f"{message[:at.start()].rstrip()} (column {column})"
+    lines = text.splitlines()
+    line = lines[number - 1] if number <= len(lines) else ""
+    key = _key_at(lines, number)
+    where = f"{path}:{number}: {key + ': ' if key else ''}"
+    if "\\" in line and message.startswith(_ESCAPE_ERRORS):
+        return ConfigError(f"{where}not valid TOML: {message}. In double quotes a backslash "
+                           f"starts an escape (\\n is a new line, \\U a character code): "
+                           f"{WINDOWS_PATHS}")
+    return ConfigError(f"{where}not valid TOML: {message}")
+
+
+def _key_at(lines: list[str], number: int) -> str:
+    """The dotted key set on line `number` (1-based), under the table header above it."""
+    found = _KEY.match(lines[number - 1]) if 0 < number <= len(lines) else None
+    if found is None:
+        return ""
+    table = next((m.group(1) for line in reversed(lines[:number - 1])
+                  if (m := _TABLE.match(line))), "")
+    name = found.group(1).replace('"', "").replace("'", "")
+    return f"{table}.{name}" if table else name
 
 
 class TableReader:
@@ -91,5 +155,9 @@ class TableReader:
         value = self.text(name, default)
         if not isinstance(value, str):
             return value
+        if _CONTROL.search(value):
+            raise self.fail(name, f"{value!r} holds a control character, which no file name "
+                            "does: in double quotes a backslash starts an escape (\\n is a new "
+                            f"line, \\t a tab, \\f a form feed); {WINDOWS_PATHS}")
         p = Path(value).expanduser()
         return Path(os.path.normpath(p if p.is_absolute() else (self.path.parent / p)))

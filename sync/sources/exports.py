@@ -62,7 +62,7 @@ def _read_csv(path: Path) -> Table:
         raw = path.read_bytes()
     except OSError as err:
         raise SourceError(f"{path}: cannot read: {err.strerror}") from None
-    text, encoding, whole = _decode(raw)
+    text, encoding, whole = decode(raw)
     if encoding != "UTF-8":
         log.warning("%s: not UTF-8; reading it as %s", path.name, encoding)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -74,10 +74,10 @@ def _read_csv(path: Path) -> Table:
     return table if whole else _marked(table, encoding)
 
 
-def _decode(raw: bytes) -> tuple[str, str, bool]:
-    """The text of a .csv export, its encoding ("UTF-8" or "Windows-1252"), decided from the
-    whole file, and whether every byte was text in it; bytes that were not are kept as lone
-    surrogates."""
+def decode(raw: bytes) -> tuple[str, str, bool]:
+    """The text of a .csv file (an export, or any CSV staff save from Excel), its encoding
+    ("UTF-8" or "Windows-1252"), decided from the whole file, and whether every byte was text
+    in it; bytes that were not are kept as lone surrogates."""
     body = raw[len(_BOM):] if raw.startswith(_BOM) else raw
     try:
         return body.decode("utf-8"), "UTF-8", True
