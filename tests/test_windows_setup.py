@@ -531,8 +531,8 @@ def test_setup_guide_windows_section():
     windows = guide[guide.index("## 8. Windows"):]
     for topic in (
         # protecting the folder
-        "/inheritance:r", '/grant:r "%USERNAME%:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-        '"Administrators:(OI)(CI)F"', "$env:USERNAME", "C:\\Users\\", "*S-1-5-32-544",
+        "/inheritance:r", '/grant:r "%USERDOMAIN%\\%USERNAME%:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
+        '"Administrators:(OI)(CI)F"', "${env:USERNAME}", "C:\\Users\\", "*S-1-5-32-544",
         # paths in TOML
         "folder = 'C:\\tpd-programs\\out'", "C:/tpd-programs/out", '"C:\\new',
         # the scheduled task
@@ -543,7 +543,7 @@ def test_setup_guide_windows_section():
         "### Checked only by simulation on Linux",
     ):
         assert topic in windows, topic
-    assert "[8. Windows" in guide  # in the table of contents
+    assert "8. [Windows PCs" in guide  # in the table of contents
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     owner_only = next(p for p in readme.split("\n\n") if "readable by its owner only" in p)
     assert "Windows" in owner_only and "docs/setup.md" in owner_only
