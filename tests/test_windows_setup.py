@@ -150,6 +150,10 @@ Successfully processed 1 files; Failed processing 0 files
 """
 
 
+FAKE_ICACLS = pytest.mark.skipif(os.name == "nt", reason="the stand-in icacls.exe is a script "
+                                 "with a #! line, which Windows cannot run")
+
+
 class FakeIcacls:
     """`%SystemRoot%\\System32\\icacls.exe`: prints the recorded output set for a path (or for
     every path), in the given encoding with CRLF line ends, and exits with the given code."""
@@ -223,6 +227,7 @@ def site(tmp_path: Path) -> Site:
 # -- 4. who can open the output folder and the key ----------------------------------------
 
 
+@FAKE_ICACLS
 def test_windows_check_fixes_a_folder_every_user_can_open(site: Site, nt_os: FakeIcacls):
     """Regression: on Windows `check` skipped the permissions test, so a folder under C:\\
     that every local user can read (the state, master.xlsx, the key) passed as OK."""
@@ -236,6 +241,7 @@ def test_windows_check_fixes_a_folder_every_user_can_open(site: Site, nt_os: Fak
     assert cli.main(["check", "--config", str(site.config_path)]) == 1
 
 
+@FAKE_ICACLS
 @pytest.mark.parametrize(("sample", "encoding"), [
     (PROTECTED, "utf-8"),
     (UNDER_PROFILE, "utf-8"),
@@ -252,6 +258,7 @@ def test_windows_check_accepts_a_protected_folder(site: Site, nt_os: FakeIcacls,
     assert detail.startswith(f"{site.out}: writable")
 
 
+@FAKE_ICACLS
 @pytest.mark.parametrize(("sample", "encoding", "named"), [
     (GERMAN_INHERITED, "cp850", ["VORDEFINIERT\\Benutzer", "Authentifizierte Benutzer"]),
     (SPANISH_EVERYONE, "cp850", ["Todos"]),
@@ -271,6 +278,7 @@ def test_windows_check_names_every_other_account(site: Site, nt_os: FakeIcacls, 
         assert allowed not in accounts
 
 
+@FAKE_ICACLS
 @pytest.mark.parametrize(("sample", "code", "reason"), [
     (ACCESS_DENIED, 5, "Access is denied"),
     (NOT_AN_ACL, 0, "output not understood"),
@@ -294,6 +302,7 @@ def test_windows_check_warns_when_icacls_says_something_else(site: Site, nt_os: 
     assert "WARN" in capsys.readouterr().out
 
 
+@FAKE_ICACLS
 def test_windows_check_warns_without_icacls(site: Site, nt_os: FakeIcacls):
     (nt_os.system32 / "icacls.exe").unlink()
     report = check_file(site.config_path)
@@ -302,6 +311,7 @@ def test_windows_check_warns_without_icacls(site: Site, nt_os: FakeIcacls):
     assert "icacls could not be run" in line
 
 
+@FAKE_ICACLS
 def test_windows_check_of_a_folder_not_made_yet(site: Site, nt_os: FakeIcacls):
     """A folder the first run will make inherits its parent's access list: FIX it by making
     the folder and protecting it, never by touching the parent (it may be C:\\)."""
@@ -318,6 +328,7 @@ def test_windows_check_of_a_folder_not_made_yet(site: Site, nt_os: FakeIcacls):
         True, f"{site.out}: will be created by the first run")
 
 
+@FAKE_ICACLS
 def test_windows_check_fixes_a_key_everyone_can_read(tmp_path: Path, fake_google: FakeGoogle,
                                                      nt_os: FakeIcacls):
     fake_google.add_spreadsheet(KEY, tabs={"Form Responses 1": [HEADER, ROW]})
@@ -350,6 +361,7 @@ def test_parse_keeps_explicit_and_inherited_apart():
     assert entries[2].rights == ("I", "OI", "CI", "RX")
 
 
+@FAKE_ICACLS
 def test_explicit_entries_for_others_are_removed_by_the_fix(site: Site, nt_os: FakeIcacls):
     """/inheritance:r drops inherited entries only; an explicit "Everyone" needs /remove:g."""
     nt_os.answer(SPANISH_EVERYONE)
