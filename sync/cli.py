@@ -96,6 +96,15 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
+def _run_failed(cfg: config_mod.Config, err: BaseException) -> str:
+    from sync.runner import notify_aborted
+
+    return notify_aborted(cfg, err)
+
+
+cmd_run.on_failure = _run_failed  # a run that stops outside its steps still tells staff
+
+
 @command("init", "write a starter configuration and templates folder for a new department")
 def cmd_init(args: argparse.Namespace, cfg: None) -> int:
     from sync.starter import write_starter
@@ -340,10 +349,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SyncError as err:
         print(f"tpd-programs: error: {err}", file=sys.stderr)
         logfile.record(file_log, f"{args.command} failed: {err}")
+        _after_failure(handler, cfg, err)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("tpd-programs: interrupted; the previous master workbook is unchanged", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as err:  # a bug, or an outside error nothing above translated
+        # Its message may quote a cell or an address: the screen and the log get its type
+        # and frames only.
+        what = logfile.unexpected(err)
+        logfile.record(file_log, f"{args.command} failed: {what}; traceback:\n"
+                       f"{logfile.frames(err)}")
+        where = (f"the log file {logfile.log_path(cfg.output)} has the details"
+                 if file_log is not None and cfg is not None else "please report it")
+        print(f"tpd-programs: {what}; {where}", file=sys.stderr)
+        _after_failure(handler, cfg, err)
+        return EXIT_ERROR
     finally:
         if file_log is not None:
             logfile.detach(file_log)
+
+
+def _after_failure(handler: Callable, cfg: config_mod.Config | None, err: BaseException) -> None:
+    """The failed command's own follow-up, if it has one (`run`: the failure notice)."""
+    follow_up = getattr(handler, "on_failure", None)
+    if follow_up is None or cfg is None:
+        return
+    try:
+        said = follow_up(cfg, err)
+    except Exception as failed:  # the notice must never hide the error it is about
+        said = f"Failure notice not sent: {logfile.unexpected(failed)}"
+    if said:
+        print(said, file=sys.stderr)

@@ -5,6 +5,10 @@ Sheet or Form), each program's source and its mapped questions (naming the close
 the form has when one is missing), the SMTP login (without sending anything) and the output
 folder.
 Nothing here stops at the first problem: one report lists everything to fix.
+
+Who else can open the output folder and the key is read from the mode bits on POSIX and from
+the access list on Windows (`sync.winacl`). When that list cannot be read the line says WARN:
+neither OK (nobody looked) nor FIX (nothing is known to be wrong), so the check still passes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sync import winacl
 from sync.config import Config, ProgramConfig, Smtp, load
 from sync.delivery import Mailer
 from sync.errors import ConfigError, DeliveryError, SourceError, SyncError
@@ -26,9 +31,15 @@ from sync.sources.exports import read_export
 @dataclass
 class CheckReport:
     lines: list[tuple[str, bool, str]] = field(default_factory=list)  # (what, ok, detail)
+    warned: set[int] = field(default_factory=set)  # indexes of lines that say WARN
 
     def add(self, what: str, ok: bool, detail: str) -> None:
         self.lines.append((what, ok, detail))
+
+    def warn(self, what: str, detail: str) -> None:
+        """A line to read that does not fail the check (something could not be verified)."""
+        self.warned.add(len(self.lines))
+        self.lines.append((what, True, detail))
 
     @property
     def ok(self) -> bool:
@@ -36,10 +47,11 @@ class CheckReport:
 
     def render(self) -> str:
         width = max((len(w) for w, _ok, _d in self.lines), default=10)
-        rows = [f"{'OK ' if ok else 'FIX'}  {what:<{width}}  {detail}"
-                for what, ok, detail in self.lines]
-        verdict = ("All checks passed." if self.ok
-                   else "Some checks need attention (FIX lines above).")
+        rows = [f"{'WARN' if i in self.warned else 'OK  ' if ok else 'FIX '} "
+                f"{what:<{width}}  {detail}" for i, (what, ok, detail) in enumerate(self.lines)]
+        verdict = ("Some checks need attention (FIX lines above)." if not self.ok
+                   else "All checks passed; read the WARN lines above." if self.warned
+                   else "All checks passed.")
         return "\n".join([*rows, verdict])
 
 
@@ -145,12 +157,17 @@ def _check_credentials(config: Config, report: CheckReport) -> bool:
         report.add(what, False, f"{path}: not a service-account JSON key; create one under "
                    "IAM & Admin > Service Accounts > Keys in the Google Cloud console")
         return False
-    if os.name != "nt" and path.stat().st_mode & 0o077:
+    detail = (f"{path} (service account {email}: share each response spreadsheet with this "
+              "address as a Viewer)")
+    if os.name == "nt":
+        found = _open_to_others(report, what, path, detail, path, False)
+        if found:
+            report.add(what, False, f"{path}: {found[0]} can read the key: run {found[1]}")
+    elif path.stat().st_mode & 0o077:
         report.add(what, False, f"{path}: other users of this computer can read the key: "
                    f"run chmod 600 {path}")
-        return True
-    report.add(what, True, f"{path} (service account {email}: share each response "
-               "spreadsheet with this address as a Viewer)")
+    else:
+        report.add(what, True, detail)
     return True
 
 
@@ -234,11 +251,20 @@ def _check_output(folder: Path, report: CheckReport) -> None:
         parent = folder.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
-        if os.access(parent, os.W_OK | os.X_OK):
-            report.add(what, True, f"{folder}: will be created by the first run")
-        else:
+        if not os.access(parent, os.W_OK | os.X_OK):
             report.add(what, False, f"{folder}: does not exist and {parent} is not writable: "
                        "create it, or change output.folder")
+            return
+        detail = f"{folder}: will be created by the first run"
+        if os.name != "nt":
+            report.add(what, True, detail)
+            return
+        # On Windows the new folder inherits the parent's access list: the fix protects the
+        # folder once made, never the parent (it may be C:\).
+        found = _open_to_others(report, what, parent, detail, folder, True)
+        if found:
+            report.add(what, False, f"{detail}, and {found[0]} could open it (inherited from "
+                       f'{parent}): run mkdir "{folder}", then {found[1]}')
         return
     if not folder.is_dir():
         report.add(what, False, f"{folder}: is a file, not a folder: change output.folder")
@@ -251,8 +277,33 @@ def _check_output(folder: Path, report: CheckReport) -> None:
         report.add(what, False, f"{folder}: cannot write there ({err.strerror}): fix its "
                    "permissions, or change output.folder")
         return
-    if os.name != "nt" and stat.S_IMODE(folder.stat().st_mode) & 0o007:
+    if os.name == "nt":
+        found = _open_to_others(report, what, folder, f"{folder}: writable", folder, True)
+        if found:
+            report.add(what, False, f"{folder}: {found[0]} can open it, and it holds personal "
+                       f"data: run {found[1]}")
+        return
+    if stat.S_IMODE(folder.stat().st_mode) & 0o007:
         report.add(what, False, f"{folder}: every user of this computer can open it, and it "
                    f"holds personal data: run chmod 700 {folder}")
         return
     report.add(what, True, f"{folder}: writable")
+
+
+def _open_to_others(report: CheckReport, what: str, path: Path, ok_detail: str,
+                    target: Path, folder: bool) -> tuple[str, str] | None:
+    """Windows: who besides the user, SYSTEM and Administrators can open `path`, and the
+    icacls line that protects `target`, for the caller's FIX line. When nobody else can,
+    adds the OK line `ok_detail`; when the access list cannot be read, a WARN line."""
+    try:
+        found, explicit = winacl.who_else(path)
+    except winacl.UnknownAcl as err:
+        report.warn(what, f"{ok_detail}; could not read who else can open {path} "
+                    f"({err.reason}): protect it as docs/setup.md says (Windows: protecting "
+                    "the folder)")
+        return None
+    if not found:
+        report.add(what, True, ok_detail)
+        return None
+    command = winacl.protect_command(target, folder, explicit if target == path else ())
+    return ", ".join(found), command

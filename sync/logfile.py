@@ -13,6 +13,7 @@ import logging.handlers
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
 from sync.errors import SyncError
@@ -51,6 +52,19 @@ class PersonalDataFilter(logging.Filter):
 
 def redact(text: str) -> str:
     return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
+
+
+def unexpected(err: BaseException) -> str:
+    """An error that is not the toolkit's own, for a log line or the screen: its type and
+    where it was raised, never its message (an outside error may quote a cell's value)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"unexpected {type(err).__name__}{where}"
+
+
+def frames(err: BaseException) -> str:
+    """The traceback of `err` without its message: file, line and code of each frame."""
+    return "".join(traceback.format_list(traceback.extract_tb(err.__traceback__)))
 
 
 class _OwnerOnlyHandler(logging.handlers.RotatingFileHandler):

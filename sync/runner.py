@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -44,7 +43,7 @@ from sync.errors import (
     WorkbookError,
 )
 from sync.lock import run_lock
-from sync.logfile import log_path, redact
+from sync.logfile import frames, log_path, redact, unexpected
 from sync.store import translate
 
 log = logging.getLogger(__name__)
@@ -163,9 +162,7 @@ def _describe(err: BaseException) -> str:
     rows and keys. Anything else may carry a cell's value, so only its type and place are."""
     if isinstance(err, SyncError):
         return redact(str(err))
-    frames = traceback.extract_tb(err.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"unexpected {type(err).__name__}{where}"
+    return unexpected(err)
 
 
 # -- the steps ---------------------------------------------------------------------------------
@@ -317,13 +314,26 @@ def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> S
 def _failed(config: Config, name: str, err: BaseException, started: float) -> StepOutcome:
     if not isinstance(err, SyncError):
         # The traceback shows where, never what: frames only, no exception message.
-        frames = "".join(traceback.format_list(traceback.extract_tb(err.__traceback__)))
-        log.info("%s: unexpected %s; traceback:\n%s", name, type(err).__name__, frames)
+        log.info("%s: unexpected %s; traceback:\n%s", name, type(err).__name__, frames(err))
     return StepOutcome(name, FAILED, time.monotonic() - started, error=_describe(err),
                        next_action=next_action(name, err, config))
 
 
 # -- failure notice ---------------------------------------------------------------------------
+
+
+def notify_aborted(config: Config, err: BaseException) -> str:
+    """The run stopped outside any step (before the lock, say, or by a bug): tell
+    `smtp.notify` as for a failed step. Returns a line saying what happened, or ""."""
+    if isinstance(err, LockedError):
+        return ""  # not a failure: the previous run is still going
+    action = (next_action("run", err, config) if isinstance(err, SyncError) else
+              "an unexpected error stopped the run: keep the log file (it has the details) "
+              "and report it")
+    report = RunReport(started=dt.datetime.now(config.department.timezone).replace(tzinfo=None),
+                       steps=[StepOutcome("run", FAILED, 0.0, error=_describe(err),
+                                          next_action=action)])
+    return notify_failure(config, report)
 
 
 def notify_failure(config: Config, report: RunReport) -> str:
