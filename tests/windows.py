@@ -212,4 +212,4 @@ def excel_owner_file(user: str) -> bytes:
 def libreoffice_lock_file(full_name: str, user: str = "staff", host: str = "FRONT-DESK-PC") -> bytes:
     """A LibreOffice lock file (`.~lock.name.xlsx#`): full name, system user, host, time,
     profile, comma-separated and ended by ";" (as LibreOffice 7 writes it)."""
-    return f"{full_name},{user},{host},01.12.2026 08:21,file:///C:/Users/{user}/profile;".encode()
+    return f"{full_name},{user},{host},01.12.2026 08:21,file:///C:/profile;".encode()
