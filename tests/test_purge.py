@@ -17,6 +17,7 @@ from sync.store import Store
 from sync.syncer import sync
 from tests.test_checklog import type_checks
 from tests.test_routes import VSC_ROWS, VscSite, restore_logging, vsc_site  # noqa: F401
+from tests.windows import simulated
 
 TODAY = dt.date(2020, 4, 20)  # 30 days' retention: requests back before March 21 are purged
 EVE = ("2/22/2020 10:00:00,eve@example.com,Eve,Stone,310-555-0105,1300 Maple Ave,Torrance,90501,"
@@ -169,6 +170,7 @@ def test_purge_command(vsite, capsys):
     assert sheet(vsite.master, "Vacation Checks")["VSC-00005"]["First name"] is None
 
 
+@simulated
 @pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize("finisher", ["sync", "purge"])
 def test_a_purge_stopped_by_an_open_master_is_finished_by_the_next_run(vsite, capsys, finisher,

@@ -22,6 +22,7 @@ from sync.records import build_records
 from sync.responses import map_table, read_tables
 from sync.validate import validate
 from tests.conftest import REPO, soffice_to_pdf, temporary_files
+from tests.windows import simulated
 
 PIP = "Partners in Policing"
 
@@ -338,6 +339,7 @@ def test_backup_of_the_previous_master_is_kept(site):
     assert "PIP-00004" not in rows_by_id(backups[0])
 
 
+@simulated
 def test_master_open_in_another_program_is_a_clear_error(site, windows_like):
     syncer.sync(site.config())
     (site.out / "~$master.xlsx").write_text("owner")

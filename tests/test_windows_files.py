@@ -36,10 +36,7 @@ from tests.test_checklog import type_checks
 from tests.test_confirmations import decided, make_site
 from tests.test_delivery import ALL, smtp_section
 from tests.test_routes import VSC_ROWS, restore_logging, vsc_site  # noqa: F401
-from tests.windows import SHARING_VIOLATION, excel_owner_file, libreoffice_lock_file
-
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="simulates Windows on Linux (fcntl "
-                                "locks, patched file calls); Windows itself needs none of it")
+from tests.windows import SHARING_VIOLATION, excel_owner_file, libreoffice_lock_file, simulated
 
 NEW_ROW = "3/3/2020 10:00:00,{n}@example.com,New{n},Person{n},5/6/1970,31055501{n:02d},I live in Torrance,"
 
@@ -60,6 +57,7 @@ def digest(path: Path) -> str:
 # -- 1. saving a workbook ---------------------------------------------------------------------
 
 
+@simulated
 def test_a_workbook_is_saved_where_flushing_needs_write_access(site, windows_like, tmp_path):
     """Guards issue 22.1: os.fsync on a file opened "rb" fails on Windows ("Bad file
     descriptor"), so every sync said "cannot write the workbook"."""
@@ -86,6 +84,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@simulated
 def test_a_second_run_exits_3_though_the_locked_lock_file_cannot_be_read(
         site, windows_like, capsys, restore_logging):  # noqa: F811
     """Guards issue 22.2: Windows enforces the msvcrt lock, so reading the holder's details
@@ -117,6 +116,7 @@ def test_a_second_run_exits_3_though_the_locked_lock_file_cannot_be_read(
 # -- 3. files held open: backups --------------------------------------------------------------
 
 
+@simulated
 def test_an_old_backup_held_open_never_fails_the_sync(tmp_path, windows_like, caplog):
     """Guards issue 22.3: rotation deleted an old backup before the replace, so a backup
     staff had open failed every sync with a message naming master.xlsx."""
@@ -156,6 +156,7 @@ OWNER_FILES = [
 ]
 
 
+@simulated
 @pytest.mark.parametrize(("name", "data", "user"), OWNER_FILES)
 def test_a_stale_owner_file_is_logged_with_its_user_and_the_sync_goes_on(
         site, windows_like, caplog, name, data, user):
@@ -173,6 +174,7 @@ def test_a_stale_owner_file_is_logged_with_its_user_and_the_sync_goes_on(
     assert name in logged and user in logged
 
 
+@simulated
 def test_a_master_open_in_excel_is_refused_naming_who_has_it_open(site, windows_like):
     syncer.sync(site.config())
     before = digest(site.master)
@@ -207,6 +209,7 @@ def test_owner_files_are_read_as_excel_and_libreoffice_write_them():
 # -- 3. files held open: outbox, rosters, route sheets, purge ---------------------------------
 
 
+@simulated
 def test_an_open_outbox_message_stops_nothing_and_is_named(tmp_path, windows_like, capsys,
                                                            restore_logging):  # noqa: F811
     """Guards issue 22.3: an .eml open in a viewer raised a raw PermissionError before any
@@ -246,6 +249,7 @@ def two_class_site(root: Path) -> Site:
     return site
 
 
+@simulated
 def test_rosters_go_on_past_an_open_roster_and_name_it(tmp_path, windows_like, capsys,
                                                        restore_logging):  # noqa: F811
     """Guards issue 22.3: the first roster open in Excel stopped every roster after it."""
@@ -263,6 +267,7 @@ def test_rosters_go_on_past_an_open_roster_and_name_it(tmp_path, windows_like, c
     assert fall.stat().st_ino != before[1]  # written all the same
 
 
+@simulated
 def test_route_sheets_go_on_past_an_open_one_and_name_it(tmp_path, windows_like):
     site = vsc_site(tmp_path)
     syncer.sync(site.config())
@@ -277,6 +282,7 @@ def test_route_sheets_go_on_past_an_open_one_and_name_it(tmp_path, windows_like)
     assert first.stat().st_ino == before[0] and second.stat().st_ino != before[1]
 
 
+@simulated
 def test_purge_deletes_every_file_it_can_and_names_each_one_held(tmp_path, windows_like):
     """Guards issue 22.3: purge stopped at the first file open in another program, leaving
     the personal data in every file after it."""
@@ -309,6 +315,7 @@ def test_purge_deletes_every_file_it_can_and_names_each_one_held(tmp_path, windo
 # -- 3. retrying a replace or a delete --------------------------------------------------------
 
 
+@simulated
 def test_a_file_a_scan_holds_for_a_moment_is_replaced_after_short_pauses(site, windows_like):
     """Guards issue 22.3: an antivirus scan holds a new file for a moment; one refusal
     used to fail the run."""
@@ -321,6 +328,7 @@ def test_a_file_a_scan_holds_for_a_moment_is_replaced_after_short_pauses(site, w
     assert windows_like.pauses == list(files.PAUSES[:3])
 
 
+@simulated
 def test_the_wait_for_a_held_file_is_bounded_and_the_error_names_it(tmp_path, windows_like):
     new, old = tmp_path / "new.xlsx", tmp_path / "old.xlsx"
     new.write_bytes(b"new")
@@ -357,6 +365,7 @@ def test_every_os_open_in_the_toolkit_passes_o_binary():
     assert missing == []
 
 
+@simulated
 def test_outbox_messages_keep_their_crlf_line_ends(tmp_path, windows_like):
     data = b"Subject: Your class\r\nTo: a@example.com\r\n\r\nSee you Thursday.\r\n"
     mailmerge.write_outbox(tmp_path / "outbox", {"PIP-00001.eml": data}, scratch=tmp_path)

@@ -193,9 +193,16 @@ def _key(path: object) -> str:
     return os.path.abspath(os.fspath(path))  # type: ignore[arg-type]
 
 
+# for the tests that use the simulation: it needs Linux (fcntl), and Windows itself none
+simulated = pytest.mark.skipif(os.name == "nt", reason="simulates Windows' file locking on "
+                               "Linux (fcntl, patched file calls)")
+
+
 @pytest.fixture
 def windows_like(monkeypatch: pytest.MonkeyPatch) -> WindowsLike:
     """File calls behaving as on Windows (see the module docstring) for one test."""
+    if fcntl is None:  # pragma: no cover - tests marked `simulated` are skipped there
+        pytest.skip("the Windows simulation needs Linux")
     return WindowsLike(monkeypatch)
 
 
