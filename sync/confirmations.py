@@ -53,6 +53,7 @@ from sync import (
     attendance,
     classes,
     delivery,
+    files,
     headers,
     mailmerge,
     master,
@@ -478,12 +479,16 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
             return summary
         messages = messages[:limit] if limit is not None else messages
         summary.outbox = config.output / OUTBOX
-        mailmerge.write_outbox(summary.outbox, {m.due.file: m.data for m in messages},
-                               scratch=scratch.folder(config.output))
+        held = mailmerge.write_outbox(summary.outbox, {m.due.file: m.data for m in messages},
+                                      scratch=scratch.folder(config.output))
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:
             _send_all(store, config, messages, summary, ssl_context)
+    if held:  # the rest is done; an open file was not rewritten or removed
+        sent = f"; {summary.counts['sent']} sent" if send else ""
+        raise files.held_error(held, f"every other outbox file was written{sent}",
+                               "tpd-programs confirmations")
     return summary
 
 
@@ -559,7 +564,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
             if refused:
                 summary.problems.append((due.record_id, f"{due.template}: {len(refused)} "
                                          "recipient(s) refused by the server; the others got it"))
-            (outbox / due.file).unlink(missing_ok=True)
+            files.discard(outbox / due.file, "a message that was sent")  # next run
             summary.counts["sent"] += 1
             log.info("confirmations: sent %s %s", due.record_id, due.template)
 # -- staff actions and the master's column ----------------------------------------------------

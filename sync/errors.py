@@ -1,5 +1,10 @@
 """One exception family. Every message names the place: file, row, question or config key."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
 
 class SyncError(Exception):
     """Base of every error the toolkit reports to staff (exit code 1)."""
@@ -40,3 +45,17 @@ class RefusedError(DeliveryError):
 
 class LockedError(SyncError):
     """Another run holds the lock (exit code 3)."""
+
+
+class HeldError(SyncError):
+    """Files another program holds open (Excel, a viewer, an antivirus scan) could not be
+    replaced or deleted; `paths` names each one (exit code 1). Commands that write or delete
+    many files do the others first."""
+
+    def __init__(self, message: str, paths: Sequence[Path] = ()):
+        super().__init__(message)
+        self.paths = list(paths)
+
+
+class WorkbookHeldError(WorkbookError, HeldError):
+    """A workbook is open in another program, so it was left as it was."""

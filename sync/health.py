@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sync import winacl
+from sync import files, winacl
 from sync.config import Config, ProgramConfig, Smtp, load
 from sync.delivery import Mailer
 from sync.errors import ConfigError, DeliveryError, SourceError, SyncError
@@ -272,7 +272,7 @@ def _check_output(folder: Path, report: CheckReport) -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".check-")
         os.close(fd)
-        os.unlink(probe)
+        files.delete(Path(probe))
     except OSError as err:
         report.add(what, False, f"{folder}: cannot write there ({err.strerror}): fix its "
                    "permissions, or change output.folder")

@@ -16,6 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from sync import files
 from sync.errors import SyncError
 
 LOG_DIR = "logs"
@@ -84,7 +85,8 @@ class _OwnerOnlyHandler(logging.handlers.RotatingFileHandler):
                              f"({reason}); going on without it\n")
 
     def _open(self):  # type: ignore[override]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | files.O_BINARY,
+                     0o600)
         os.close(fd)
         if os.name != "nt":
             os.chmod(self.baseFilename, 0o600)

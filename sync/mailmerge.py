@@ -38,7 +38,7 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from sync import headers
+from sync import files, headers
 from sync.errors import TemplateError
 from sync.headers import one_line
 
@@ -311,19 +311,31 @@ def preview_text(msg: EmailMessage, rendered: Rendered) -> str:
                       "-- HTML --", rendered.html.rstrip()])
 
 
-def write_outbox(folder: Path, messages: dict[str, bytes], scratch: Path | None = None) -> None:
+def write_outbox(folder: Path, messages: dict[str, bytes], scratch: Path | None = None) -> list[Path]:
     """Make `folder` hold exactly `messages` ({file name: `message_bytes`}) as owner-only
-    .eml files, each written in `scratch` (the run's private folder) and then moved in."""
+    .eml files, each written in `scratch` (the run's private folder) and then moved in.
+
+    Returns the files another program holds open (a viewer), which could not be replaced or
+    removed; every other file is done. Messages are sent from memory, so these stop nothing."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
+    held = []
     for old in folder.glob("*.eml"):
         if old.name not in messages:
-            old.unlink()
+            try:
+                files.delete(old)
+            except PermissionError:
+                held.append(old)
     for name, data in messages.items():
         tmp = (scratch or folder) / f".{name}.tmp"
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | files.O_BINARY, 0o600)
         try:
             os.write(fd, data)
         finally:
             os.close(fd)
-        os.replace(tmp, folder / name)
+        try:
+            files.replace(tmp, folder / name)
+        except PermissionError:
+            held.append(folder / name)
+            files.discard(tmp)
+    return held

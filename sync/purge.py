@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, routes, scratch, staffinput
+from sync import checklog, files, routes, scratch, staffinput
 from sync.config import Config
-from sync.errors import SyncError
+from sync.errors import HeldError, SyncError
 from sync.lock import run_lock
 from sync.store import BACKUPS, MASTER, OUTBOX, STATE, Store, dumps, used_before
 
@@ -164,7 +164,7 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
     report.route_files = [p.name for p in old_routes]
     if not state.exists() and not used_before(config.output):
         if apply:
-            _delete(old_routes)
+            _raise_if_held(_delete(old_routes)[1])
         return report
     with run_lock(config.output), Store(state, backups=config.backups) as store:
         if apply:
@@ -251,18 +251,27 @@ def finish(store: Store, config: Config) -> bool:
 
 
 def _finish(store: Store, config: Config) -> tuple[bool, int, int]:
+    """Rewrite the master and delete every other file holding the purged data; a file
+    another program holds open is passed over, and the purge stays pending, naming them all
+    once the others are done."""
     pending = store.get_meta(PENDING) or {}
     master = config.output / MASTER
     rewritten = master.exists()
+    held: list[Path] = []
     if rewritten:
-        _rewrite_master(store, config, master)
+        try:
+            _rewrite_master(store, config, master)
+        except HeldError as err:  # open in Excel
+            held += err.paths
     folder = config.output / BACKUPS
     # every earlier copy of the master and of the state holds what was just removed
-    backups = _delete(sorted(folder.glob("master-*.xlsx")) + sorted(folder.glob("state-*.sqlite"))
-                      + sorted(folder.glob("damaged-state-*")))
-    outbox = _delete(_outbox_files(config.output, pending.get("records", [])))
+    backups, held_backups = _delete(sorted(folder.glob("master-*.xlsx"))
+                                    + sorted(folder.glob("state-*.sqlite"))
+                                    + sorted(folder.glob("damaged-state-*")))
+    outbox, held_outbox = _delete(_outbox_files(config.output, pending.get("records", [])))
     names = pending.get("route_files", [])
-    _delete([config.output / checklog.ROUTES_DIR / name for name in names])
+    held_routes = _delete([config.output / checklog.ROUTES_DIR / name for name in names])[1]
+    _raise_if_held(held + held_backups + held_outbox + held_routes)
     checklog.forget(store, names)
     with store.transaction():
         store.db.execute("DELETE FROM meta WHERE key = ?", (PENDING,))
@@ -301,17 +310,22 @@ def _outbox_files(output: Path, record_ids: list[str]) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and pattern.search(p.name))
 
 
-def _delete(paths: list[Path]) -> int:
-    """Delete `paths`; a file another program holds open stops the purge, naming it (the
-    purge stays pending, and the next sync or purge deletes the rest)."""
-    n = 0
+def _delete(paths: list[Path]) -> tuple[int, list[Path]]:
+    """Delete `paths`: how many were, and those another program holds open (left as they
+    are; the purge stays pending and the next sync or purge deletes them)."""
+    n, held = 0, []
     for p in paths:
         try:
-            p.unlink()
-            n += 1
-        except FileNotFoundError:
-            pass
+            n += files.delete(p)
+        except PermissionError:
+            held.append(p)
         except OSError as err:
-            raise SyncError(f"{p}: cannot delete it ({err.strerror or err}); close it if it is "
-                            "open and run `tpd-programs purge --apply` again to finish") from None
-    return n
+            raise SyncError(f"{p}: cannot delete it ({err.strerror or err}); run `tpd-programs "
+                            "purge --apply` again to finish once it can be") from None
+    return n, held
+
+
+def _raise_if_held(held: list[Path]) -> None:
+    if held:
+        raise files.held_error(held, "the purge finishes once they are gone; everything else "
+                               "holding the data was removed", "tpd-programs purge --apply")

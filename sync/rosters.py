@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import attendance, classes, scratch
+from sync import attendance, classes, files, scratch
 from sync.config import Config, ProgramConfig, Session
-from sync.errors import ConfigError
+from sync.errors import ConfigError, HeldError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
 from sync.store import MASTER, STATE, Store
@@ -399,6 +399,7 @@ def write_rosters(config: Config, program_key: str | None = None,
                                     "`tpd-programs sync` first so Status changes made there count")
         attendance.collect(store, config)  # ticks made in the current files are kept
         groups: dict[str, dict[str, list[Applicant]]] = {}
+        held: list[Path] = []
         for program, session, where in chosen:
             if program.key not in groups:
                 records = store.records(program.key)
@@ -412,11 +413,18 @@ def write_rosters(config: Config, program_key: str | None = None,
             class_marks = attendance.marks(store, program.key, session.id)
             book = workbook_sheets(config, program, roster, class_marks)
             path = attendance.roster_path(config, program.key, session.id)
-            write_workbook(path, book.sheets, backups=config.backups,
-                           scratch=scratch.folder(config.output))
+            try:
+                write_workbook(path, book.sheets, backups=config.backups,
+                               scratch=scratch.folder(config.output))
+            except HeldError:  # open in Excel: the other classes are written all the same
+                held.append(path)
+                continue
             attendance.remember(store, config, program.key, session.id, book.roll)
             n = sum(len(v) for v in class_marks.values())
             summary.classes.append(ClassResult(roster, path, n))
             log.info("%s %s: %d seated, %d waitlisted, %d released, %d marks", program.key,
                      session.id, len(roster.seated), len(roster.waitlist), len(roster.released), n)
+    if held:
+        raise files.held_error(held, f"{len(summary.classes)} other roster(s) were written",
+                               "tpd-programs rosters")
     return summary

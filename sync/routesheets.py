@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, master, routes, scratch
+from sync import checklog, files, master, routes, scratch
 from sync.checklog import Check
 from sync.config import Config
-from sync.errors import SyncError, WorkbookError
+from sync.errors import HeldError, SyncError, WorkbookError
 from sync.lock import run_lock
 from sync.programs import VSC
 from sync.store import MASTER, STATE, Store
@@ -255,6 +255,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
         records = store.records("vsc")
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
+        held: list[Path] = []
         for offset in range(days):
             day = start + dt.timedelta(days=offset)
             plan = routes.plan_day(records, day, rules.beats, geocodes, station, statuses)
@@ -262,10 +263,17 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
             recorded: dict[str, list[Check]] = {}
             for check in checklog.stored_checks(store, path.name):
                 recorded.setdefault(check.record_id, []).append(check)
-            write_workbook(path, day_sheets(plan, config.department.name, recorded),
-                           scratch=scratch.folder(config.output))
+            try:
+                write_workbook(path, day_sheets(plan, config.department.name, recorded),
+                               scratch=scratch.folder(config.output))
+            except HeldError:  # open in Excel: the other days are written all the same
+                held.append(path)
+                continue
             checklog.remember(store, path)
             summary.days.append(DayRoutes(day, path, {b: len(s) for b, s in plan.beats.items()},
                                           plan.unassigned, plan.without_coordinates))
             log.info("%s: %d stops in %d beats", day.isoformat(), plan.stops, len(plan.beats))
+    if held:
+        raise files.held_error(held, f"{len(summary.days)} other day(s) were written",
+                               "tpd-programs routes")
     return summary

@@ -6,7 +6,8 @@ it is named. All of that goes here, and nowhere else. A run killed half-way, or 
 fills up, can leave files behind holding every vacation-check row, so the folder is emptied
 when a run takes the output folder's lock and again when it lets go (`sync.lock`), and
 `purge --apply` leaves nothing in it. A file another program still holds (an antivirus scan
-on Windows) is left for the next run, which empties the folder again.
+on Windows) is tried again for a moment (`sync.files`), then left for the next run, which
+empties the folder again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 import re
 import shutil
 from pathlib import Path
+
+from sync import files
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,8 @@ def clear(output: Path) -> int:
         try:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
-            else:
-                entry.unlink()
+            elif not files.delete(entry):
+                continue
             removed += 1
         except FileNotFoundError:
             continue

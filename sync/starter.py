@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sync import files
 from sync.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,10 +124,10 @@ def _mkdir(path: Path) -> None:
 def _write(path: Path, data: bytes) -> None:
     """Write owner-only, replacing any existing file in one step."""
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | files.O_BINARY, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
-    os.replace(tmp, path)
+    files.replace(tmp, path)
     if os.name != "nt":
         os.chmod(path, 0o600)
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync import scratch
+from sync import files, scratch
 from sync.errors import StateError, SyncError
 
 STATE = "state.sqlite"
@@ -177,7 +177,7 @@ class Store:
                              "denied); give the account that runs the toolkit access to it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | files.O_BINARY, 0o600)
             os.close(fd)
         self.db = None  # type: ignore[assignment]
         journals = [self.path.with_name(self.path.name + e) for e in ("-wal", "-shm")]
@@ -236,22 +236,18 @@ class Store:
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
             partial = scratch.folder(self.path.parent) / f".{target.name}.part"
-            fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | files.O_BINARY, 0o600)
             os.close(fd)
             copy = sqlite3.connect(partial)
             try:
                 self.db.backup(copy)
             finally:
                 copy.close()
-            os.replace(partial, target)
+            files.replace(partial, target)
         except (OSError, sqlite3.Error) as err:
             log.warning("%s: no backup of the state file was made (%s)", folder, err)
             return None
-        for stale in _stale_backups(folder, self.backups):
-            try:
-                stale.unlink()
-            except OSError as err:  # held open by another program: the next run tries again
-                log.warning("%s: cannot remove an old backup (%s)", stale.name, err.strerror)
+        files.remove_old(_stale_backups(folder, self.backups))  # one held open stays
         self._unchanged_at = self.db.total_changes
         return target
 
@@ -380,7 +376,7 @@ def _forget_new_journals(journals: list[Path], had: list[bool]) -> None:
         return
     for journal, existed in zip(journals, had, strict=True):
         if not existed:
-            journal.unlink(missing_ok=True)
+            files.delete(journal)
 
 
 def _refusal(path: Path, what: str) -> str:
@@ -457,16 +453,16 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
     aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
     if path.exists() and path.stat().st_size:
         aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.replace(path, aside)
+        files.replace(path, aside)
         lines.append(f"The state file it replaces was kept as {aside}.")
     else:
-        path.unlink(missing_ok=True)
+        files.delete(path)
     for extra in ("-wal", "-shm"):  # the old file's journal must never meet the new one
         journal = path.with_name(path.name + extra)
         if journal.exists():
-            os.replace(journal, aside.with_name(aside.name + extra))
+            files.replace(journal, aside.with_name(aside.name + extra))
     if start_over:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | files.O_BINARY, 0o600)
         os.close(fd)
         db = sqlite3.connect(path)
         db.executescript(SCHEMA)
@@ -482,7 +478,7 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
     partial = scratch.folder(output) / f".{STATE}.part"
     shutil.copyfile(source, partial)
     os.chmod(partial, 0o600)
-    os.replace(partial, path)
+    files.replace(partial, path)
     lines.insert(0, f"Restored {path} from {source}: {counts}. The next sync reads the "
                  "master workbook for staff edits made since then.")
     log.info("state file restored from %s", source.name)

@@ -28,7 +28,8 @@ from typing import Any
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
-from sync.errors import WorkbookError
+from sync import files
+from sync.errors import WorkbookError, WorkbookHeldError
 from sync.xlsxread import read_sheets  # noqa: F401  (part of this module's interface)
 
 log = logging.getLogger(__name__)
@@ -483,7 +484,7 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
     With `background`, a second process writes the cells (see sync.bgwrite). The temporary
     files go in `scratch` (default: beside `path`), on the same disk as `path`."""
     path = Path(path)
-    _refuse_if_open(path)
+    files.refuse_if_open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     where = scratch if scratch is not None else path.parent
     try:
@@ -505,44 +506,41 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
         if book is None:
             book = Book(tmp, path)
         yield book
+        kept = None
         try:
             book.close()
-            with open(tmp, "rb") as fh:
+            with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
                 os.fsync(fh.fileno())
             if before_replace is not None:
                 before_replace(tmp)
             if backups and path.exists():
-                _backup(path, backups, where)
+                kept = _backup(path, where)
             try:
-                os.replace(tmp, path)
+                files.replace(tmp, path)
             except PermissionError:
-                raise WorkbookError(
+                raise WorkbookHeldError(
                     f"{path}: cannot replace the workbook: it is open in another program or "
-                    "read-only; close it and run again (the previous version is unchanged)"
-                ) from None
+                    "read-only; close it and run again (the previous version is unchanged)",
+                    [path]) from None
         except OSError as err:
             raise _cannot_write(path, err) from None
+        if kept is not None:
+            _rotate(kept.parent, path, backups)
     finally:
         if book is not None:
             book.abort()
-        tmp.unlink(missing_ok=True)
+        files.discard(tmp)
 
 
 def _cannot_write(path: Path, err: OSError) -> WorkbookError:
-    return WorkbookError(f"{path}: cannot write the workbook ({err.strerror or err}); "
+    held = isinstance(err, PermissionError) and err.filename and Path(err.filename) != path
+    where = f"{err.filename}: " if held else ""  # the file actually held: a backup, say
+    return WorkbookError(f"{path}: cannot write the workbook ({where}{err.strerror or err}); "
                          "the previous version is unchanged")
 
 
-def _refuse_if_open(path: Path) -> None:
-    for lock in (path.parent / f"~${path.name}", path.parent / f".~lock.{path.name}#"):
-        if lock.exists():
-            raise WorkbookError(
-                f"{path}: the workbook is open in another program ({lock.name} exists); "
-                "close it and run again (the previous version is unchanged)"
-            )
-
-
-def _backup(path: Path, keep: int, scratch: Path) -> None:
+def _backup(path: Path, scratch: Path) -> Path:
+    """Copy `path` into backups/ (whole, or not at all); returns the copy."""
     folder = path.parent / "backups"
     folder.mkdir(mode=0o700, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
@@ -550,7 +548,10 @@ def _backup(path: Path, keep: int, scratch: Path) -> None:
     partial = scratch / f".{target.name}.part"  # a full disk never leaves half a backup
     shutil.copy2(path, partial)
     os.chmod(partial, 0o600)
-    os.replace(partial, target)
-    old = sorted(folder.glob(f"{path.stem}-*{path.suffix}"))
-    for stale in old[:-keep]:
-        stale.unlink(missing_ok=True)
+    files.replace(partial, target)
+    return target
+
+
+def _rotate(folder: Path, path: Path, keep: int) -> None:
+    """Remove all but the newest `keep` backups of `path` (best effort: `files.remove_old`)."""
+    files.remove_old(sorted(folder.glob(f"{path.stem}-*{path.suffix}"))[:-keep])

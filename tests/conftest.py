@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.fake_google"]
+pytest_plugins = ["tests.fake_google", "tests.windows"]  # fixtures: fake_google, windows_like
 
 PIP_HEADER = ("Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,"
               "Connection to Torrance,Organization\n")

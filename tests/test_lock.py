@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.lock import LOCK_NAME, run_lock
+from sync.lock import HOLDER_NAME, LOCK_NAME, run_lock
 from sync.logfile import log_path
 from tests.conftest import REPO, Site
 
@@ -63,13 +63,13 @@ def test_a_killed_runs_lock_is_taken_over(site: Site):
     holder = hold(site.out)
     os.kill(holder.pid, signal.SIGKILL)  # a crash: no cleanup runs, the lock file stays
     holder.wait()
-    lock = site.out / LOCK_NAME
-    assert lock.exists()
-    assert f"pid {holder.pid}" in lock.read_text()
+    assert (site.out / LOCK_NAME).exists()
+    who = site.out / ".tmp" / HOLDER_NAME  # the holder's details, beside the lock file
+    assert f"pid {holder.pid}" in who.read_text()
     done = tpd("run", "--config", str(site.config_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert site.master.exists()
-    assert f"pid {holder.pid}" not in lock.read_text()
+    assert not who.exists()  # cleared with the run's other temporary files
 
 
 def test_the_lock_is_reentrant_within_one_run(tmp_path: Path):

@@ -22,6 +22,7 @@ from sync.records import build_records
 from sync.responses import map_table, read_tables
 from sync.validate import validate
 from tests.conftest import REPO, soffice_to_pdf, temporary_files
+from tests.windows import simulated
 
 PIP = "Partners in Policing"
 
@@ -338,9 +339,11 @@ def test_backup_of_the_previous_master_is_kept(site):
     assert "PIP-00004" not in rows_by_id(backups[0])
 
 
-def test_master_open_in_another_program_is_a_clear_error(site):
+@simulated
+def test_master_open_in_another_program_is_a_clear_error(site, windows_like):
     syncer.sync(site.config())
     (site.out / "~$master.xlsx").write_text("owner")
+    windows_like.hold(site.master)  # Excel locks the workbooks it has open (simulated)
     site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,'
                                     'I live in Torrance,'])
     with pytest.raises(WorkbookError, match="open in another program"):
