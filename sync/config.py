@@ -423,10 +423,15 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     """Read and validate the configuration file at `path`."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
+        # Notepad's "UTF-8 with BOM" is UTF-8 too
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+                          "save the file as UTF-8 (in Notepad: Save As, Encoding UTF-8)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     except OSError as err:
