@@ -470,3 +470,32 @@ def test_a_master_with_damaged_xml_is_rebuilt_not_a_traceback(site, capsys, part
     assert "not a readable .xlsx workbook" in err
     records = by_id(site.master, "Partners in Policing")
     assert records["PIP-00001"]["Status"] == "Accepted" and "PIP-00004" in records
+
+
+def test_a_route_workbook_that_cannot_be_read_is_never_written_over(tmp_path, capsys):
+    """An officer's checks typed into today's route workbook, then the file damaged (a sync
+    client or Excel stopped half-way through saving it). `routes` logged "its checks are
+    read at the next sync" and wrote the day's workbook over it: the checks were gone for
+    good, with exit 0. Now the run stops naming the file, and the file is left as it was."""
+    site = vsc_site(tmp_path)
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    day = ["--date", "2020-03-08", "--days", "1"]
+    assert cli.main(["routes", *config, *day]) == 0
+    path = site.out / "routes" / "routes-2020-03-08.xlsx"
+    wb = load_workbook(path)
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[1]]
+        for row in ws.iter_rows(min_row=2):
+            if row[header.index("Record ID")].value == "VSC-00001":
+                row[header.index("Result")].value = "Suspicious"
+                row[header.index("Checked by")].value = "Ofc. Diaz"
+    wb.save(path)
+    _cut_short(path, "xl/worksheets/sheet1.xml")
+    damaged = path.read_bytes()
+    capsys.readouterr()
+    assert cli.main(["routes", *config, *day]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert str(path) in err and "cannot be read" in err
+    assert path.read_bytes() == damaged
