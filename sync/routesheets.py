@@ -259,6 +259,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
             day = start + dt.timedelta(days=offset)
             plan = routes.plan_day(records, day, rules.beats, geocodes, station, statuses)
             path = checklog.route_path(config.output, day)
+            _refuse_unreadable(path, folder)
             recorded: dict[str, list[Check]] = {}
             for check in checklog.stored_checks(store, path.name):
                 recorded.setdefault(check.record_id, []).append(check)
@@ -269,3 +270,17 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
                                           plan.unassigned, plan.without_coordinates))
             log.info("%s: %d stops in %d beats", day.isoformat(), plan.stops, len(plan.beats))
     return summary
+
+
+def _refuse_unreadable(path: Path, folder: Path) -> None:
+    """Stop before writing over a day's workbook whose typed checks could not be read (a
+    damaged file): the checks in it would be lost for good (route workbooks have no backup)."""
+    if not path.exists():
+        return
+    try:
+        checklog.read_route_file(path)
+    except WorkbookError as err:
+        raise WorkbookError(f"{err}: the checks typed into it cannot be read, and writing the "
+                            "day's routes over it would lose them; open it in Excel and save it "
+                            f"again as an Excel workbook (.xlsx), or move it out of {folder}, "
+                            "then run again") from None
