@@ -547,3 +547,15 @@ def test_a_route_workbook_that_cannot_be_read_is_never_written_over(tmp_path, ca
     assert "Traceback" not in out + err
     assert str(path) in err and "cannot be read" in err
     assert path.read_bytes() == damaged
+
+
+def test_routes_past_the_last_date_is_one_message(tmp_path, capsys):
+    """`routes --date 9999-12-31 --days 2` (a typo) printed an OverflowError traceback."""
+    site = vsc_site(tmp_path)
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    capsys.readouterr()
+    assert cli.main(["routes", *config, "--date", "9999-12-31", "--days", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "--days" in err
+    assert not (site.out / "routes").exists() or not list((site.out / "routes").iterdir())
