@@ -239,6 +239,11 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
     days = days if days is not None else config.route_days
     if days < 1:
         raise SyncError(f"--days must be at least 1, got {days}")
+    try:
+        start + dt.timedelta(days=days - 1)
+    except OverflowError:
+        raise SyncError(f"--date {start.isoformat()} and --days {days} go past the last date "
+                        "a calendar has (9999-12-31)") from None
     state = config.output / STATE
     if not state.exists():
         raise SyncError(f"{state}: no saved state yet: run `tpd-programs sync` first")
