@@ -326,6 +326,27 @@ def test_after_a_restore_decisions_on_records_made_since_the_backup_are_kept(sit
     assert "Staff rows" not in load_workbook(site.master, read_only=True).sheetnames
 
 
+
+def test_a_folder_with_route_workbooks_has_been_used_before(tmp_path, capsys):
+    """A folder "cleaned up" by deleting master.xlsx, state.sqlite and backups/ (and whose
+    outbox is empty once everything was sent) was taken for a new one: a new state file,
+    new record IDs (the checks typed into the route workbooks then belong to whoever gets
+    the same ID) and every confirmation due again. Route and roster workbooks exist only
+    after runs, so they too mean the folder has been used."""
+    site = vsc_site(tmp_path)
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    assert cli.main(["routes", *config, "--date", "2020-03-08", "--days", "1"]) == 0
+    site.master.unlink()
+    (site.out / "state.sqlite").unlink()
+    shutil.rmtree(site.out / "backups")
+    capsys.readouterr()
+    assert cli.main(["sync", *config]) == 1
+    err = capsys.readouterr().err
+    assert "the state file is missing, but this folder has been used before" in err
+    assert not (site.out / "state.sqlite").exists()
+
+
 # -- 3. purged data survives nowhere ----------------------------------------------------------
 
 
