@@ -346,12 +346,19 @@ class Store:
 # -- never started over silently ------------------------------------------------------------
 
 
+# Workbooks only a run writes, in the folders `sync.checklog` and `sync.attendance` name: a
+# folder "cleaned up" of its master, state and backups still shows its earlier runs by them.
+_RUN_OUTPUTS = (("routes", "routes-*.xlsx"), ("rosters", "*.xlsx"))
+
+
 def used_before(output: Path) -> bool:
-    """Whether the output folder shows earlier runs: a master, an outbox message, a backup."""
+    """Whether the output folder shows earlier runs: a master, an outbox message, a backup,
+    a route or roster workbook."""
     output = Path(output)
     outbox = output / OUTBOX
     return ((output / MASTER).exists() or newest_backup(output) is not None
-            or (outbox.is_dir() and any(outbox.iterdir())))
+            or (outbox.is_dir() and any(outbox.iterdir()))
+            or any(any((output / folder).glob(pattern)) for folder, pattern in _RUN_OUTPUTS))
 
 
 def _stale_backups(folder: Path, keep: int) -> list[Path]:
