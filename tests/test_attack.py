@@ -580,3 +580,23 @@ def test_routes_past_the_last_date_is_one_message(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and "--days" in err
     assert not (site.out / "routes").exists() or not list((site.out / "routes").iterdir())
+
+
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet1.xml", "[Content_Types].xml"])
+def test_an_xlsx_export_cut_short_is_a_source_error(tmp_path, part):
+    """An .xlsx export whose download or copy stopped half-way (a whole zip, an XML part cut
+    short) printed an ElementTree ParseError traceback instead of naming the file."""
+    from openpyxl import Workbook
+
+    from sync.errors import SourceError
+    from sync.sources.exports import read_export
+
+    path = tmp_path / "responses.xlsx"
+    wb = Workbook()
+    wb.active.append(["Timestamp", "First Name"])
+    for i in range(200):
+        wb.active.append([dt.datetime(2020, 3, 1, 10, 0), f"Ann{i}"])
+    wb.save(path)
+    _cut_short(path, part)
+    with pytest.raises(SourceError, match="responses.xlsx: not a readable .xlsx workbook"):
+        read_export(path)
