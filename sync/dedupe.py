@@ -8,7 +8,9 @@ address, same student ID), so 50,000 responses never mean 1.25 billion compariso
 Merging is automatic only when certain: similar names AND a shared contact (email or phone),
 or the same student ID, or the same residence on overlapping dates asked for by the same
 person (a shared contact or the name). Similar names with the same birthdate or address but
-different contacts are only *possible* duplicates.
+different contacts are only *possible* duplicates, and so are the same name and contact with
+different birthdates (a corrected typo, or a relative) and, for TAP, the same name, school and
+birthdate with different student IDs (a classmate knows all three).
 
 Respondents are strangers: one detail anyone can know (an address, a school) never merges on
 its own, since a merge lets the later response replace the record's answers. A stranger's
@@ -142,9 +144,14 @@ def compare(program: str, a: Person, b: Person) -> tuple[str, str]:
         return "maybe", "same student ID, different name or birthdate"
     contact = [w for w, ok in (("email", a.email and a.email == b.email),
                                 ("phone", a.phone and a.phone == b.phone)) if ok]
-    if contact and same_name(a, b) and not dob_conflict:
+    if contact and same_name(a, b):
+        if dob_conflict:  # a corrected birthdate, or a relative: staff know
+            return "maybe", f"same name and {' and '.join(contact)}, different birthdate"
         return "merge", f"same name and {' and '.join(contact)}"
     if program == "tap" and same_name(a, b) and same_dob and a.school and a.school == b.school:
+        # a classmate knows all three: another student ID is another student until staff say
+        if a.student_id and b.student_id:
+            return "maybe", "same name, school and birthdate, different student ID"
         return "merge", "same name, school and birthdate"
     place = [w for w, ok in (("birthdate", same_dob),
                               ("address", a.address and a.address == b.address),

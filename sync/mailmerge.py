@@ -294,7 +294,15 @@ def compose(rendered: Rendered, sender: Address, to: Sequence[Address],
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    headers.check(message_bytes(msg), rendered.subject, addresses)
+    try:
+        raw = message_bytes(msg)
+    except UnicodeError:
+        # the email package decodes encoded words in the Subject it is given, and one of a
+        # byte that is not text, beside a character that is not ASCII, cannot be written back
+        raise headers.UnsafeMessage("the Subject would not read as the template wrote it (an "
+                                    "answer holds text mail programs decode, such as '=?')"
+                                    ) from None
+    headers.check(raw, rendered.subject, addresses)
     return msg
 
 

@@ -239,6 +239,11 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
     days = days if days is not None else config.route_days
     if days < 1:
         raise SyncError(f"--days must be at least 1, got {days}")
+    try:
+        start + dt.timedelta(days=days - 1)
+    except OverflowError:
+        raise SyncError(f"--date {start.isoformat()} and --days {days} go past the last date "
+                        "a calendar has (9999-12-31)") from None
     state = config.output / STATE
     if not state.exists():
         raise SyncError(f"{state}: no saved state yet: run `tpd-programs sync` first")
@@ -260,6 +265,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
             day = start + dt.timedelta(days=offset)
             plan = routes.plan_day(records, day, rules.beats, geocodes, station, statuses)
             path = checklog.route_path(config.output, day)
+            _refuse_unreadable(path, folder)
             recorded: dict[str, list[Check]] = {}
             for check in checklog.stored_checks(store, path.name):
                 recorded.setdefault(check.record_id, []).append(check)
@@ -277,3 +283,17 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
         raise files.held_error(held, f"{len(summary.days)} other day(s) were written",
                                "tpd-programs routes")
     return summary
+
+
+def _refuse_unreadable(path: Path, folder: Path) -> None:
+    """Stop before writing over a day's workbook whose typed checks could not be read (a
+    damaged file): the checks in it would be lost for good (route workbooks have no backup)."""
+    if not path.exists():
+        return
+    try:
+        checklog.read_route_file(path)
+    except WorkbookError as err:
+        raise WorkbookError(f"{err}: the checks typed into it cannot be read, and writing the "
+                            "day's routes over it would lose them; open it in Excel and save it "
+                            f"again as an Excel workbook (.xlsx), or move it out of {folder}, "
+                            "then run again") from None

@@ -187,10 +187,10 @@ class Store:
             damage = self.db.execute("PRAGMA quick_check").fetchone()[0]
             if damage != "ok":
                 raise StateError(_refusal(self.path, "the state file is damaged"))
-            tables = self.db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                                     "AND name = 'records'").fetchone()[0]
-            if not tables and used_before(self.path.parent):  # another database put in its place
-                raise StateError(_refusal(self.path, "the state file holds no records table"))
+            if not fresh and not _has_state(self.db) and used_before(self.path.parent):
+                # a valid database, but not ours (or one that lost its tables): giving it a
+                # new schema would start over as silently as an empty file does
+                raise StateError(_refusal(self.path, "the state file holds no toolkit data"))
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
@@ -343,12 +343,19 @@ class Store:
 # -- never started over silently ------------------------------------------------------------
 
 
+# Workbooks only a run writes, in the folders `sync.checklog` and `sync.attendance` name: a
+# folder "cleaned up" of its master, state and backups still shows its earlier runs by them.
+_RUN_OUTPUTS = (("routes", "routes-*.xlsx"), ("rosters", "*.xlsx"))
+
+
 def used_before(output: Path) -> bool:
-    """Whether the output folder shows earlier runs: a master, an outbox message, a backup."""
+    """Whether the output folder shows earlier runs: a master, an outbox message, a backup,
+    a route or roster workbook."""
     output = Path(output)
     outbox = output / OUTBOX
     return ((output / MASTER).exists() or newest_backup(output) is not None
-            or (outbox.is_dir() and any(outbox.iterdir())))
+            or (outbox.is_dir() and any(outbox.iterdir()))
+            or any(any((output / folder).glob(pattern)) for folder, pattern in _RUN_OUTPUTS))
 
 
 def _stale_backups(folder: Path, keep: int) -> list[Path]:
@@ -366,6 +373,12 @@ def newest_backup(output: Path) -> Path | None:
     folder = Path(output) / BACKUPS
     found = sorted(folder.glob(_BACKUP_GLOB)) if folder.is_dir() else []
     return found[-1] if found else None
+
+
+def _has_state(db: sqlite3.Connection) -> bool:
+    """Whether `db` has the toolkit's tables (a state file, however old its version)."""
+    found = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {"meta", "records", "ledger"} <= found
 
 
 def _forget_new_journals(journals: list[Path], had: list[bool]) -> None:
@@ -443,12 +456,16 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
     output = Path(output)
     path = output / STATE
     lines = []
+    partial = scratch.folder(output) / f".{STATE}.part"
     if not start_over:
         source = Path(source) if source is not None else newest_backup(output)
         if source is None:
             raise StateError(f"{output / BACKUPS}: there is no state backup to restore; name "
                              f"one with --from, or start over with `{RESTORE} --start-over`")
         counts = _check_backup(source)
+        # the copy is made before anything is moved: a full disk leaves every file as it was
+        shutil.copyfile(source, partial)
+        os.chmod(partial, 0o600)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
     if path.exists() and path.stat().st_size:
@@ -475,9 +492,6 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
         log.warning("state file started over deliberately")
         return "\n".join(lines)
     assert source is not None
-    partial = scratch.folder(output) / f".{STATE}.part"
-    shutil.copyfile(source, partial)
-    os.chmod(partial, 0o600)
     files.replace(partial, path)
     lines.insert(0, f"Restored {path} from {source}: {counts}. The next sync reads the "
                  "master workbook for staff edits made since then.")
@@ -490,11 +504,16 @@ def _check_backup(source: Path) -> str:
     if not source.is_file():
         raise StateError(f"{source}: no such backup")
     try:
-        db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        # immutable: nothing is written beside the backup (a WAL-mode file opened read-only
+        # would make its -shm file, and fail on a full disk as if the backup were damaged)
+        db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
         try:
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise StateError(f"{source}: this backup is damaged too; choose an older one "
                                  "with --from")
+            if not _has_state(db):
+                raise StateError(f"{source}: not a state file (it has no toolkit data); "
+                                 "choose another with --from")
             records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
             sent = db.execute("SELECT COUNT(*) FROM ledger WHERE state = 'sent'").fetchone()[0]
         finally:

@@ -15,6 +15,7 @@ values, so the default would read such a cell as empty and lose it.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,8 @@ def read_sheets(path: Path, titles: Iterable[str] | None = None, formulas_as_tex
         raise WorkbookError(f"{path}: workbook not found") from None
     except PermissionError:
         raise WorkbookError(f"{path}: cannot open the workbook: permission denied") from None
-    except (OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as err:
-        raise WorkbookError(f"{path}: not a readable .xlsx workbook ({type(err).__name__})") from None
+    except _DAMAGED as err:
+        raise _unreadable(path, err) from None
     try:
         wanted = set(titles) if titles is not None else None
         out = {}
@@ -51,8 +52,22 @@ def read_sheets(path: Path, titles: Iterable[str] | None = None, formulas_as_tex
                 else:
                     out[ws.title] = [tuple(r) for r in ws.iter_rows(values_only=True)]
         return out
+    except _DAMAGED as err:  # read-only mode reads each sheet's XML only now
+        raise _unreadable(path, err) from None
     finally:
         wb.close()
+
+
+# A damaged workbook: not a zip, a part missing or cut short (zlib, EOF), or XML that does
+# not parse (ElementTree's ParseError and lxml's XMLSyntaxError are SyntaxErrors).
+_DAMAGED = (OSError, EOFError, zlib.error, zipfile.BadZipFile, InvalidFileException, KeyError,
+            ValueError, SyntaxError)
+
+
+def _unreadable(path: Path, err: BaseException) -> WorkbookError:
+    if isinstance(err, PermissionError):
+        return WorkbookError(f"{path}: cannot open the workbook: permission denied")
+    return WorkbookError(f"{path}: not a readable .xlsx workbook ({type(err).__name__})")
 
 
 def _formula_texts(row: Iterable[Any]) -> tuple[Any, ...]:

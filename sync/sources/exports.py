@@ -26,6 +26,7 @@ import io
 import logging
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from sync.errors import SourceError
@@ -140,13 +141,19 @@ def _marked(table: Table, encoding: str) -> Table:
 def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook  # the only openpyxl use in sources
 
+    # a damaged file: not a zip, a part missing or cut short, or XML that does not parse
+    # (read-only mode parses a sheet only while its rows are read)
+    damaged = (OSError, EOFError, zlib.error, zipfile.BadZipFile, KeyError, ValueError,
+               IndexError, SyntaxError)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
+    except damaged as err:
         raise SourceError(f"{path}: not a readable .xlsx workbook ({type(err).__name__})") from None
     try:
         ws = wb.worksheets[0]
         records = [list(r) for r in ws.iter_rows(values_only=True)]
+    except damaged as err:
+        raise SourceError(f"{path}: not a readable .xlsx workbook ({type(err).__name__})") from None
     finally:
         wb.close()
     return _table(path.name, records)

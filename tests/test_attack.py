@@ -1,0 +1,602 @@
+"""Attacks on the trust work of issue 16: a hostile respondent and a careless staff member
+against the new behaviour. Each test says what it tries; an `xfail(strict=True)` test
+shows something that still breaks and is described in its reason (not fixed here, because
+the fix is a design choice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from openpyxl import load_workbook
+
+from sync import cli, confirmations, dedupe, headers, mailmerge, store, syncer
+from sync.purge import purge
+from sync.rosters import write_rosters
+from sync.routesheets import write_routes
+from tests.conftest import REPO, Site
+from tests.loopback_smtp import LoopbackSmtp
+from tests.test_confirmations import decided, make_site
+from tests.test_delivery import send, smtp_section
+from tests.test_purge import TODAY, leaks
+from tests.test_rosters import seats, waiting
+from tests.test_routes import VSC_ROWS, _sheet_rows, vsc_site
+from tests.test_state_file import (  # noqa: F401  (mount is a fixture)
+    mount,
+    run,
+    set_status,
+    snapshot,
+    statuses,
+)
+
+D = dt.date
+
+
+def sheet_rows(path: Path, title: str) -> list[dict]:
+    wb = load_workbook(path, read_only=True)
+    rows = _sheet_rows(wb[title])
+    wb.close()
+    return rows
+
+
+def by_id(path: Path, title: str) -> dict[str, dict]:
+    return {r["Record ID"]: r for r in sheet_rows(path, title)}
+
+
+# -- 1. record takeover -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A name is no proof of who is asking: it is on the mailbox. The rule of issue 16 merges "
+    "a vacation request on the same address and overlapping dates when the name matches, and "
+    "the later answers win, so a stranger who types the resident's name takes over the "
+    "request: their email and phone replace the resident's, their earlier return date takes "
+    "the home off the route, the confirmation goes to them naming the resident's emergency "
+    "contact, and staff are not shown a possible duplicate. Proposed: a name-only match (no "
+    "shared email or phone) is a possible duplicate, not a merge; that changes the issue's "
+    "rule, so it is not done here"))
+def test_a_stranger_using_the_residents_name_cannot_take_over_the_request(tmp_path):
+    site = vsc_site(tmp_path)
+    stranger = ("2/22/2020 10:00:00,eve@evil.example,Ann,Smith,310-555-0666,1200 Maple Ave,"
+                "Torrance,90501,3/2/2020,3/4/2020,,,,,,,,,,")
+    site.write_vsc(VSC_ROWS + [stranger])
+    cfg = site.config()
+    syncer.sync(cfg)
+    ann = by_id(site.master, "Vacation Checks")["VSC-00001"]
+    # evidence of the takeover, whatever the verdict: Ann's row is the only one at her address
+    assert ann["First submitted"] == dt.datetime(2020, 2, 20, 10, 0)  # the queue place is kept
+    summary = write_routes(cfg, start=D(2020, 3, 8), days=1)
+    on_route = _sheet_rows(load_workbook(summary.days[0].path)["Beat 1 - North"])
+    assert "VSC-00001" in [r["Record ID"] for r in on_route]
+    assert (ann["Email"], ann["Phone"]) == ("ann@example.com", "+13105550101")
+    assert ann["Returning"] == dt.datetime(2020, 3, 10)
+
+
+def _tap(first: str, last: str, sid: str, born: dt.date | None, school: str) -> dedupe.Person:
+    return dedupe.person("tap", {"student_first_name": first, "student_last_name": last,
+                                 "student_id": sid, "date_of_birth": born, "school": school})
+
+
+def test_a_different_student_id_is_not_the_same_student():
+    """A classmate knows a student's name, school and birthday. With their own student ID
+    (and their own guardian's contacts) they were merged into the student's enrollment as
+    "same name, school and birthdate", and the later answers replaced the guardian's email
+    and phone. Two different student IDs are two students until staff say otherwise."""
+    student = _tap("Tina", "Tran", "123456", D(2004, 5, 6), "West High School")
+    classmate = _tap("Tina", "Tran", "999999", D(2004, 5, 6), "West High School")
+    assert dedupe.compare("tap", student, classmate)[0] == "maybe"
+    assert dedupe.compare("tap", classmate, student)[0] == "maybe"
+    # no student ID on one side: the name, school and birthdate still merge (as before)
+    again = _tap("Tina", "Tran", "", D(2004, 5, 6), "West High School")
+    assert dedupe.compare("tap", student, again)[0] == "merge"
+
+
+def _pip(first: str, last: str, email_: str, phone: str, born: dt.date) -> dedupe.Person:
+    return dedupe.person("pip", {"first_name": first, "last_name": last, "email": email_,
+                                 "phone": phone, "date_of_birth": born})
+
+
+def test_the_same_name_and_contact_with_another_birthdate_is_shown_to_staff():
+    """An applicant who corrects a birthdate typo through the form's edit link (a linked Sheet
+    gives the row a new Timestamp, so a new identity) became a second record, at the back of
+    the queue, and nobody was told: the pair was not even a possible duplicate."""
+    first = _pip("Ann", "Smith", "ann@example.com", "+13105550101", D(1980, 1, 2))
+    fixed = _pip("Ann", "Smith", "ann@example.com", "+13105550101", D(1981, 1, 2))
+    assert dedupe.compare("pip", first, fixed) == (
+        "maybe", "same name and email and phone, different birthdate")
+
+
+PIP_ROWS = [
+    '3/1/2020 10:00:00,ann@example.com,Ann,Smith,1/2/1980,(310) 555-0101,I live in Torrance,',
+    '3/1/2020 11:00:00,bob@example.com,Bob,Jones,4/5/1975,310-555-0102,I work in Torrance,Rotary',
+    '3/2/2020 09:30:00,cy@example.com,Cy,Lee,7/8/1990,310 555 0103,I live in Torrance,',
+    '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,',
+]
+ANN_FIXED = ('3/4/2020 09:00:00,ann@example.com,Ann,Smith,1/2/1981,(310) 555-0101,'
+             'I live in Torrance,')
+
+
+def _decide(site: Site, decision: str) -> None:
+    wb = load_workbook(site.master)
+    ws = wb["Possible Duplicates"]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        row[header.index("Decision")].value = decision
+    wb.save(site.master)
+
+
+def test_a_corrected_birthdate_keeps_the_queue_place_once_staff_merge(site):
+    """The corrected response is listed as a possible duplicate; staff's "Merge" puts the
+    applicant back in the seat she first took, with the corrected answer."""
+    site.write_pip(PIP_ROWS)
+    syncer.sync(site.config())
+    site.write_pip([ANN_FIXED] + PIP_ROWS[1:])
+    syncer.sync(site.config())
+    pairs = sheet_rows(site.master, "Possible Duplicates")
+    assert [(p["Record A"], p["Record B"]) for p in pairs] == [("PIP-00001", "PIP-00005")]
+    _decide(site, "Merge")
+    syncer.sync(site.config())
+    roster = write_rosters(site.config()).classes[0].roster
+    assert seats(roster) == ["PIP-00001", "PIP-00002", "PIP-00003"]
+    assert waiting(roster) == ["PIP-00004"]
+    ann = by_id(site.master, "Partners in Policing")["PIP-00001"]
+    assert ann["First submitted"] == dt.datetime(2020, 3, 1, 10, 0)
+    assert ann["Date of birth"] == dt.datetime(1981, 1, 2)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A Sheet's response identity is its Timestamp, and an edit through the form's edit link "
+    "changes the Timestamp, so an edit is only recognised when the edited response still "
+    "merges with the old one. One that does not (a corrected birthdate) is a new record at "
+    "the back of the queue, and the old one stays as 'Missing from source' holding the seat, "
+    "until staff decide the possible duplicate. Proposed: a new identity in the same source "
+    "row as a vanished one, in the same sync, is the same response edited"))
+def test_a_corrected_birthdate_keeps_the_queue_place_without_staff(site):
+    site.write_pip(PIP_ROWS)
+    syncer.sync(site.config())
+    site.write_pip([ANN_FIXED] + PIP_ROWS[1:])
+    syncer.sync(site.config())
+    records = by_id(site.master, "Partners in Policing")
+    assert list(records) == ["PIP-00001", "PIP-00002", "PIP-00003", "PIP-00004"]
+    assert records["PIP-00001"]["Date of birth"] == dt.datetime(1981, 1, 2)
+
+
+# -- 2. the state file ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def used(site, capsys):
+    """A folder after two syncs (a master, a state file and a backup of it)."""
+    assert run(site, "sync") == 0
+    site.write_pip(site.pip_rows + [
+        '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
+    assert run(site, "sync") == 0
+    capsys.readouterr()
+    return site
+
+
+@pytest.mark.parametrize("replacement", ["no tables", "another program's tables"])
+def test_a_valid_database_without_the_state_is_refused(used, capsys, replacement):
+    """Guards "never started over silently": the state file replaced by a valid SQLite file
+    without the toolkit's tables (`sqlite3 state.sqlite 'PRAGMA user_version=1'` after it
+    was deleted, or another program's database copied over it) passed the empty-file and
+    quick_check tests, got a new schema, and the sync reported every record as new."""
+    state = used.out / "state.sqlite"
+    state.unlink()
+    db = sqlite3.connect(state)
+    db.execute("PRAGMA user_version = 1")
+    if replacement == "another program's tables":
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    db.commit()
+    db.close()
+    before = snapshot(used.out)
+    assert run(used, "sync") == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "this folder has been used before" in err and "restore-state" in err
+    assert snapshot(used.out) == before
+    assert run(used, "restore-state") == 0
+    assert run(used, "sync") == 0
+    assert "0 new" in capsys.readouterr().out
+
+
+def test_restore_while_another_run_holds_the_lock_does_nothing(used, capsys):
+    """restore-state replaces the state file: never under a run that has it open."""
+    before = snapshot(used.out)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from sync.lock import run_lock\n"
+         f"with run_lock(Path({str(used.out)!r})):\n"
+         "    print('held', flush=True); time.sleep(60)"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run(used, "restore-state") == 3
+        assert "another run is in progress" in capsys.readouterr().err
+        assert snapshot(used.out) == before
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, capsys):  # noqa: F811
+    """restore-state moved the current state file aside first and then copied the backup:
+    on a full disk the copy failed and the folder was left with no state file at all."""
+    shutil.rmtree(used.out)
+    mount(used.out, "size=2m")
+    assert run(used, "sync") == 0
+    newest = store.newest_backup(used.out)
+    filler = used.out / "filler"
+    free = os.statvfs(used.out).f_bavail * os.statvfs(used.out).f_frsize
+    with open(filler, "wb") as fh:
+        try:
+            fh.write(b"\0" * free)
+        except OSError:
+            pass
+    capsys.readouterr()
+    before = snapshot(used.out)
+    assert run(used, "restore-state", "--from", str(newest)) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "disk is full" in err
+    assert snapshot(used.out) == before
+    filler.unlink()
+    assert run(used, "restore-state", "--from", str(newest)) == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "restore-state puts the ledger back as it was in the backup. Every confirmation sent "
+    "after that backup was made is sent again by the next --send, without a warning (the "
+    "message says only '0 confirmations sent'). The file it replaces is readable here and "
+    "holds those rows; so does the master's Confirmation sent column. Proposed: restore "
+    "carries over the ledger rows of the replaced file when it can be read, and says how "
+    "many; otherwise it names how many confirmations may go twice"))
+def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path):
+    with LoopbackSmtp() as server:
+        site = decided(make_site(tmp_path, smtp_section(server.port)))
+        yesterday = tmp_path / "yesterday.sqlite"  # a copy kept from an earlier day
+        shutil.copy(store.newest_backup(site.out), yesterday)
+        assert send(site) == 0
+        sent = len(server.messages)
+        assert sent
+        syncer.sync(site.config())  # the master shows what was sent
+        config = ["--config", str(site.config_path)]
+        assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+        assert cli.main(["sync", *config]) == 0
+        assert send(site) == 0
+        assert len(server.messages) == sent
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "After restoring an older backup, the answers the tool wrote into the master since then "
+    "differ from what the restored state says it wrote, so the next sync takes them for "
+    "staff corrections, and they are never updated again: the applicant's next corrected "
+    "phone number never reaches the master (nor an email address the confirmations). "
+    "Proposed: after a restore, a cell equal to what the tool would write now is not a "
+    "staff edit"))
+def test_after_restoring_an_older_backup_new_answers_still_reach_the_master(site):
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    yesterday = site.root / "yesterday.sqlite"
+    shutil.copy(store.newest_backup(site.out), yesterday)
+    rows = site.pip_rows[:]
+    rows[0] = rows[0].replace("555-0101", "555-0122")  # Ann corrects her phone
+    site.write_pip(rows)
+    assert cli.main(["sync", *config]) == 0
+    assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+    assert cli.main(["sync", *config]) == 0
+    site.write_pip([rows[0].replace("555-0122", "555-0133")] + rows[1:])  # and again
+    assert cli.main(["sync", *config]) == 0
+    assert by_id(site.master, "Partners in Policing")["PIP-00001"]["Phone"] == "+13105550133"
+
+
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "restore-state says 'the next sync reads the master workbook for staff edits made since "
+    "then', but a record created after the backup has a Record ID the restored state does "
+    "not know: its row is moved to 'Staff rows' (logged as a row 'without a Record ID', "
+    "which it has), the record is made again from its response with the same ID, and staff's "
+    "decision on it (Accepted) is lost: it is New again. Proposed: a row whose Record ID is "
+    "well formed but unknown is applied to the record the sync gives that ID when their "
+    "Source rows match, and only otherwise moved, with a log line that says why"))
+def test_after_a_restore_decisions_on_records_made_since_the_backup_are_kept(site):
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    yesterday = site.root / "yesterday.sqlite"
+    shutil.copy(store.newest_backup(site.out), yesterday)
+    site.write_pip(site.pip_rows + [
+        '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
+    assert cli.main(["sync", *config]) == 0
+    set_status(site, {"PIP-00004": "Accepted"})
+    assert cli.main(["sync", *config]) == 0
+    assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+    assert cli.main(["sync", *config]) == 0
+    assert statuses(site)["PIP-00004"] == "Accepted"
+    assert "Staff rows" not in load_workbook(site.master, read_only=True).sheetnames
+
+
+
+def test_a_folder_with_route_workbooks_has_been_used_before(tmp_path, capsys):
+    """A folder "cleaned up" by deleting master.xlsx, state.sqlite and backups/ (and whose
+    outbox is empty once everything was sent) was taken for a new one: a new state file,
+    new record IDs (the checks typed into the route workbooks then belong to whoever gets
+    the same ID) and every confirmation due again. Route and roster workbooks exist only
+    after runs, so they too mean the folder has been used."""
+    site = vsc_site(tmp_path)
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    assert cli.main(["routes", *config, "--date", "2020-03-08", "--days", "1"]) == 0
+    site.master.unlink()
+    (site.out / "state.sqlite").unlink()
+    shutil.rmtree(site.out / "backups")
+    capsys.readouterr()
+    assert cli.main(["sync", *config]) == 1
+    err = capsys.readouterr().err
+    assert "the state file is missing, but this folder has been used before" in err
+    assert not (site.out / "state.sqlite").exists()
+
+
+# -- 3. purged data survives nowhere ----------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A row staff left without a Record ID (here: the ID cell of Ann's row cleared by mistake; "
+    "also a walk-in request typed in) is carried to the 'Staff rows' sheet with every cell, "
+    "kept in the state's meta 'staff_rows' and written at every sync. Purge never looks "
+    "there, so Ann's name, address, phone, plate and emergency contact outlive her purge in "
+    "the master, the state and its new backup. Proposed: purge applies retention to Staff "
+    "rows moved from 'Vacation Checks' (by their Returning date, else their Moved on date); "
+    "deleting what staff typed is a design choice, so it is not done here"))
+def test_purge_leaves_nothing_in_the_staff_rows_sheet(tmp_path):
+    site = vsc_site(tmp_path, VSC_ROWS)
+    cfg = site.config()
+    syncer.sync(cfg)
+    wb = load_workbook(site.master)
+    ws = wb["Vacation Checks"]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        if row[header.index("Record ID")].value == "VSC-00001":
+            row[header.index("Record ID")].value = None
+    wb.save(site.master)
+    syncer.sync(cfg)
+    assert "Staff rows" in load_workbook(site.master, read_only=True).sheetnames
+    purge(cfg, apply=True, today=TODAY)
+    assert leaks(site.out) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A vacation request that went to Needs Review (Ann's first try, without a phone) keeps "
+    "every answer in the master's Needs Review sheet and the state's meta 'review:vsc'. "
+    "Purge only looks at records, so the resident's name, address and emergency contact "
+    "outlive the purge of her request (until someone deletes the row in the form's "
+    "spreadsheet). Proposed: purge (and each sync) leaves out of Needs Review the vacation "
+    "rows whose return date, or else submission, is before the cutoff"))
+def test_purge_leaves_nothing_in_needs_review(tmp_path):
+    first_try = ("2/19/2020 09:00:00,ann@example.com,Ann,Smith,,1200 Maple Ave,Torrance,"
+                 "90501,3/1/2020,3/10/2020,Zed Neighbour,310-555-0199,,,,,,,,")
+    site = vsc_site(tmp_path, [first_try] + VSC_ROWS)
+    cfg = site.config()
+    syncer.sync(cfg)
+    assert sheet_rows(site.master, "Needs Review")
+    purge(cfg, apply=True, today=TODAY)
+    assert leaks(site.out) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "purge --apply deletes every state backup under out/, but a copy kept elsewhere and "
+    "restored with --from brings the purged requests back: the next sync writes their names "
+    "and addresses into the master again, and nothing says so until the next purge --apply. "
+    "The replaced state file (readable, kept as damaged-state-*) knows which records were "
+    "purged. Proposed: restore-state re-applies those purges (or refuses without --force)"))
+def test_restoring_a_copy_from_before_a_purge_does_not_bring_the_data_back(tmp_path):
+    site = vsc_site(tmp_path, VSC_ROWS)
+    cfg = site.config()
+    syncer.sync(cfg)
+    kept = tmp_path / "kept.sqlite"
+    shutil.copy(store.newest_backup(site.out), kept)
+    purge(cfg, apply=True, today=TODAY)
+    assert leaks(site.out) == []
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0
+    assert cli.main(["sync", *config]) == 0
+    assert not [f for f in leaks(site.out) if not f.startswith("backups/damaged-state")]
+
+
+# -- 4. mail headers --------------------------------------------------------------------------
+
+
+def test_a_name_the_email_package_cannot_write_skips_only_that_message(tmp_path):
+    """A TAP student named "Zoë =?utf-8?q?=FF?=" (an encoded word of a byte that is not
+    UTF-8, beside a letter that is not ASCII) made the email package fail with a
+    UnicodeEncodeError while writing the Subject: a traceback, and no confirmation went to
+    anyone, at every run. Now that message is skipped with its reason; the others go."""
+    with LoopbackSmtp() as server:
+        site = make_site(tmp_path, smtp_section(server.port))
+        tap = site.root / "tap.csv"
+        tap.write_text(tap.read_text().replace(",Tina,", ",Zoë =?utf-8?q?=FF?=,"))
+        decided(site)
+        summary = confirmations.confirm(site.config())
+        why = dict(summary.problems)["TAP-00001"]
+        assert why.startswith("tap-enrolled: not sent: the Subject")
+        assert "Zoë" not in why
+        assert send(site) == 0
+        assert server.messages and not any(
+            m["Subject"].startswith("Teens") for _, _, m in server.messages)
+
+
+_NASTY = st.lists(st.sampled_from([
+    "a", "Z", " ", "é", "Ö" * 30, "x" * 90, "<", ">", ",", ";", ":", '"', "\\", "(", ")", "@",
+    "=", "?", "_", ".", "'", "=?utf-8?b?", "=?utf-8?q?", "?=", "=FF", "=?iso-8859-1?q?a?=",
+    "\u2028", "\u0085", "\r", "\n", "\t", "\x00", "\x9b", "\u00a0", "\u3000", "\ufeff",
+    "\u202e", "<evil@evil.example>", "evil@evil.example", "\r\nBcc: e@e.x", "\x1b",
+]), max_size=10).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(first=_NASTY, guardian=_NASTY, subject=_NASTY, body=_NASTY)
+@example(first="Ann", guardian="Bob", subject="Zoë =?utf-8?q?=FF?=", body="x")
+@example(first="Ann", guardian="Bob", subject="=?utf-8?b?Z\r\nBcc: e@e.x?=é?=", body="x")
+def test_compose_either_keeps_the_addresses_or_refuses(first, guardian, subject, body):
+    """Whatever the answers, a message is built with exactly the intended addresses or
+    refused as UnsafeMessage (skipped, the others go): never another exception."""
+    sender = headers.parse_sender("Torrance Police <noreply@example.org>")
+    to = [headers.address(first, "ann@example.com"), headers.address(guardian, "bob@example.org")]
+    rendered = mailmerge.Rendered("t", headers.one_line(f"Enrolled: {subject}") or "x",
+                                  f"Dear {body}\n", f"<p>{body}</p>\n")
+    try:
+        msg = mailmerge.compose(rendered, sender, to)
+    except headers.UnsafeMessage:
+        return
+    parsed = email.message_from_bytes(mailmerge.message_bytes(msg), policy=email.policy.default)
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["ann@example.com", "bob@example.org"]
+    assert len(parsed.get_all("To")) == 1 and parsed.get_all("Bcc") is None
+    assert len(list(parsed.walk())) == 3
+
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "A permanent refusal that is not about the message (a sending quota or a suspended "
+    "account: '550 5.4.5 Daily user sending quota exceeded' at the end of DATA) now marks "
+    "every due message 'refused' in one run, each one tried against a server that already "
+    "said no; none is sent again on its own, and staff must run --retry once per record ID "
+    "(there is no --retry for all). Before, the run stopped at the first. Proposed: the same "
+    "reply to several messages in a row (say 3) stops the run as a temporary failure does, "
+    "leaving the rest 'failed'; and --retry accepts 'refused' to re-queue every refused one"))
+def test_a_refusal_of_every_message_stops_the_run(tmp_path):
+    with LoopbackSmtp(refuse_text="Subject:",
+                      refuse_reply="550 5.4.5 Daily user sending quota exceeded") as server:
+        site = decided(make_site(tmp_path, smtp_section(server.port)))
+        assert send(site) == 1
+        assert server.refused <= 3
+
+
+# -- 5. errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["sync", "check"])
+@pytest.mark.parametrize("text", [
+    "[department]\nname = \"Torrance Police D\xe9partement\"\n".encode("cp1252"),
+    "[programs.pip.questions]\nfirst_name = \"Applicant\x92s first name\"\n".encode("latin-1"),
+], ids=["accent", "curly-apostrophe"])
+def test_a_configuration_not_saved_as_utf8_is_one_message(site, capsys, command, text):
+    """A configuration edited in an old Notepad and saved as "ANSI" (Windows-1252: an accent,
+    or a curly apostrophe pasted from the form's question) printed a UnicodeDecodeError
+    traceback."""
+    site.config_path.write_bytes(text)
+    assert cli.main([command, "--config", str(site.config_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "UTF-8" in out + err and str(site.config_path) in out + err
+
+
+def test_a_configuration_saved_with_a_byte_order_mark_is_read(site, capsys):
+    """Notepad's "UTF-8 with BOM" made the first line "not valid TOML"."""
+    site.config_path.write_bytes(b"\xef\xbb\xbf" + site.config_path.read_bytes())
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+
+
+def _cut_short(path: Path, part: str) -> None:
+    """Rewrite the workbook at `path` with the XML of `part` cut in half (a sync client or a
+    failing disk that stopped half-way through the file)."""
+    with zipfile.ZipFile(path) as z:
+        items = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in items:
+            z.writestr(name, data[:len(data) // 2] if name == part else data)
+
+
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet2.xml", "[Content_Types].xml"])
+def test_a_master_with_damaged_xml_is_rebuilt_not_a_traceback(site, capsys, part):
+    """A master whose zip is whole but whose XML is cut short printed an ElementTree
+    ParseError traceback at every sync. It is read as a master replaced by garbage is:
+    logged, rebuilt from the state with every staff status, and the damaged file kept."""
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    wb = load_workbook(site.master)
+    ws = wb["Partners in Policing"]
+    header = [c.value for c in ws[1]]
+    ws.cell(row=2, column=header.index("Status") + 1, value="Accepted")
+    wb.save(site.master)
+    assert cli.main(["sync", *config]) == 0
+    _cut_short(site.master, part)
+    site.write_pip(site.pip_rows + [
+        '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
+    capsys.readouterr()
+    assert cli.main(["sync", *config]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "not a readable .xlsx workbook" in err
+    records = by_id(site.master, "Partners in Policing")
+    assert records["PIP-00001"]["Status"] == "Accepted" and "PIP-00004" in records
+
+
+def test_a_route_workbook_that_cannot_be_read_is_never_written_over(tmp_path, capsys):
+    """An officer's checks typed into today's route workbook, then the file damaged (a sync
+    client or Excel stopped half-way through saving it). `routes` logged "its checks are
+    read at the next sync" and wrote the day's workbook over it: the checks were gone for
+    good, with exit 0. Now the run stops naming the file, and the file is left as it was."""
+    site = vsc_site(tmp_path)
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    day = ["--date", "2020-03-08", "--days", "1"]
+    assert cli.main(["routes", *config, *day]) == 0
+    path = site.out / "routes" / "routes-2020-03-08.xlsx"
+    wb = load_workbook(path)
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[1]]
+        for row in ws.iter_rows(min_row=2):
+            if row[header.index("Record ID")].value == "VSC-00001":
+                row[header.index("Result")].value = "Suspicious"
+                row[header.index("Checked by")].value = "Ofc. Diaz"
+    wb.save(path)
+    _cut_short(path, "xl/worksheets/sheet1.xml")
+    damaged = path.read_bytes()
+    capsys.readouterr()
+    assert cli.main(["routes", *config, *day]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert str(path) in err and "cannot be read" in err
+    assert path.read_bytes() == damaged
+
+
+def test_routes_past_the_last_date_is_one_message(tmp_path, capsys):
+    """`routes --date 9999-12-31 --days 2` (a typo) printed an OverflowError traceback."""
+    site = vsc_site(tmp_path)
+    config = ["--config", str(site.config_path)]
+    assert cli.main(["sync", *config]) == 0
+    capsys.readouterr()
+    assert cli.main(["routes", *config, "--date", "9999-12-31", "--days", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err and "--days" in err
+    assert not (site.out / "routes").exists() or not list((site.out / "routes").iterdir())
+
+
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet1.xml", "[Content_Types].xml"])
+def test_an_xlsx_export_cut_short_is_a_source_error(tmp_path, part):
+    """An .xlsx export whose download or copy stopped half-way (a whole zip, an XML part cut
+    short) printed an ElementTree ParseError traceback instead of naming the file."""
+    from openpyxl import Workbook
+
+    from sync.errors import SourceError
+    from sync.sources.exports import read_export
+
+    path = tmp_path / "responses.xlsx"
+    wb = Workbook()
+    wb.active.append(["Timestamp", "First Name"])
+    for i in range(200):
+        wb.active.append([dt.datetime(2020, 3, 1, 10, 0), f"Ann{i}"])
+    wb.save(path)
+    _cut_short(path, part)
+    with pytest.raises(SourceError, match="responses.xlsx: not a readable .xlsx workbook"):
+        read_export(path)
