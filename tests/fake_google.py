@@ -555,13 +555,14 @@ class FakeGoogle:
         `folder`, the sign-in file `folder/google-token.json`, the fake's OAuth endpoints."""
         values: dict[str, Any] = {
             "auth": "user",
-            "client_secrets": self.oauth.write_client_secrets(folder),
             "token": Path(folder) / "google-token.json",
             "auth_endpoint": self.url + AUTH_PATH,
             "token_endpoint": self.token_uri,
             "revoke_endpoint": self.url + REVOKE_PATH,
         }
         values.update(overrides)
+        if "client_secrets" not in values:
+            values["client_secrets"] = self.oauth.write_client_secrets(folder)
         return self.settings(None, **values)
 
     # faults
