@@ -458,3 +458,19 @@ def test_logout_keeps_the_file_when_google_cannot_be_reached(fake: FakeForms, tm
     with pytest.raises(SourceError, match="nothing was deleted"):
         logout(unreachable)
     assert googleauth.read_token(settings.token).refresh_token
+
+
+def test_a_run_never_writes_over_a_login_or_logout_made_while_it_ran(fake: FakeForms, tmp_path: Path):
+    """Guards the newest sign-in: a run that refreshes after a new login saved another
+    refresh token (or after a logout deleted the file) leaves the file as it found it."""
+    from google.auth.transport.requests import Request
+
+    settings = fake.user_settings(tmp_path)
+    sign_in(settings)
+    running = googleauth.user_credentials(settings, [googleauth.SHEETS])
+    newer = sign_in(settings)  # someone ran `tpd-programs login` meanwhile
+    running.refresh(Request())
+    assert googleauth.read_token(settings.token).refresh_token == newer.refresh_token
+    settings.token.unlink()  # and then `tpd-programs logout`
+    running.refresh(Request())
+    assert not settings.token.exists()

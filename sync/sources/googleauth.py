@@ -238,10 +238,19 @@ class SavingCredentials(google.oauth2.credentials.Credentials):
         super().refresh(request)
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         account = email_in(self.id_token) or self.saved_signin.account
+        read = self.saved_signin.refresh_token  # what this run read from the file
         saved = replace(self.saved_signin, refresh_token=self.refresh_token or
                         self.saved_signin.refresh_token, token=self.token, expiry=self.expiry,
                         refreshed=now, account=account)
         self.saved_signin = saved
+        try:
+            on_disk = read_token(self.token_path).refresh_token
+        except SigninError:
+            on_disk = None
+        if on_disk != read:  # a login or logout since this run read the file
+            log.info("%s: changed by a login or logout during this run; left as it is",
+                     self.token_path.name)
+            return
         try:
             write_token(self.token_path, saved)
         except OSError as err:
