@@ -202,8 +202,8 @@ def _check_signin(config: Config, report: CheckReport) -> bool:
 
     who = saved.account or "a Google account that was not named"
     detail = (f"{google.token}: signed in as {who} with `tpd-programs login` on "
-              f"{when(saved.signed_in)}; token last refreshed {when(saved.refreshed)} (share "
-              "each response spreadsheet and form with this account)")
+              f"{when(saved.signed_in)}; token last refreshed {when(saved.refreshed)} (this "
+              "account must be able to open each response spreadsheet and form)")
     path = google.token
     if os.name == "nt":
         found = _open_to_others(report, what, path, detail, path, False)
