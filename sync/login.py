@@ -83,6 +83,7 @@ class Login:
 
     def __init__(self, google: Google, *, port: int = 0) -> None:
         self.token_path = _user_settings(google, "login")
+        self.timeout = google.timeout_seconds
         self.client = googleauth.read_client(google)
         config = {"installed": {
             "client_id": self.client.client_id, "client_secret": self.client.client_secret,
@@ -176,7 +177,7 @@ class Login:
 
     def _exchange(self, code: str) -> SignedIn:
         try:
-            self.flow.fetch_token(code=code)
+            self.flow.fetch_token(code=code, timeout=self.timeout)
         except Warning as changed:  # oauthlib: Google granted other scopes than were asked
             granted = set(getattr(changed, "new_scope", None) or ())
             raise _not_granted([s for s in googleauth.USER_SCOPES if s not in granted]) from None

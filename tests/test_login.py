@@ -474,3 +474,26 @@ def test_a_run_never_writes_over_a_login_or_logout_made_while_it_ran(fake: FakeF
     settings.token.unlink()  # and then `tpd-programs logout`
     running.refresh(Request())
     assert not settings.token.exists()
+
+
+def test_token_endpoint_unreachable_during_login_saves_nothing(fake: FakeForms, tmp_path: Path):
+    settings = fake.user_settings(tmp_path, token_endpoint="http://127.0.0.1:9/token",
+                                  timeout_seconds=1)
+    with Login(settings) as pending:
+        browse(pending.url)
+        with pytest.raises(SourceError, match="could not reach Google to complete the sign-in"):
+            pending.wait(10)
+    assert not settings.token.exists()
+
+
+def test_a_reset_client_secret_names_the_client_file(fake: FakeForms, tmp_path: Path):
+    settings = fake.user_settings(tmp_path)
+    saved = sign_in(settings)
+    fake.oauth.clients[saved.client_id] = "GOCSPX-reset"  # the secret was reset in the console
+    age_saved_token(settings.token)
+    fake.expire_tokens()
+    with pytest.raises(SourceError) as failed:
+        read_spreadsheets([(KEY, TAB)], settings)
+    message = str(failed.value)
+    assert message.startswith(f"{settings.client_secrets}: Google refused the OAuth client")
+    assert "invalid_client" in message and "GOCSPX" not in message
