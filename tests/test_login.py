@@ -497,3 +497,15 @@ def test_a_reset_client_secret_names_the_client_file(fake: FakeForms, tmp_path: 
     message = str(failed.value)
     assert message.startswith(f"{settings.client_secrets}: Google refused the OAuth client")
     assert "invalid_client" in message and "GOCSPX" not in message
+
+
+def test_a_sheet_the_account_cannot_open_names_the_signed_in_account(fake: FakeForms, tmp_path: Path):
+    fake.spreadsheets[KEY].shared = False
+    settings = fake.user_settings(tmp_path)
+    sign_in(settings)
+    with pytest.raises(SourceError) as failed:
+        read_spreadsheets([(KEY, TAB)], settings)
+    assert str(failed.value) == (
+        f"{KEY}: Google Sheets refused access to spreadsheet {KEY} (403 PERMISSION_DENIED: The "
+        "caller does not have permission); the spreadsheet must exist and be shared (Viewer is "
+        "enough) with the Google account signed in with `tpd-programs login`")

@@ -3,11 +3,11 @@
 Shared by the Sheets and the Forms sources. A service-account key signs in (google-auth's
 `AuthorizedSession`, which refreshes an expired token once by itself), or, with
 `google.auth = "user"` or `"adc"`, a staff member's saved sign-in or Application Default
-Credentials (`sync.sources.googleauth`). Busy or failing
-answers (429, 5xx, timeouts, dropped connections) are retried with capped exponential
-backoff and full jitter, honouring Retry-After, within `google.max_attempts` and
-`google.retry_seconds`; any other refusal is a `SourceError` naming the spreadsheet or form
-and saying what to fix. Log lines carry counts and IDs, never answers.
+Credentials (`sync.sources.googleauth`). Busy or failing answers (429, 5xx, timeouts,
+dropped connections) are retried with capped exponential backoff and full jitter,
+honouring Retry-After, within `google.max_attempts` and `google.retry_seconds`; any other
+refusal is a `SourceError` naming the spreadsheet or form and saying what to fix. Log lines
+carry counts and IDs, never answers.
 """
 
 from __future__ import annotations
