@@ -265,6 +265,64 @@ def _restore_options(parser: argparse.ArgumentParser) -> None:
 cmd_restore_state.options = _restore_options
 
 
+@command("login", "sign in to Google as yourself for google.auth = \"user\": allow read-only "
+         "access in a browser once; scheduled runs then refresh the saved sign-in")
+def cmd_login(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    import threading
+    import webbrowser
+
+    from sync.login import Login
+
+    with Login(cfg.google, port=args.port) as pending:
+        print(pending.instructions(browser=not args.no_browser), flush=True)
+        if args.no_browser:
+            threading.Thread(target=_read_pasted, args=(pending,), daemon=True).start()
+        else:
+            webbrowser.open(pending.url)
+        signed = pending.wait()
+    print(signed.render())
+    return EXIT_OK
+
+
+def _read_pasted(pending) -> None:
+    """Hand each pasted line to the login until one is the redirect address (CLI only)."""
+    try:
+        for line in sys.stdin:
+            problem = pending.offer(line)
+            if problem is None:
+                return
+            if line.strip():
+                print(f"tpd-programs: {problem}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # no terminal (a closed or absent stdin): the port still waits
+        return
+
+
+def _login_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not open a browser: print the address to open on any computer, "
+                        "then wait for the answer on a local port or for the pasted address")
+    parser.add_argument("--port", type=_port, default=0, metavar="N",
+                        help="the local port Google's answer comes back to (default: any free "
+                        "one; fix it to forward it over ssh -L N:127.0.0.1:N)")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535: {text!r}")
+    return int(text)
+
+
+cmd_login.options = _login_options
+
+
+@command("logout", "revoke the Google sign-in saved by `tpd-programs login` and delete its file")
+def cmd_logout(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.login import logout
+
+    print(logout(cfg.google))
+    return EXIT_OK
+
+
 # -- entry point ---------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync import filenames
 from sync.errors import ConfigError
+from sync.googlesettings import Google, read_google
 from sync.programs import PROGRAMS
 from sync.tomltable import TableReader, parse
 
@@ -56,16 +57,6 @@ class Source:
         if self.form is not None:
             return f"form/{self.form}"
         return f"{self.spreadsheet}/{self.worksheet}"
-
-
-@dataclass(frozen=True)
-class Google:
-    credentials: Path | None
-    api_endpoint: str = "https://sheets.googleapis.com"
-    forms_endpoint: str = "https://forms.googleapis.com"
-    timeout_seconds: float = 30.0
-    retry_seconds: float = 120.0  # total time spent retrying 429/5xx before giving up
-    max_attempts: int = 6
 
 
 @dataclass(frozen=True)
@@ -195,28 +186,6 @@ def _department(r: TableReader) -> Department:
         zip_codes=zips,
         station=r.text("station", ""),
         phone=r.text("phone", ""),
-    )
-
-
-def _google(r: TableReader) -> Google:
-    r.only({"credentials", "api_endpoint", "forms_endpoint", "timeout_seconds", "retry_seconds",
-            "max_attempts"})
-    creds = r.path_value("credentials", None)
-    if creds is None and os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
-        creds = Path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]).expanduser()
-    endpoint = r.text("api_endpoint", "https://sheets.googleapis.com").rstrip("/")
-    if not endpoint.startswith(("https://", "http://")):
-        raise r.fail("api_endpoint", f"must be an http(s) URL, got {endpoint!r}")
-    forms = r.text("forms_endpoint", "https://forms.googleapis.com").rstrip("/")
-    if not forms.startswith(("https://", "http://")):
-        raise r.fail("forms_endpoint", f"must be an http(s) URL, got {forms!r}")
-    return Google(
-        credentials=creds,
-        api_endpoint=endpoint,
-        forms_endpoint=forms,
-        timeout_seconds=float(r.get("timeout_seconds", (int, float), 30.0)),
-        retry_seconds=float(r.get("retry_seconds", (int, float), 120.0)),
-        max_attempts=r.number("max_attempts", 6, minimum=1),
     )
 
 
@@ -464,7 +433,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         path=path,
         department=_department(root.sub("department", required=True)),
         output=out.path_value("folder", "out"),
-        google=_google(root.sub("google")),
+        google=read_google(root.sub("google")),
         programs={key: _program(progs.sub(key), key) for key in PROGRAMS if key in progs.table},
         smtp=_smtp(root.sub("smtp")),
         backups=out.number("backups", 5),

@@ -18,6 +18,11 @@ class SourceError(SyncError):
     """A form source (Google Sheet or export file) cannot be read or does not match the config."""
 
 
+class SigninError(SourceError):
+    """The saved Google sign-in (auth = "user") is missing, expired, revoked or too narrow:
+    `tpd-programs login` makes a new one."""
+
+
 class WorkbookError(SyncError):
     """A workbook cannot be read or written."""
 

@@ -1,9 +1,10 @@
 """`check`: is everything in place for a run? Each line says what is OK or what to fix.
 
-In order: the configuration, the Google service-account key (when a program reads a Google
-Sheet or Form), each program's source and its mapped questions (naming the closest titles
-the form has when one is missing), the SMTP login (without sending anything) and the output
-folder.
+In order: the configuration; when a program reads a Google Sheet or Form, the Google
+service-account key, the saved sign-in of `tpd-programs login` (who, and when it was last
+refreshed) or the Application Default Credentials, as `google.auth` says; each program's
+source and its mapped questions (naming the closest titles the form has when one is
+missing); the SMTP login (without sending anything); and the output folder.
 Nothing here stops at the first problem: one report lists everything to fix.
 
 Who else can open the output folder and the key is read from the mode bits on POSIX and from
@@ -136,6 +137,10 @@ def _check_export(program: ProgramConfig, report: CheckReport) -> None:
 
 
 def _check_credentials(config: Config, report: CheckReport) -> bool:
+    if config.google.auth == "user":
+        return _check_signin(config, report)
+    if config.google.auth == "adc":
+        return _check_adc(report)
     path = config.google.credentials
     what = "google credentials"
     if path is None:
@@ -168,6 +173,62 @@ def _check_credentials(config: Config, report: CheckReport) -> bool:
                    f"run chmod 600 {path}")
     else:
         report.add(what, True, detail)
+    return True
+
+
+def _check_signin(config: Config, report: CheckReport) -> bool:
+    """auth = "user": the OAuth client, the saved sign-in, who it is and when it was last
+    refreshed (before this check's own requests, which may refresh it again)."""
+    from sync.sources import googleauth  # only checks that use Google import it
+
+    google, what = config.google, "google sign-in"
+    assert google.token is not None
+    try:
+        googleauth.read_client(google)
+        saved = googleauth.read_token(google.token)
+    except SourceError as err:
+        report.add(what, False, str(err))
+        return False
+    missing = saved.missing((googleauth.SHEETS, googleauth.FORMS_RESPONSES, googleauth.FORMS_BODY))
+    if missing:
+        names = ", ".join(googleauth.SCOPE_NAMES[s] for s in missing)
+        report.add(what, False, f"{google.token}: the sign-in does not allow the toolkit to "
+                   f"{names}; run `tpd-programs login` again and leave every box ticked")
+        return False
+    zone = config.department.timezone
+
+    def when(moment) -> str:
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}" if moment else "never"
+
+    who = saved.account or "a Google account that was not named"
+    detail = (f"{google.token}: signed in as {who} with `tpd-programs login` on "
+              f"{when(saved.signed_in)}; token last refreshed {when(saved.refreshed)} (this "
+              "account must be able to open each response spreadsheet and form)")
+    path = google.token
+    if os.name == "nt":
+        found = _open_to_others(report, what, path, detail, path, False)
+        if found:
+            report.add(what, False, f"{path}: {found[0]} can read the sign-in: run {found[1]}")
+    elif path.stat().st_mode & 0o077:
+        report.add(what, False, f"{path}: other users of this computer can read the sign-in: "
+                   f"run chmod 600 {path}")
+    else:
+        report.add(what, True, detail)
+    return True
+
+
+def _check_adc(report: CheckReport) -> bool:
+    """auth = "adc": Application Default Credentials can be found; whom they stand for."""
+    from sync.sources import googleauth  # only checks that use Google import it
+
+    scopes = [googleauth.SHEETS, googleauth.FORMS_RESPONSES, googleauth.FORMS_BODY]
+    try:
+        found = googleauth.adc_credentials(scopes)
+    except SourceError as err:
+        report.add("google credentials", False, str(err))
+        return False
+    report.add("google credentials", True, "Application Default Credentials "
+               f"({googleauth.describe_adc(found)})")
     return True
 
 

@@ -36,6 +36,7 @@ from sync.errors import (
     DeliveryError,
     LockedError,
     RefusedError,
+    SigninError,
     SourceError,
     StateError,
     SyncError,
@@ -135,6 +136,9 @@ def next_action(step: str, err: BaseException, config: Config) -> str:
     if isinstance(err, ConfigError):
         return (f"fix the configuration key named above in {config.path}, then run "
                 "`tpd-programs check`")
+    if isinstance(err, SigninError):
+        return ("run `tpd-programs login` as the account that runs the toolkit, then "
+                "`tpd-programs check`; nothing else needs changing")
     if isinstance(err, SourceError):
         return ("run `tpd-programs check` to see which source or question to fix; if Google was "
                 "busy or unreachable, the next scheduled run retries by itself")

@@ -13,6 +13,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Application Default Credentials that find nothing else ask the Compute Engine metadata
+# server (a link-local address): no test may. google-auth reads these when it first imports
+# its compute_engine module, which no test module imports before this runs.
+os.environ["NO_GCE_CHECK"] = "true"
+os.environ["GCE_METADATA_HOST"] = os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
+
 pytest_plugins = ["tests.fake_google", "tests.windows"]  # fixtures: fake_google, windows_like
 
 PIP_HEADER = ("Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,"

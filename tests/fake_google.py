@@ -1,5 +1,8 @@
 """A loopback fake of Google's OAuth token endpoint and the read side of the Sheets API v4.
 
+A user's sign-in (authorization endpoint, code exchange with PKCE, refresh, revoke) is
+`FakeOAuth` in tests/fake_oauth.py, served on the same port as `fake.oauth`.
+
 It speaks real HTTP on 127.0.0.1, so the code under test runs google-auth's service-account
 flow (a JWT signed with the key file's private key, exchanged at `token_uri` for an access
 token) and sends ordinary Sheets requests. Answers have the shape of the recorded traffic
@@ -50,6 +53,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sync.config import Google
+from tests.fake_oauth import AUTH_PATH, REVOKE_PATH, FakeOAuth
 
 TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -447,6 +451,8 @@ class FakeGoogle:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.oauth = FakeOAuth(self.issue_token, self.forget_tokens, _private_key,
+                               lambda: self.token_lifetime)  # a user's sign-in (tests/fake_oauth.py)
 
     # lifecycle
     def start(self) -> FakeGoogle:
@@ -543,6 +549,21 @@ class FakeGoogle:
         }
         values.update(overrides)
         return Google(**values)
+
+    def user_settings(self, folder: Path, **overrides: Any) -> Google:
+        """`Google` settings for auth = "user" against this fake: a new OAuth client's JSON in
+        `folder`, the sign-in file `folder/google-token.json`, the fake's OAuth endpoints."""
+        values: dict[str, Any] = {
+            "auth": "user",
+            "token": Path(folder) / "google-token.json",
+            "auth_endpoint": self.url + AUTH_PATH,
+            "token_endpoint": self.token_uri,
+            "revoke_endpoint": self.url + REVOKE_PATH,
+        }
+        values.update(overrides)
+        if "client_secrets" not in values:
+            values["client_secrets"] = self.oauth.write_client_secrets(folder)
+        return self.settings(None, **values)
 
     # faults
     def fail_next(
@@ -655,6 +676,19 @@ class FakeGoogle:
         body = {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"}
         return 200, body
 
+    def issue_token(self, email: str, scopes: set[str]) -> str:
+        """A new access token for `email` with `scopes`, live for `token_lifetime` seconds."""
+        token = "ya29.fake-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = (email, set(scopes), time.time() + self.token_lifetime)
+        return token
+
+    def forget_tokens(self, tokens: Iterable[str]) -> None:
+        """These access tokens were revoked: the APIs answer 401 to them from now on."""
+        with self._lock:
+            for token in tokens:
+                self._tokens.pop(token, None)
+
     def next_fault(self) -> Fault | None:
         with self._lock:
             return self._faults.popleft() if self._faults else None
@@ -756,11 +790,30 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if path == "/token" and method == "POST":
-            status, data = fake.answer_token(parse_qs(body.decode()))
+            form = parse_qs(body.decode())
+            extra = {"Cache-Control": "no-store"}
+            if form.get("grant_type") in (["authorization_code"], ["refresh_token"]):
+                status, data, extra = fake.oauth.token(form, self.headers.get("Authorization"))
+            else:
+                status, data = fake.answer_token(form)
             with fake._lock:
                 fake.requests.append(Recorded(method, path, query, status))
-            self._json(status, data, {"Cache-Control": "no-store"})
+            self._json(status, data, extra)
             return
+        if path in (AUTH_PATH, REVOKE_PATH):
+            if path == AUTH_PATH and method == "GET":
+                status, page, extra = fake.oauth.authorize(query)
+                with fake._lock:
+                    fake.requests.append(Recorded(method, path, {}, status))
+                self._answer(status, page.encode(), "text/html; charset=utf-8", extra)
+                return
+            if path == REVOKE_PATH and method == "POST":
+                form = {**query, **parse_qs(body.decode())}
+                status, data, extra = fake.oauth.revoke(form)
+                with fake._lock:
+                    fake.requests.append(Recorded(method, path, {}, status))
+                self._json(status, data, extra)
+                return
         if not fake.serves(path) or method != "GET":
             status, data = envelope(404)
             with fake._lock:

@@ -292,8 +292,7 @@ class _FormsApi(googlehttp.GoogleApi):
         form_id = where.removeprefix("form/")
         return SourceError(
             f"{where}: Google Forms {what} form {form_id} ({why}); the form must exist "
-            f"and be shared with the service account {self.email} (in the form editor: "
-            "More > Add collaborators)"
+            f"and be shared with {self.who} (in the form editor: More > Add collaborators)"
         )
 
     def form(self, form_id: str) -> dict[str, Any]:

@@ -180,8 +180,7 @@ class _SheetsApi(googlehttp.GoogleApi):
         what = "refused access to" if status == 403 else "found no"
         return SourceError(
             f"{key}: Google Sheets {what} spreadsheet {key} ({why}); the spreadsheet "
-            f"must exist and be shared (Viewer is enough) with the service account "
-            f"{self.email}"
+            f"must exist and be shared (Viewer is enough) with {self.who}"
         )
 
     def metadata(self, key: str) -> tuple[str | None, list[str]]:

@@ -1,11 +1,13 @@
-"""HTTP to Google's APIs: a service-account session whose GETs retry within limits.
+"""HTTP to Google's APIs: a signed-in session whose GETs retry within limits.
 
 Shared by the Sheets and the Forms sources. A service-account key signs in (google-auth's
-`AuthorizedSession`, which refreshes an expired token once by itself). Busy or failing
-answers (429, 5xx, timeouts, dropped connections) are retried with capped exponential
-backoff and full jitter, honouring Retry-After, within `google.max_attempts` and
-`google.retry_seconds`; any other refusal is a `SourceError` naming the spreadsheet or form
-and saying what to fix. Log lines carry counts and IDs, never answers.
+`AuthorizedSession`, which refreshes an expired token once by itself), or, with
+`google.auth = "user"` or `"adc"`, a staff member's saved sign-in or Application Default
+Credentials (`sync.sources.googleauth`). Busy or failing answers (429, 5xx, timeouts,
+dropped connections) are retried with capped exponential backoff and full jitter,
+honouring Retry-After, within `google.max_attempts` and `google.retry_seconds`; any other
+refusal is a `SourceError` naming the spreadsheet or form and saying what to fix. Log lines
+carry counts and IDs, never answers.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
 from sync.config import Google
-from sync.errors import SourceError
+from sync.errors import SigninError, SourceError
+from sync.sources import googleauth
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,12 @@ class GoogleApi:
         self.stats = stats if stats is not None else {}
         self.stats.setdefault("requests", 0)
         self.requests = 0
-        self.credentials = credentials(google, scopes)
+        if google.auth == "user":
+            self.credentials: Any = googleauth.user_credentials(google, scopes)
+        elif google.auth == "adc":
+            self.credentials = googleauth.adc_credentials(scopes)
+        else:
+            self.credentials = credentials(google, scopes)
         self.session = AuthorizedSession(self.credentials)
 
     def __enter__(self) -> GoogleApi:
@@ -65,6 +73,15 @@ class GoogleApi:
     @property
     def email(self) -> str:
         return str(getattr(self.credentials, "service_account_email", "the service account"))
+
+    @property
+    def who(self) -> str:
+        """The account Google sees, for messages: `the service account tpd-sync@...`."""
+        if self.google.auth == "user":
+            return "the Google account signed in with `tpd-programs login`"
+        if self.google.auth == "adc":
+            return googleauth.describe_adc(self.credentials)
+        return f"the service account {self.email}"
 
     # Hooks: the wait between attempts and its jitter (tests replace them), and what a
     # 403/404 means for the thing read.
@@ -91,6 +108,8 @@ class GoogleApi:
                 response = self.session.get(url, params=list(params), timeout=timeout)
             except auth_exceptions.RefreshError as err:
                 if not getattr(err, "retryable", False):
+                    if self.google.auth != "service_account":
+                        raise googleauth.refused(self.google, err) from None
                     raise self._key_refused(err) from None
                 failures.append("could not get an access token")
             except requests.Timeout:
@@ -141,12 +160,25 @@ class GoogleApi:
         status = response.status_code
         why = error_text(response)
         if status == 403 and "API has not been used" in why:
+            project = {"user": f"the OAuth client ({self.google.client_secrets})",
+                       "adc": "the Application Default Credentials (their quota project)"}.get(
+                           self.google.auth, f"the service account {self.email}")
             return SourceError(
-                f"{where}: the {self.service} API is not enabled for the project of the service "
-                f"account {self.email} ({why}); enable it in the Google Cloud console"
+                f"{where}: the {self.service} API is not enabled for the project of {project} "
+                f"({why}); enable it in the Google Cloud console"
             )
         if status in (403, 404):
             return self.no_access(where, status, why)
+        if status == 401 and self.google.auth == "user":
+            return SigninError(
+                f"{where}: {self.service} rejected the access token of {self.who} even after a "
+                f"refresh ({why}); run `tpd-programs login` again"
+            )
+        if status == 401 and self.google.auth == "adc":
+            return SourceError(
+                f"{where}: {self.service} rejected the Application Default Credentials even "
+                f"after a refresh ({why}); run `gcloud auth application-default login` again"
+            )
         if status == 401:
             return SourceError(
                 f"{where}: {self.service} rejected the access token for the service account "
