@@ -6,8 +6,8 @@ inside a block (same email, same phone, same birthdate + sound of the last name,
 address, same student ID), so 50,000 responses never mean 1.25 billion comparisons.
 
 Merging is automatic only when certain: similar names AND a shared contact (email or phone),
-or the same student ID, or the same residence on overlapping dates asked for by the same
-person (a shared contact or the name). Similar names with the same birthdate or address but
+or the same student ID, or the same residence on overlapping dates asked for with a shared
+contact (email or phone). Similar names with the same birthdate or address but
 different contacts are only *possible* duplicates, and so are the same name and contact with
 different birthdates (a corrected typo, or a relative) and, for TAP, the same name, school and
 birthdate with different student IDs (a classmate knows all three).
@@ -15,7 +15,8 @@ birthdate with different student IDs (a classmate knows all three).
 Respondents are strangers: one detail anyone can know (an address, a school) never merges on
 its own, since a merge lets the later response replace the record's answers. A stranger's
 request for someone else's home stays its own record, shown to staff as a possible duplicate,
-and the resident's request keeps its place on the route.
+and the resident's request keeps its place on the route; so does one that gives the
+resident's name (it is on the mailbox) with other contacts.
 """
 
 from __future__ import annotations
@@ -125,13 +126,15 @@ def compare(program: str, a: Person, b: Person) -> tuple[str, str]:
     """("merge" | "maybe" | "", evidence) for one pair."""
     if program == "vsc":
         if a.address and a.address == b.address and _overlap(a, b):
-            # The address and the dates are no proof of who is asking: anyone can type them.
-            # Only the same person (a shared contact, or the name) may update a request.
+            # The address and the dates are no proof of who is asking: anyone can type them,
+            # and the name is on the mailbox. Only a shared contact (email or phone) shows
+            # that the same household asks again; a name alone is for staff to judge.
             same = [w for w, ok in (("email", a.email and a.email == b.email),
-                                    ("phone", a.phone and a.phone == b.phone),
-                                    ("name", same_name(a, b))) if ok]
+                                    ("phone", a.phone and a.phone == b.phone)) if ok]
             if same:
                 return "merge", f"same residence, overlapping dates, same {' and '.join(same)}"
+            if same_name(a, b):
+                return "maybe", "same address, overlapping dates and name, different email and phone"
             return "maybe", "same address, overlapping dates, different person"
         if a.phone and a.phone == b.phone and same_name(a, b) and _overlap(a, b):
             return "maybe", "same resident and phone, overlapping dates, different address"

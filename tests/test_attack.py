@@ -57,16 +57,10 @@ def by_id(path: Path, title: str) -> dict[str, dict]:
 # -- 1. record takeover -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A name is no proof of who is asking: it is on the mailbox. The rule of issue 16 merges "
-    "a vacation request on the same address and overlapping dates when the name matches, and "
-    "the later answers win, so a stranger who types the resident's name takes over the "
-    "request: their email and phone replace the resident's, their earlier return date takes "
-    "the home off the route, the confirmation goes to them naming the resident's emergency "
-    "contact, and staff are not shown a possible duplicate. Proposed: a name-only match (no "
-    "shared email or phone) is a possible duplicate, not a merge; that changes the issue's "
-    "rule, so it is not done here"))
 def test_a_stranger_using_the_residents_name_cannot_take_over_the_request(tmp_path):
+    """A name is no proof of who is asking: it is on the mailbox. A stranger who types the
+    resident's name with their own email and phone gets a record of their own and a line in
+    Possible Duplicates; the resident's contacts, dates and place on the route stay."""
     site = vsc_site(tmp_path)
     stranger = ("2/22/2020 10:00:00,eve@evil.example,Ann,Smith,310-555-0666,1200 Maple Ave,"
                 "Torrance,90501,3/2/2020,3/4/2020,,,,,,,,,,")
@@ -81,6 +75,10 @@ def test_a_stranger_using_the_residents_name_cannot_take_over_the_request(tmp_pa
     assert "VSC-00001" in [r["Record ID"] for r in on_route]
     assert (ann["Email"], ann["Phone"]) == ("ann@example.com", "+13105550101")
     assert ann["Returning"] == dt.datetime(2020, 3, 10)
+    assert [(p["Record A"], p["Record B"], p["Evidence"])
+            for p in sheet_rows(site.master, "Possible Duplicates")] == [
+        ("VSC-00001", "VSC-00005",
+         "same address, overlapping dates and name, different email and phone")]
 
 
 def _tap(first: str, last: str, sid: str, born: dt.date | None, school: str) -> dedupe.Person:

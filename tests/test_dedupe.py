@@ -128,8 +128,12 @@ def test_a_strangers_request_for_the_same_home_is_never_merged():
     assert groups_of(result) == [[0], [1]]
     assert [evidence for _i, _j, evidence in result.maybe] == [
         "same address, overlapping dates, different person"]
-    # the same person, recognised by any one of email, phone or name, still updates the request
+    # the same household, recognised by its email or phone, still updates the request
     for same in (vsc("Someone", "Else", "kim@example.com", ""),
-                 vsc("Someone", "Else", "", "+13105550150"),
-                 vsc("Kim", "Ng", "other@example.com", "")):
+                 vsc("Kim", "Ng", "", "+13105550150")):
         assert groups_of(dedupe.group("vsc", [resident, same])) == [[0, 1]]
+    # the name alone is on the mailbox: staff decide
+    named = dedupe.group("vsc", [resident, vsc("Kim", "Ng", "other@example.com", "")])
+    assert groups_of(named) == [[0], [1]]
+    assert [evidence for _i, _j, evidence in named.maybe] == [
+        "same address, overlapping dates and name, different email and phone"]
