@@ -1,4 +1,4 @@
-"""Attacks on the trust work of issue 16: a hostile respondent and a careless staff member
+"""Attacks on the trust rules: a hostile respondent and a careless staff member
 against the new behaviour. Each test says what it tries; an `xfail(strict=True)` test
 shows something that still breaks and is described in its reason (not fixed here, because
 the fix is a design choice)."""

@@ -59,7 +59,7 @@ def digest(path: Path) -> str:
 
 @simulated
 def test_a_workbook_is_saved_where_flushing_needs_write_access(site, windows_like, tmp_path):
-    """Guards issue 22.1: os.fsync on a file opened "rb" fails on Windows ("Bad file
+    """Guards against this: os.fsync on a file opened "rb" fails on Windows ("Bad file
     descriptor"), so every sync said "cannot write the workbook"."""
     probe = tmp_path / "probe"
     probe.write_bytes(b"x")
@@ -87,7 +87,7 @@ HOLDER = textwrap.dedent("""
 @simulated
 def test_a_second_run_exits_3_though_the_locked_lock_file_cannot_be_read(
         site, windows_like, capsys, restore_logging):
-    """Guards issue 22.2: Windows enforces the msvcrt lock, so reading the holder's details
+    """Guards against this: Windows enforces the msvcrt lock, so reading the holder's details
     from the locked file raised PermissionError: a traceback instead of exit 3."""
     site.out.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(site.out)], cwd=REPO,
@@ -118,7 +118,7 @@ def test_a_second_run_exits_3_though_the_locked_lock_file_cannot_be_read(
 
 @simulated
 def test_an_old_backup_held_open_never_fails_the_sync(tmp_path, windows_like, caplog):
-    """Guards issue 22.3: rotation deleted an old backup before the replace, so a backup
+    """Guards against this: rotation deleted an old backup before the replace, so a backup
     staff had open failed every sync with a message naming master.xlsx."""
     site = Site(tmp_path, PIP_CONFIG.replace('folder = "out"', 'folder = "out"\nbackups = 2'))
     site.write_pip([NEW_ROW.format(n=n) for n in range(3)])
@@ -160,7 +160,7 @@ OWNER_FILES = [
 @pytest.mark.parametrize(("name", "data", "user"), OWNER_FILES)
 def test_a_stale_owner_file_is_logged_with_its_user_and_the_sync_goes_on(
         site, windows_like, caplog, name, data, user):
-    """Guards issue 22.3: a hidden owner file left by a crashed Excel refused every sync
+    """Guards against this: a hidden owner file left by a crashed Excel refused every sync
     forever. The workbook itself says whether it is open: an open one is locked."""
     syncer.sync(site.config())
     owner = site.out / name
@@ -212,7 +212,7 @@ def test_owner_files_are_read_as_excel_and_libreoffice_write_them():
 @simulated
 def test_an_open_outbox_message_stops_nothing_and_is_named(tmp_path, windows_like, capsys,
                                                            restore_logging):
-    """Guards issue 22.3: an .eml open in a viewer raised a raw PermissionError before any
+    """Guards against this: an .eml open in a viewer raised a raw PermissionError before any
     message was sent. Now every other message is written and sent; the run ends with exit 1
     naming the file that is open."""
     with LoopbackSmtp() as server:
@@ -252,7 +252,7 @@ def two_class_site(root: Path) -> Site:
 @simulated
 def test_rosters_go_on_past_an_open_roster_and_name_it(tmp_path, windows_like, capsys,
                                                        restore_logging):
-    """Guards issue 22.3: the first roster open in Excel stopped every roster after it."""
+    """Guards against this: the first roster open in Excel stopped every roster after it."""
     site = two_class_site(tmp_path)
     config = site.config()
     write_rosters(config)
@@ -284,7 +284,7 @@ def test_route_sheets_go_on_past_an_open_one_and_name_it(tmp_path, windows_like)
 
 @simulated
 def test_purge_deletes_every_file_it_can_and_names_each_one_held(tmp_path, windows_like):
-    """Guards issue 22.3: purge stopped at the first file open in another program, leaving
+    """Guards against this: purge stopped at the first file open in another program, leaving
     the personal data in every file after it."""
     site = vsc_site(tmp_path, VSC_ROWS)
     config = site.config()
@@ -317,7 +317,7 @@ def test_purge_deletes_every_file_it_can_and_names_each_one_held(tmp_path, windo
 
 @simulated
 def test_a_file_a_scan_holds_for_a_moment_is_replaced_after_short_pauses(site, windows_like):
-    """Guards issue 22.3: an antivirus scan holds a new file for a moment; one refusal
+    """Guards against this: an antivirus scan holds a new file for a moment; one refusal
     used to fail the run."""
     syncer.sync(site.config())
     windows_like.hold(site.master, times=3)
@@ -350,7 +350,7 @@ def test_the_wait_for_a_held_file_is_bounded_and_the_error_names_it(tmp_path, wi
 
 
 def test_every_os_open_in_the_toolkit_passes_o_binary():
-    """Guards issue 22.8: without O_BINARY, Windows opens the file in text mode and writes
+    """Guards against this: without O_BINARY, Windows opens the file in text mode and writes
     each LF as CR LF, so the outbox's CRLF became CR CR LF."""
     missing = []
     for path in sorted((REPO / "sync").rglob("*.py")):

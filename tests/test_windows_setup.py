@@ -1,4 +1,4 @@
-"""Windows set-up, simulated on Linux (issue 22, points 4-6).
+"""Windows set-up, simulated on Linux: folder permissions, the scheduled task and its log.
 
 - `check` reads who can open the output folder and the Google key with `icacls`, as on
   Windows: `os.name` is "nt" for the checking modules only (`nt_os`), and a fake
