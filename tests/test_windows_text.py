@@ -1,4 +1,4 @@
-"""Windows text hazards, simulated on Linux (issue 22, points 7, 9 and 10).
+"""Windows text hazards, simulated on Linux: paths in TOML, encodings, names that differ in case.
 
 - Paths in TOML: in a double-quoted string a backslash starts an escape, so "C:\\new\\folder"
   loads as a new line and a form feed, and "C:\\Users\\..." is a TOML error ("Invalid hex
