@@ -20,7 +20,9 @@ when the server accepts it they become 'sent'. So:
   "Confirmation sent" column; the run goes on with the other messages and ends with exit
   code 1 naming the record. It is not sent again on its own, since it would be refused
   again. Staff fix what the reply names (often an answer: correct it in the master) and run
-  `tpd-programs confirmations --retry RECORD_ID`; the next `--send` sends it once more;
+  `tpd-programs confirmations --retry RECORD_ID`; the next `--send` sends it once more.
+  The same reply to `SAME_REPLY_LIMIT` messages in a row is about the server (a sending
+  quota), not the messages: those go back to 'failed' and the run stops;
 - 'sending' left behind means the run stopped (crash, power cut, dropped connection) while
   the message was in flight: it may have been delivered. It is never resent silently; every
   run lists it until staff check the mailbox's Sent folder and run
@@ -78,6 +80,9 @@ DEFAULT_TEMPLATES = {
 }
 CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
 OUTBOX = "outbox"
+# The same refusal for this many messages in a row is about the server (a sending quota, a
+# suspended account), not about the messages: the run stops as for a temporary failure.
+SAME_REPLY_LIMIT = 3
 SENT_COLUMN = "Confirmation sent"
 CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
                 "department", "eligibility_reason")
@@ -527,6 +532,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
     outbox = config.output / OUTBOX
     with delivery.Mailer(config.smtp, ssl_context=ssl_context) as mailer:
         summary.sent_via = mailer.where
+        streak: list[Outgoing] = []  # refused in a row, with the same reply
         for i, m in enumerate(messages):
             due = m.due
 
@@ -537,6 +543,19 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                 refused = mailer.send(m.data, config.smtp.sender, due.recipients,
                                       started=started)
             except delivery.MessageRefused as err:
+                if streak and summary.refused[-1][2] != err.reply:
+                    streak = []
+                streak.append(m)
+                if len(streak) >= SAME_REPLY_LIMIT:  # the server refuses all mail, not these
+                    for refused_one in streak:
+                        _record(store, refused_one, "failed", _now(config), err.reply)
+                    del summary.refused[len(summary.refused) - len(streak) + 1:]
+                    summary.counts["refused"] -= len(streak) - 1
+                    raise DeliveryError(
+                        f"the mail server refused {len(streak)} messages in a row with the same "
+                        f"reply ({err.reply}): it is refusing all mail, not these messages; "
+                        f"{summary.counts['sent']} sent before, {len(messages) - i - 1} not "
+                        "tried (they go out on the next run, never twice)") from None
                 _record(store, m, "refused", _now(config), err.reply)
                 summary.refused.append((due.record_id, due.template, err.reply))
                 summary.counts["refused"] += 1
@@ -544,6 +563,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                             due.record_id, due.template)
                 continue
             except delivery.RecipientsRefused as err:
+                streak = []
                 _record(store, m, "failed", _now(config), str(err))
                 summary.problems.append((due.record_id, f"{due.template}: refused by the server"))
                 summary.counts["undelivered"] += 1
@@ -560,6 +580,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                     f"{err}; {summary.counts['sent']} sent before it, {len(messages) - i} not "
                     "sent (they stay in the outbox and go out on the next run, never twice)"
                 ) from None
+            streak = []
             _record(store, m, "sent", _now(config), refused)
             if refused:
                 summary.problems.append((due.record_id, f"{due.template}: {len(refused)} "

@@ -463,20 +463,19 @@ def test_compose_either_keeps_the_addresses_or_refuses(first, guardian, subject,
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A permanent refusal that is not about the message (a sending quota or a suspended "
-    "account: '550 5.4.5 Daily user sending quota exceeded' at the end of DATA) now marks "
-    "every due message 'refused' in one run, each one tried against a server that already "
-    "said no; none is sent again on its own, and staff must run --retry once per record ID "
-    "(there is no --retry for all). Before, the run stopped at the first. Proposed: the same "
-    "reply to several messages in a row (say 3) stops the run as a temporary failure does, "
-    "leaving the rest 'failed'; and --retry accepts 'refused' to re-queue every refused one"))
 def test_a_refusal_of_every_message_stops_the_run(tmp_path):
+    """A permanent refusal that is not about the message (a sending quota: '550 5.4.5 Daily
+    user sending quota exceeded') used to mark every due message 'refused' in one run, each
+    tried against a server that had already said no, and none went again on its own. The
+    same reply three times in a row stops the run, and those messages go on the next run."""
     with LoopbackSmtp(refuse_text="Subject:",
                       refuse_reply="550 5.4.5 Daily user sending quota exceeded") as server:
         site = decided(make_site(tmp_path, smtp_section(server.port)))
         assert send(site) == 1
         assert server.refused <= 3
+        with store.Store(site.out / "state.sqlite") as state:
+            states = {s for (s,) in state.db.execute("SELECT state FROM ledger")}
+        assert states == {"failed"}  # nothing is set aside as refused: they go next run
 
 
 # -- 5. errors --------------------------------------------------------------------------------
