@@ -103,8 +103,9 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
 
     people = []
     present: set[str] = set()
-    for c in candidates:
-        rid = current(known.get(c.identity, (None, None))[0])
+    edited = _edited_in_place(candidates, known, stored, current)
+    for i, c in enumerate(candidates):
+        rid = edited.get(i) or current(known.get(c.identity, (None, None))[0])
         if rid not in stored:
             rid = None
         if rid:
@@ -198,6 +199,32 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     return {"records": records, "retired": retired, "registry": registry, "known": known,
             "counts": counts, "unchanged": unchanged,
             "possible": possible, "review": review, "seq": seq_of, "stored": stored}
+
+
+def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, str]],
+                     stored: dict[str, Any], current: Any) -> dict[int, str]:
+    """{candidate index: record ID} for responses edited through the form's edit link.
+
+    A linked Sheet keeps no response ID: a response is known by its Timestamp, which an edit
+    changes, so the edited response looks new and the old one vanishes. Row numbers only
+    move when rows are deleted above, and a new submission is always appended below, so a
+    response no earlier sync saw, standing in the row where a record's vanished response
+    stood, is that response edited: it keeps the record (and its place in the queue) even
+    when the edit changed what dedupe compares (a corrected birthdate). A respondent cannot
+    choose the row of a new submission, so this trusts nothing a stranger can type."""
+    seen = {c.identity for c in candidates}
+    vanished = {current(rid) for identity, (rid, _fp) in known.items() if identity not in seen}
+    vanished &= stored.keys()
+    if not vanished:
+        return {}
+    taken = {c.response.ref for c in candidates if c.identity in known}
+    row_of: dict[str, str] = {}  # "pip:7" -> the record whose vanished response stood there
+    for rid in vanished:
+        for ref in stored[rid]["data"].get("sources", []):
+            if ref not in taken:
+                row_of.setdefault(ref, rid)
+    return {i: row_of[c.response.ref] for i, c in enumerate(candidates)
+            if c.identity not in known and c.response.key is None and c.response.ref in row_of}
 
 
 def _made_of(real: list[Candidate], before: set[str] | None,

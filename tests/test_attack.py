@@ -135,11 +135,12 @@ def _decide(site: Site, decision: str) -> None:
 
 
 def test_a_corrected_birthdate_keeps_the_queue_place_once_staff_merge(site):
-    """The corrected response is listed as a possible duplicate; staff's "Merge" puts the
-    applicant back in the seat she first took, with the corrected answer."""
+    """A corrected response sent again as a new submission (not an edit) is listed as a
+    possible duplicate; staff's "Merge" keeps the applicant in the seat she first took, with
+    the corrected answer."""
     site.write_pip(PIP_ROWS)
     syncer.sync(site.config())
-    site.write_pip([ANN_FIXED] + PIP_ROWS[1:])
+    site.write_pip(PIP_ROWS + [ANN_FIXED])
     syncer.sync(site.config())
     pairs = sheet_rows(site.master, "Possible Duplicates")
     assert [(p["Record A"], p["Record B"]) for p in pairs] == [("PIP-00001", "PIP-00005")]
@@ -153,14 +154,11 @@ def test_a_corrected_birthdate_keeps_the_queue_place_once_staff_merge(site):
     assert ann["Date of birth"] == dt.datetime(1981, 1, 2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A Sheet's response identity is its Timestamp, and an edit through the form's edit link "
-    "changes the Timestamp, so an edit is only recognised when the edited response still "
-    "merges with the old one. One that does not (a corrected birthdate) is a new record at "
-    "the back of the queue, and the old one stays as 'Missing from source' holding the seat, "
-    "until staff decide the possible duplicate. Proposed: a new identity in the same source "
-    "row as a vanished one, in the same sync, is the same response edited"))
 def test_a_corrected_birthdate_keeps_the_queue_place_without_staff(site):
+    """A Sheet's response is known by its Timestamp, which an edit through the form's edit
+    link changes; an edit that no longer merges (a corrected birthdate) was a new record at
+    the back of the queue. A new response in the row where a vanished one stood is that
+    response, edited."""
     site.write_pip(PIP_ROWS)
     syncer.sync(site.config())
     site.write_pip([ANN_FIXED] + PIP_ROWS[1:])
@@ -168,6 +166,9 @@ def test_a_corrected_birthdate_keeps_the_queue_place_without_staff(site):
     records = by_id(site.master, "Partners in Policing")
     assert list(records) == ["PIP-00001", "PIP-00002", "PIP-00003", "PIP-00004"]
     assert records["PIP-00001"]["Date of birth"] == dt.datetime(1981, 1, 2)
+    assert records["PIP-00001"]["First submitted"] == dt.datetime(2020, 3, 1, 10, 0)
+    assert seats(write_rosters(site.config()).classes[0].roster) == [
+        "PIP-00001", "PIP-00002", "PIP-00003"]
 
 
 # -- 2. the state file ------------------------------------------------------------------------
