@@ -29,6 +29,17 @@ Two more places hold a request's answers without being a record, and follow its 
 The forms' response spreadsheets are not the toolkit's to change: later syncs read the
 answers again, and `keep_purged` keeps a purged record purged and, up to the last purge's
 cutoff (kept in the state's `purge:history`), Needs Review rows redacted.
+
+A state file restored from a copy made before a purge would bring the purged data back (and
+the next sync would write it into the master again). `restore-state` calls `reapply` first:
+each purge the file being replaced records and the copy does not, is applied to the copy
+again, before it takes the state's place: the purged records' rows (and the responses that
+belong to them, so that later syncs keep them purged, records made after the copy too) are
+taken from the replaced file, the other tables and Needs Review and Staff rows are cleaned as
+a purge cleans them, and a purge still pending stays pending. The files under the output
+folder need nothing: the purge cleaned them, and nothing since held the data. A damaged
+replaced file is said, with what to run; one that cannot be read for another reason (a full
+disk) stops the restore before anything is moved.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +58,19 @@ from sync.config import Config, ProgramConfig
 from sync.errors import HeldError, SyncError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
-from sync.store import BACKUPS, MASTER, OUTBOX, STATE, Store, dumps, used_before
+from sync.store import (
+    BACKUPS,
+    MASTER,
+    OUTBOX,
+    STATE,
+    Store,
+    damaged,
+    dumps,
+    has_state,
+    loads,
+    state_error,
+    used_before,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +297,90 @@ def keep_purged(store: Store, config: Config, key: str, result: dict[str, Any]) 
             counts["unchanged"] = counts.get("unchanged", 0) + 1
         result["records"][rid] = new
     _blank_names(result.get("possible", []), purged)
+
+
+# -- after restore-state ----------------------------------------------------------------------
+
+# the records a purge left (of every program: only vacation checks are purged), whole
+_READ_PURGED = ("SELECT json_extract(data, '$.purged.on.\"$d\"'), record_id, program, seq, "
+                "data, written, written_prev, written_hash, staff, merged_into, created, updated "
+                "FROM records WHERE json_extract(data, '$.purged') IS NOT NULL")
+_WRITE_PURGED = ("INSERT OR REPLACE INTO records (record_id, program, seq, data, written, "
+                 "written_prev, written_hash, staff, merged_into, created, updated) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def reapply(config: Config, replaced: Path, restored: Path) -> str | None:
+    """Apply to `restored`, a state file restore-state is about to put in place of
+    `replaced`, the purges `replaced` records and it does not (see the module docstring).
+    A line for staff, or None when there were none."""
+    program = config.programs.get(PROGRAM)
+    if program is None:  # no vacation checks, nothing was ever purged
+        return None
+    try:
+        old = sqlite3.connect(f"{replaced.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if not has_state(old):  # not a state file: it recorded no purge
+                return None
+            meta = dict(old.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                    (HISTORY, PENDING)))
+            rows = old.execute(_READ_PURGED).fetchall()
+            responses = old.execute(
+                "SELECT program, identity, record_id, fingerprint FROM responses WHERE "
+                "record_id IN (SELECT record_id FROM records WHERE json_extract(data, "
+                "'$.purged') IS NOT NULL)").fetchall()
+        finally:
+            old.close()
+    except sqlite3.Error as err:
+        if not damaged(err):  # a full disk, say: nothing is restored until it can be read
+            raise state_error(replaced, err) from None
+        return (f"The state file it replaces is damaged ({err}), so purges made since the "
+                "copy was made could not be applied to it again; if there were any, run "
+                "`tpd-programs purge --apply` now.")
+    history, pending = loads(meta.get(HISTORY)) or [], loads(meta.get(PENDING))
+    with Store(restored) as store:
+        known = store.get_meta(HISTORY, [])
+        new = [h for h in history if h not in known]
+        pending = pending if pending and not store.get_meta(PENDING) else None
+        if not new and not pending:
+            return None
+        days = {h["on"].isoformat() for h in new}
+        rows = [row[1:] for row in rows if row[0] in days]
+        ids = [row[0] for row in rows]
+        gone = set(ids)
+        again = sorted(gone - store.purged(PROGRAM), key=lambda r: (len(r), r))
+        store.db.execute("PRAGMA secure_delete = ON")
+        with store.transaction():
+            store.executemany(_WRITE_PURGED, rows)
+            store.executemany("DELETE FROM responses WHERE record_id = ?", ((r,) for r in ids))
+            store.executemany("INSERT OR REPLACE INTO responses (program, identity, record_id, "
+                              "fingerprint) VALUES (?, ?, ?, ?)",
+                              (r for r in responses if r[2] in gone))
+            _forget_personal(store, ids)
+            pairs = store.get_meta(f"possible:{PROGRAM}", [])
+            _blank_names(pairs, gone)
+            store.set_meta(f"possible:{PROGRAM}", pairs)
+            before = _last_cutoff(new)
+            review = _purge_review(store, program, before) if before else 0
+            staff_rows = _purge_staff_rows(store, program, before) if before else []
+            store.set_meta(HISTORY, sorted(known + new, key=lambda h: h["on"]))
+            if pending:
+                store.set_meta(PENDING, pending)
+        store.db.execute("VACUUM")  # no page of the copy keeps what was removed
+    log.info("restore: %d purge(s) applied again to the restored copy: %d request(s), %d Needs "
+             "Review row(s), %d Staff row(s)", len(new), len(again), review, len(staff_rows))
+    lines = []
+    if new:
+        line = (f"Purges made since that copy ({', '.join(sorted(days))}) were applied to it "
+                f"again: personal data of {len(again)} request(s) removed")
+        line += f" ({', '.join(again)})" if again else ""
+        line += f", answers of {review} Needs Review row(s) removed" if review else ""
+        line += f", {len(staff_rows)} Staff row(s) deleted" if staff_rows else ""
+        lines.append(line + ".")
+    if pending:
+        lines.append("The state file it replaces had a purge not finished: the next sync or "
+                     "`tpd-programs purge --apply` finishes it.")
+    return " ".join(lines)
 
 
 # -- the command ------------------------------------------------------------------------------

@@ -458,24 +458,40 @@ def test_purge_leaves_nothing_in_needs_review(tmp_path):
     assert review()[4]["First Name"] == "Fay"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "purge --apply deletes every state backup under out/, but a copy kept elsewhere and "
-    "restored with --from brings the purged requests back: the next sync writes their names "
-    "and addresses into the master again, and nothing says so until the next purge --apply. "
-    "The replaced state file (readable, kept as damaged-state-*) knows which records were "
-    "purged. Proposed: restore-state re-applies those purges (or refuses without --force)"))
-def test_restoring_a_copy_from_before_a_purge_does_not_bring_the_data_back(tmp_path):
-    site = vsc_site(tmp_path, VSC_ROWS)
+def test_restoring_a_copy_from_before_a_purge_does_not_bring_the_data_back(tmp_path, capsys):
+    """purge --apply deletes every state backup under out/, but a copy kept elsewhere and
+    restored with --from brought the purged requests back: the next sync wrote their names
+    and addresses into the master again. restore-state now applies to the copy the purges
+    that the state file it replaces records and the copy does not, and says so; a request
+    made after the copy (Ann's) stays purged too, as the sync finds it by its response."""
+    site = vsc_site(tmp_path, VSC_ROWS[1:])
     cfg = site.config()
     syncer.sync(cfg)
     kept = tmp_path / "kept.sqlite"
     shutil.copy(store.newest_backup(site.out), kept)
+    site.write_vsc(VSC_ROWS[1:] + VSC_ROWS[:1])  # Ann asks after the copy was made
+    syncer.sync(cfg)
     purge(cfg, apply=True, today=TODAY)
     assert leaks(site.out) == []
     config = ["--config", str(site.config_path)]
+    capsys.readouterr()
     assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert (f"Purges made since that copy ({TODAY.isoformat()}) were applied to it again: "
+            "personal data of 4 request(s) removed (VSC-00001, VSC-00002, VSC-00003, "
+            "VSC-00004)") in out
     assert cli.main(["sync", *config]) == 0
     assert not [f for f in leaks(site.out) if not f.startswith("backups/damaged-state")]
+    rows = by_id(site.master, "Vacation Checks")
+    assert sorted(rows) == ["VSC-00001", "VSC-00002", "VSC-00003", "VSC-00004"]
+    assert rows["VSC-00004"]["First name"] is None and rows["VSC-00004"]["ZIP"] == "90501"
+    assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0  # again: said again
+    assert "were applied to it again" in capsys.readouterr().out
+    (site.out / "state.sqlite").write_bytes(b"not a state file" * 1000)  # damaged: unknown
+    assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0
+    assert ("The state file it replaces is damaged (file is not a database), so purges made "
+            "since the copy was made could not be applied to it again; if there were any, run "
+            "`tpd-programs purge --apply` now.") in capsys.readouterr().out
 
 
 # -- 4. mail headers --------------------------------------------------------------------------
