@@ -104,6 +104,7 @@ class PurgeReport:
 
     def render(self) -> str:
         verb = "Removed" if self.applied else "Would remove"
+        verb_files = "Deleted" if self.applied else "Would delete"
         lines = [f"Requests that returned before {self.cutoff.isoformat()}: {len(self.records)}"]
         if self.records:
             lines.append(f"{verb} personal data of: {', '.join(self.records)}")
@@ -112,8 +113,6 @@ class PurgeReport:
         if self.review:
             lines.append(f"{verb} the answers of {self.review} vacation request(s) in Needs "
                          "Review (the rows stay, with the source row to delete in the form)")
-        if self.route_files or self.staff_rows:
-            verb_files = "Deleted" if self.applied else "Would delete"
         if self.route_files:
             lines.append(f"{verb_files} {len(self.route_files)} route workbook(s): "
                          f"{', '.join(self.route_files)}")
