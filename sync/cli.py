@@ -246,10 +246,15 @@ cmd_confirmations.options = _confirmations_options
          "or start a new one with --start-over")
 def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.lock import run_lock
+    from sync.purge import reapply
     from sync.store import restore
 
+    def purges(replaced: Path, restored: Path) -> str | None:
+        return reapply(cfg, replaced, restored)
+
     with run_lock(cfg.output):
-        print(restore(cfg.output, args.source, start_over=args.start_over))
+        print(restore(cfg.output, args.source, start_over=args.start_over,
+                      carry_over=[purges]))
     return EXIT_OK
 
 

@@ -14,8 +14,32 @@ The state is cleaned first, in one transaction that also marks the purge pending
 none holds the data any more. A purge stopped in between (the master open in Excel) is
 finished by `finish`, which the next sync and the next purge call before anything else.
 
+Two more places hold a request's answers without being a record, and follow its retention:
+- Needs Review: a vacation request the sync could not accept keeps every answer there
+  (state meta `review:vsc`). One that ended before the cutoff (by its return date, or when
+  that cannot be read, its submission time plus the longest absence checked, `max_days`)
+  keeps its program, source row and anonymous answers (submitted, city, ZIP, dates) and
+  the one reason "Purged: ...; delete this row in the form's responses", so the Sync Log's
+  counts still add up and staff see which row to delete.
+- The "Staff rows" sheet (`sync.staffinput`): a row moved from "Vacation Checks" (a request
+  whose Record ID staff cleared, a walk-in typed in), or any row with a Returning date, is
+  deleted once it ended before the cutoff (by its Returning date, else its Moved on date
+  plus `max_days`). Rows staff typed there that are neither are theirs, and left alone.
+
 The forms' response spreadsheets are not the toolkit's to change: later syncs read the
-answers again, and `keep_purged` keeps a purged record purged.
+answers again, and `keep_purged` keeps a purged record purged and, up to the last purge's
+cutoff (kept in the state's `purge:history`), Needs Review rows redacted.
+
+A state file restored from a copy made before a purge would bring the purged data back (and
+the next sync would write it into the master again). `restore-state` calls `reapply` first:
+each purge the file being replaced records and the copy does not, is applied to the copy
+again, before it takes the state's place: the purged records' rows (and the responses that
+belong to them, so that later syncs keep them purged, records made after the copy too) are
+taken from the replaced file, the other tables and Needs Review and Staff rows are cleaned as
+a purge cleans them, and a purge still pending stays pending. The files under the output
+folder need nothing: the purge cleaned them, and nothing since held the data. A damaged
+replaced file is said, with what to run; one that cannot be read for another reason (a full
+disk) stops the restore before anything is moved.
 """
 
 from __future__ import annotations
@@ -23,16 +47,30 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, files, routes, scratch, staffinput
-from sync.config import Config
+from sync import checklog, files, normalize, routes, scratch, staffinput
+from sync.config import Config, ProgramConfig
 from sync.errors import HeldError, SyncError
 from sync.lock import run_lock
-from sync.store import BACKUPS, MASTER, OUTBOX, STATE, Store, dumps, used_before
+from sync.programs import PROGRAMS
+from sync.store import (
+    BACKUPS,
+    MASTER,
+    OUTBOX,
+    STATE,
+    Store,
+    damaged,
+    dumps,
+    has_state,
+    loads,
+    state_error,
+    used_before,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +83,10 @@ PERSONAL = (
 KEPT = ("submitted_at", "city", "zip", "leave_date", "return_date")
 KEPT_STAFF = ("Status",)
 PENDING = "purge:pending"  # a purge whose files are not all rewritten or deleted yet
+HISTORY = "purge:history"  # [{"on", "cutoff", "records", "route_files", ...}] one per purge
+REVIEW = f"review:{PROGRAM}"
+PURGED_REVIEW = ("Purged: the request ended before the retention cutoff, so its answers were "
+                 "removed; delete this row in the form's responses")
 
 
 @dataclass
@@ -53,6 +95,8 @@ class PurgeReport:
     cutoff: dt.date  # requests that returned before this day are purged
     records: list[str] = field(default_factory=list)
     route_files: list[str] = field(default_factory=list)
+    review: int = 0  # Needs Review rows whose answers go
+    staff_rows: list[int] = field(default_factory=list)  # Staff row numbers deleted
     checks: int = 0  # checks of the purged requests (kept as counts, notes removed)
     backups: int = 0  # master backups deleted (they still held the data)
     outbox: int = 0  # outbox messages deleted
@@ -60,15 +104,22 @@ class PurgeReport:
 
     def render(self) -> str:
         verb = "Removed" if self.applied else "Would remove"
+        verb_files = "Deleted" if self.applied else "Would delete"
         lines = [f"Requests that returned before {self.cutoff.isoformat()}: {len(self.records)}"]
         if self.records:
             lines.append(f"{verb} personal data of: {', '.join(self.records)}")
             lines.append(f"Kept for each: record ID, ZIP, city, dates, beat and check count "
                          f"({self.checks} checks)")
+        if self.review:
+            lines.append(f"{verb} the answers of {self.review} vacation request(s) in Needs "
+                         "Review (the rows stay, with the source row to delete in the form)")
         if self.route_files:
-            verb_files = "Deleted" if self.applied else "Would delete"
             lines.append(f"{verb_files} {len(self.route_files)} route workbook(s): "
                          f"{', '.join(self.route_files)}")
+        if self.staff_rows:
+            lines.append(f"{verb_files} {len(self.staff_rows)} row(s) of the "
+                         f"{staffinput.STAFF_ROWS!r} sheet holding a vacation request: "
+                         f"{staffinput.NUMBER} {', '.join(map(str, self.staff_rows))}")
         if self.applied:
             if self.backups:
                 lines.append(f"Deleted {self.backups} backup(s) of the master and the state "
@@ -77,10 +128,10 @@ class PurgeReport:
                 lines.append(f"Deleted {self.outbox} outbox message(s)")
             if self.master_rewritten:
                 lines.append("Master workbook rewritten without the removed data")
-            if self.records:
+            if self.records or self.review:
                 lines.append("The form's response spreadsheet still holds the answers: "
                              "delete those rows there as well")
-        elif self.records or self.route_files:
+        elif self.records or self.route_files or self.review or self.staff_rows:
             lines.append("Dry run: nothing was changed. Run with --apply to remove it.")
         else:
             lines.append("Nothing to remove.")
@@ -116,14 +167,115 @@ def redact(data: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def keep_purged(store: Store, key: str, result: dict[str, Any]) -> None:
+def _ended(back: Any, start: Any, max_days: int, today: dt.date) -> dt.date | None:
+    """The day a request not read as a record ended: its return date `back`, or when that
+    cannot be read, `start` (its submission, or the day staff moved it) plus the longest
+    absence checked. None when neither can be read."""
+    try:
+        return normalize.parse_date(back, future=True, today=today)
+    except ValueError:
+        pass
+    try:
+        return normalize.parse_date(start, today=today) + dt.timedelta(days=max_days)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _review_due(answers: Mapping[str, Any], reasons: list[str], program: ProgramConfig,
+                before: dt.date) -> bool:
+    """Whether a Needs Review row of `program` (its answers by question title) still holds
+    the answers of a request that ended before `before`."""
+    if program.key != PROGRAM or reasons == [PURGED_REVIEW]:
+        return False
+    q, rules = program.questions, program.vsc
+    assert rules is not None
+    end = _ended(answers.get(q.get("return_date", "")), answers.get(q.get("submitted_at", "")),
+                rules.max_days, before)
+    return end is not None and end < before
+
+
+def _review_kept(answers: Mapping[str, Any], program: ProgramConfig) -> dict[str, Any]:
+    """The anonymous answers of a Needs Review row (those of the fields a purged record keeps)."""
+    titles = {program.questions[k] for k in KEPT if k in program.questions}
+    return {t: v for t, v in answers.items() if t in titles}
+
+
+def _purge_review(store: Store, program: ProgramConfig, before: dt.date,
+                  apply: bool = True) -> int:
+    """Redact the Needs Review rows (state meta `review:vsc`) of requests that ended before
+    `before`; how many. The caller holds a transaction."""
+    items = store.get_meta(REVIEW, [])
+    n = 0
+    for item in items:
+        if _review_due(item.get("answers", {}), item.get("reasons", []), program, before):
+            item.update(reasons=[PURGED_REVIEW], answers=_review_kept(item["answers"], program))
+            n += 1
+    if n and apply:
+        store.set_meta(REVIEW, items)
+    return n
+
+
+def _purge_staff_rows(store: Store, program: ProgramConfig, before: dt.date,
+                      apply: bool = True) -> list[int]:
+    """Delete the Staff rows holding a vacation request that ended before `before`: rows moved
+    from "Vacation Checks" and rows with a Returning date. Their numbers; the caller holds a
+    transaction."""
+    rules = program.vsc
+    assert rules is not None
+    sheet = PROGRAMS[PROGRAM].name
+    returning = PROGRAMS[PROGRAM].field("return_date").label
+    gone = []
+    for n, cells in staffinput.carried(store):
+        back = cells.get(returning)
+        if cells.get(staffinput.FROM) != sheet and back in (None, ""):
+            continue  # not a vacation request, as far as anyone can tell: staff's own
+        end = _ended(back, cells.get(staffinput.MOVED), rules.max_days, before)
+        if end is not None and end < before:
+            gone.append(n)
+    if gone and apply:
+        staffinput.forget(store, set(gone))
+    return gone
+
+
+def _last_cutoff(history: list[Mapping[str, Any]]) -> dt.date | None:
+    """The latest cutoff a purge applied (None: none kept one)."""
+    return max((h["cutoff"] for h in history if h.get("cutoff")), default=None)
+
+
+def _blank_names(pairs: list[dict[str, Any]], gone: set[str]) -> None:
+    """Possible Duplicates pairs without the names of purged records."""
+    for pair in pairs:
+        for side in ("a", "b"):
+            if pair.get(side) in gone:
+                pair[f"name_{side}"] = ""
+
+
+def _forget_personal(store: Store, record_ids: list[str]) -> None:
+    """What other tables keep of purged records: the normalised answers kept to spare the next
+    sync from parsing them again, check notes, confirmation recipients."""
+    for rid in record_ids:
+        store.db.execute("UPDATE responses SET cached = NULL WHERE record_id = ?", (rid,))
+        store.db.execute("UPDATE checks SET notes = '' WHERE record_id = ?", (rid,))
+        store.db.execute("UPDATE ledger SET recipient = 'purged-' || rowid, error = NULL "
+                         "WHERE record_id = ?", (rid,))
+
+
+def keep_purged(store: Store, config: Config, key: str, result: dict[str, Any]) -> None:
     """Keep purged requests purged when a sync rebuilds records from the forms' answers.
 
     A record stays purged while the answers describe the same trip (same return date); a
-    record that now carries a different trip is a live request again.
+    record that now carries a different trip is a live request again. Needs Review rows of
+    requests that ended before the last purge's cutoff are redacted again.
     """
     if key != PROGRAM:
         return
+    program = config.program(PROGRAM)
+    before = _last_cutoff(store.get_meta(HISTORY, []))
+    if before is not None:
+        result["review"] = [
+            replace(r, reasons=[PURGED_REVIEW], answers=_review_kept(r.answers, program))
+            if _review_due(r.answers, r.reasons, program, before) else r
+            for r in result.get("review", [])]
     stored = result.get("stored", {})
     counts = result.get("counts", {})
     purged = set()
@@ -143,10 +295,91 @@ def keep_purged(store: Store, key: str, result: dict[str, Any]) -> None:
             counts["updated"] -= 1
             counts["unchanged"] = counts.get("unchanged", 0) + 1
         result["records"][rid] = new
-    for pair in result.get("possible", []):
-        for side in ("a", "b"):
-            if pair.get(side) in purged:
-                pair[f"name_{side}"] = ""
+    _blank_names(result.get("possible", []), purged)
+
+
+# -- after restore-state ----------------------------------------------------------------------
+
+# the records a purge left (of every program: only vacation checks are purged), whole
+_READ_PURGED = ("SELECT json_extract(data, '$.purged.on.\"$d\"'), record_id, program, seq, "
+                "data, written, written_prev, written_hash, staff, merged_into, created, updated "
+                "FROM records WHERE json_extract(data, '$.purged') IS NOT NULL")
+_WRITE_PURGED = ("INSERT OR REPLACE INTO records (record_id, program, seq, data, written, "
+                 "written_prev, written_hash, staff, merged_into, created, updated) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def reapply(config: Config, replaced: Path, restored: Path) -> str | None:
+    """Apply to `restored`, a state file restore-state is about to put in place of
+    `replaced`, the purges `replaced` records and it does not (see the module docstring).
+    A line for staff, or None when there were none."""
+    program = config.programs.get(PROGRAM)
+    if program is None:  # no vacation checks, nothing was ever purged
+        return None
+    try:
+        old = sqlite3.connect(f"{replaced.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if not has_state(old):  # not a state file: it recorded no purge
+                return None
+            meta = dict(old.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                    (HISTORY, PENDING)))
+            rows = old.execute(_READ_PURGED).fetchall()
+            responses = old.execute(
+                "SELECT program, identity, record_id, fingerprint FROM responses WHERE "
+                "record_id IN (SELECT record_id FROM records WHERE json_extract(data, "
+                "'$.purged') IS NOT NULL)").fetchall()
+        finally:
+            old.close()
+    except sqlite3.Error as err:
+        if not damaged(err):  # a full disk, say: nothing is restored until it can be read
+            raise state_error(replaced, err) from None
+        return (f"The state file it replaces is damaged ({err}), so purges made since the "
+                "copy was made could not be applied to it again; if there were any, run "
+                "`tpd-programs purge --apply` now.")
+    history, pending = loads(meta.get(HISTORY)) or [], loads(meta.get(PENDING))
+    with Store(restored) as store:
+        known = store.get_meta(HISTORY, [])
+        new = [h for h in history if h not in known]
+        pending = pending if pending and not store.get_meta(PENDING) else None
+        if not new and not pending:
+            return None
+        days = {h["on"].isoformat() for h in new}
+        rows = [row[1:] for row in rows if row[0] in days]
+        ids = [row[0] for row in rows]
+        gone = set(ids)
+        again = sorted(gone - store.purged(PROGRAM), key=lambda r: (len(r), r))
+        store.db.execute("PRAGMA secure_delete = ON")
+        with store.transaction():
+            store.executemany(_WRITE_PURGED, rows)
+            store.executemany("DELETE FROM responses WHERE record_id = ?", ((r,) for r in ids))
+            store.executemany("INSERT OR REPLACE INTO responses (program, identity, record_id, "
+                              "fingerprint) VALUES (?, ?, ?, ?)",
+                              (r for r in responses if r[2] in gone))
+            _forget_personal(store, ids)
+            pairs = store.get_meta(f"possible:{PROGRAM}", [])
+            _blank_names(pairs, gone)
+            store.set_meta(f"possible:{PROGRAM}", pairs)
+            before = _last_cutoff(new)
+            review = _purge_review(store, program, before) if before else 0
+            staff_rows = _purge_staff_rows(store, program, before) if before else []
+            store.set_meta(HISTORY, sorted(known + new, key=lambda h: h["on"]))
+            if pending:
+                store.set_meta(PENDING, pending)
+        store.db.execute("VACUUM")  # no page of the copy keeps what was removed
+    log.info("restore: %d purge(s) applied again to the restored copy: %d request(s), %d Needs "
+             "Review row(s), %d Staff row(s)", len(new), len(again), review, len(staff_rows))
+    lines = []
+    if new:
+        line = (f"Purges made since that copy ({', '.join(sorted(days))}) were applied to it "
+                f"again: personal data of {len(again)} request(s) removed")
+        line += f" ({', '.join(again)})" if again else ""
+        line += f", answers of {review} Needs Review row(s) removed" if review else ""
+        line += f", {len(staff_rows)} Staff row(s) deleted" if staff_rows else ""
+        lines.append(line + ".")
+    if pending:
+        lines.append("The state file it replaces had a purge not finished: the next sync or "
+                     "`tpd-programs purge --apply` finishes it.")
+    return " ".join(lines)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -154,7 +387,8 @@ def keep_purged(store: Store, key: str, result: dict[str, Any]) -> None:
 
 def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> PurgeReport:
     """List (or with `apply`, remove) the personal data of requests past retention."""
-    rules = config.program(PROGRAM).vsc
+    program = config.program(PROGRAM)
+    rules = program.vsc
     assert rules is not None
     today = today or dt.datetime.now(config.department.timezone).date()
     report = PurgeReport(apply, cutoff(today, rules.retention_days))
@@ -175,10 +409,13 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
         counts = checklog.check_counts(store)
         report.checks = sum(counts.get(rid, 0) for rid in report.records)
         if not apply:
+            report.review = _purge_review(store, program, report.cutoff, apply=False)
+            report.staff_rows = _purge_staff_rows(store, program, report.cutoff, apply=False)
             return report
         _apply(store, config, report, records, counts, today)
-    log.info("purged %d request(s), deleted %d route workbook(s)", len(report.records),
-             len(report.route_files))
+    log.info("purged %d request(s) and %d Needs Review row(s), deleted %d route workbook(s) "
+             "and %d Staff row(s)", len(report.records), report.review, len(report.route_files),
+             len(report.staff_rows))
     return report
 
 
@@ -192,7 +429,8 @@ def _apply(store: Store, config: Config, report: PurgeReport,
         staffinput.collect(store, config, master, today)  # staff edits since the last sync
     records = store.records(PROGRAM, include_merged=True)
     store.db.execute("PRAGMA secure_delete = ON")
-    beats = config.program(PROGRAM).vsc.beats  # type: ignore[union-attr]
+    program = config.program(PROGRAM)
+    beats = program.vsc.beats  # type: ignore[union-attr]
     with store.transaction():
         for rid in report.records:
             data = records[rid]["data"]
@@ -203,24 +441,20 @@ def _apply(store: Store, config: Config, report: PurgeReport,
                 "UPDATE records SET data = ?, staff = ?, written = NULL, written_prev = NULL "
                 "WHERE record_id = ?",
                 (dumps(redact(data, marker)), dumps(staff), rid))
-            # the normalised answers kept to spare the next sync from parsing them again
-            store.db.execute("UPDATE responses SET cached = NULL WHERE record_id = ?", (rid,))
-            store.db.execute("UPDATE checks SET notes = '' WHERE record_id = ?", (rid,))
-            store.db.execute("UPDATE ledger SET recipient = 'purged-' || rowid, error = NULL "
-                             "WHERE record_id = ?", (rid,))
-        gone = set(report.records)
+        _forget_personal(store, report.records)
         pairs = store.get_meta(f"possible:{PROGRAM}", [])
-        for pair in pairs:
-            for side in ("a", "b"):
-                if pair.get(side) in gone:
-                    pair[f"name_{side}"] = ""
+        _blank_names(pairs, set(report.records))
         store.set_meta(f"possible:{PROGRAM}", pairs)
-        history = store.get_meta("purge:history", [])
-        history.append({"on": today, "records": len(report.records),
-                        "route_files": len(report.route_files)})
-        store.set_meta("purge:history", history)
+        report.review = _purge_review(store, program, report.cutoff)
+        report.staff_rows = _purge_staff_rows(store, program, report.cutoff)
+        history = store.get_meta(HISTORY, [])
+        history.append({"on": today, "cutoff": report.cutoff, "records": len(report.records),
+                        "route_files": len(report.route_files), "review": report.review,
+                        "staff_rows": len(report.staff_rows)})
+        store.set_meta(HISTORY, history)
         # cleared by `finish` once no file outside the state holds the data any more
-        store.set_meta(PENDING, {"records": report.records, "route_files": report.route_files})
+        store.set_meta(PENDING, {"records": report.records, "route_files": report.route_files,
+                                 "cutoff": report.cutoff})
     report.master_rewritten, report.backups, report.outbox = _finish(store, config)
 
 
@@ -238,12 +472,15 @@ def finish(store: Store, config: Config) -> bool:
         # staff edits since the last write; the purged requests' cells there are still the
         # old data, which must not come back as staff input
         staffinput.collect(store, config, master, syncer._now(config).date())
-        purged = store.get_meta(PENDING).get("records", [])
+        pending = store.get_meta(PENDING)
+        purged = pending.get("records", [])
         staff = store.records(PROGRAM, include_merged=True)
         with store.transaction():
             store.executemany("UPDATE records SET staff = ? WHERE record_id = ?", (
                 (dumps({k: v for k, v in staff[rid]["staff"].items() if k in KEPT_STAFF}), rid)
                 for rid in purged if rid in staff))
+            if pending.get("cutoff"):  # Staff rows read back from the stale master
+                _purge_staff_rows(store, config.program(PROGRAM), pending["cutoff"])
     rewritten, backups, outbox = _finish(store, config)
     log.info("finished an earlier purge: master %s, %d backup(s) and %d outbox message(s) "
              "deleted", "rewritten" if rewritten else "absent", backups, outbox)

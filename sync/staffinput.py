@@ -234,6 +234,21 @@ def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
         store.set_meta(ROWS_META, entries)
 
 
+def carried(store: store_mod.Store) -> list[tuple[int, dict[str, Any]]]:
+    """(Staff row number, {column: value}) of each row in the Staff rows sheet; a row moved
+    from a program sheet has its FROM, ROW and MOVED cells."""
+    return [(e["n"], dict(e["cells"])) for e in store.get_meta(ROWS_META, [])]
+
+
+def forget(store: store_mod.Store, numbers: set[int]) -> None:
+    """Remove the rows numbered `numbers` from the Staff rows sheet for good (the purge: rows
+    holding a vacation request past retention). The caller holds a transaction."""
+    entries = store.get_meta(ROWS_META, [])
+    kept = [e for e in entries if e["n"] not in numbers]
+    if len(kept) != len(entries):
+        store.set_meta(ROWS_META, kept)
+
+
 def _key(title: str, cells: dict[str, Any]) -> str:
     return hashlib.blake2b(store_mod.dumps([title, cells]).encode("utf-8", "surrogatepass"),
                            digest_size=12).hexdigest()

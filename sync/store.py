@@ -10,7 +10,9 @@ silently. Opening it checks its pages (`PRAGMA quick_check`); a file that is mis
 empty while the folder shows earlier runs (a master, an outbox, a state backup), or one that
 is damaged, stops the run with a message naming the newest backup and `tpd-programs
 restore-state`, which puts that backup back (keeping the damaged file aside) or, with
-`--start-over`, begins a new state deliberately. Each command that changed the state leaves
+`--start-over`, begins a new state deliberately. What a restore must not undo (a purge of
+personal data, `sync.purge.reapply`) is carried over from the file it replaces into the
+restored copy before that copy takes its place. Each command that changed the state leaves
 a copy of it in `backups/` (SQLite's online backup API: a consistent copy while it is open);
 the newest copy of each of the last `[output] backups` days is kept.
 """
@@ -24,7 +26,7 @@ import logging
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,7 @@ class Store:
             damage = self.db.execute("PRAGMA quick_check").fetchone()[0]
             if damage != "ok":
                 raise StateError(_refusal(self.path, "the state file is damaged"))
-            if not fresh and not _has_state(self.db) and used_before(self.path.parent):
+            if not fresh and not has_state(self.db) and used_before(self.path.parent):
                 # a valid database, but not ours (or one that lost its tables): giving it a
                 # new schema would start over as silently as an empty file does
                 raise StateError(_refusal(self.path, "the state file holds no toolkit data"))
@@ -375,7 +377,7 @@ def newest_backup(output: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _has_state(db: sqlite3.Connection) -> bool:
+def has_state(db: sqlite3.Connection) -> bool:
     """Whether `db` has the toolkit's tables (a state file, however old its version)."""
     found = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     return {"meta", "records", "ledger"} <= found
@@ -408,6 +410,11 @@ def _refusal(path: Path, what: str) -> str:
 _FULL, _READONLY, _PERM, _CANTOPEN, _IOERR, _CORRUPT, _NOTADB, _BUSY = 13, 8, 3, 14, 10, 11, 26, 5
 
 
+def damaged(err: sqlite3.Error) -> bool:
+    """Whether `err` says the file is damaged (or not a database at all)."""
+    return (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF in (_CORRUPT, _NOTADB)
+
+
 def state_error(path: Path, err: sqlite3.Error) -> SyncError:
     """The message for an SQLite error on the state file at `path`."""
     code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -417,7 +424,7 @@ def state_error(path: Path, err: sqlite3.Error) -> SyncError:
     if code in (_READONLY, _PERM, _CANTOPEN):
         return StateError(f"{path}: the state file cannot be written ({err}); give the account "
                           "that runs the toolkit write access to it and to its folder")
-    if code in (_CORRUPT, _NOTADB):
+    if damaged(err):
         return StateError(_refusal(path, f"the state file is damaged ({err})"))
     if code == _BUSY:
         return StateError(f"{path}: the state file is in use by another program; close it "
@@ -449,13 +456,21 @@ def translate(err: BaseException, output: Path) -> SyncError | None:
 # -- restore ----------------------------------------------------------------------------------
 
 
-def restore(output: Path, source: Path | None = None, start_over: bool = False) -> str:
+# (the state file being replaced, the restored copy about to take its place) -> a line for
+# staff, or None: carries over from the one to the other what a restore must not undo
+CarryOver = Callable[[Path, Path], str | None]
+
+
+def restore(output: Path, source: Path | None = None, start_over: bool = False,
+            carry_over: Sequence[CarryOver] = ()) -> str:
     """Put a backup of the state file back (the newest, or `source`), or with `start_over`
-    begin an empty one. The file it replaces is kept in `backups/` as `damaged-state-*`.
-    The caller holds the output folder's lock. Returns what was done, for staff."""
+    begin an empty one. The file it replaces is kept in `backups/` as `damaged-state-*`;
+    each of `carry_over` is first given that file and the restored copy. The caller holds
+    the output folder's lock. Returns what was done, for staff."""
     output = Path(output)
     path = output / STATE
     lines = []
+    carried = []
     partial = scratch.folder(output) / f".{STATE}.part"
     if not start_over:
         source = Path(source) if source is not None else newest_backup(output)
@@ -466,6 +481,8 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
         # the copy is made before anything is moved: a full disk leaves every file as it was
         shutil.copyfile(source, partial)
         os.chmod(partial, 0o600)
+        if path.exists() and path.stat().st_size:
+            carried = [line for carry in carry_over if (line := carry(path, partial))]
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
     if path.exists() and path.stat().st_size:
@@ -493,8 +510,8 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
         return "\n".join(lines)
     assert source is not None
     files.replace(partial, path)
-    lines.insert(0, f"Restored {path} from {source}: {counts}. The next sync reads the "
-                 "master workbook for staff edits made since then.")
+    lines[:0] = [f"Restored {path} from {source}: {counts}. The next sync reads the "
+                 "master workbook for staff edits made since then.", *carried]
     log.info("state file restored from %s", source.name)
     return "\n".join(lines)
 
@@ -511,7 +528,7 @@ def _check_backup(source: Path) -> str:
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise StateError(f"{source}: this backup is damaged too; choose an older one "
                                  "with --from")
-            if not _has_state(db):
+            if not has_state(db):
                 raise StateError(f"{source}: not a state file (it has no toolkit data); "
                                  "choose another with --from")
             records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]

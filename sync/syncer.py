@@ -180,7 +180,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             del candidates, problems  # the records keep what they need of them
             from sync.purge import keep_purged  # purged vacation checks stay purged
 
-            keep_purged(store, key, results[key])
+            keep_purged(store, config, key, results[key])
             summary.counts[key] = results[key]["counts"]
             log.info("%s: %s", key, results[key]["counts"])
             book.add(program_sheet(store, config, key, results, written))

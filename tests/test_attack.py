@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from sync import cli, confirmations, dedupe, headers, mailmerge, store, syncer
+from sync.errors import SyncError
 from sync.purge import purge
 from sync.rosters import write_rosters
 from sync.routesheets import write_routes
@@ -39,6 +40,7 @@ from tests.test_state_file import (  # noqa: F401  (mount is a fixture)
     snapshot,
     statuses,
 )
+from tests.windows import simulated
 
 D = dt.date
 
@@ -349,15 +351,13 @@ def test_a_folder_with_route_workbooks_has_been_used_before(tmp_path, capsys):
 # -- 3. purged data survives nowhere ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A row staff left without a Record ID (here: the ID cell of Ann's row cleared by mistake; "
-    "also a walk-in request typed in) is carried to the 'Staff rows' sheet with every cell, "
-    "kept in the state's meta 'staff_rows' and written at every sync. Purge never looks "
-    "there, so Ann's name, address, phone, plate and emergency contact outlive her purge in "
-    "the master, the state and its new backup. Proposed: purge applies retention to Staff "
-    "rows moved from 'Vacation Checks' (by their Returning date, else their Moved on date); "
-    "deleting what staff typed is a design choice, so it is not done here"))
 def test_purge_leaves_nothing_in_the_staff_rows_sheet(tmp_path):
+    """A row staff left without a Record ID (here: the ID cell of Ann's row cleared by
+    mistake; also a walk-in request typed in) is carried to the 'Staff rows' sheet with every
+    cell, and purge never looked there: Ann's name, address, phone, plate and emergency
+    contact outlived her purge in the master, the state and its new backup. A Staff row moved
+    from 'Vacation Checks' (or with a Returning date) now goes once the request ended before
+    the cutoff; a row staff typed there that is neither is theirs, and stays."""
     site = vsc_site(tmp_path, VSC_ROWS)
     cfg = site.config()
     syncer.sync(cfg)
@@ -370,46 +370,127 @@ def test_purge_leaves_nothing_in_the_staff_rows_sheet(tmp_path):
     wb.save(site.master)
     syncer.sync(cfg)
     assert "Staff rows" in load_workbook(site.master, read_only=True).sheetnames
-    purge(cfg, apply=True, today=TODAY)
+    wb = load_workbook(site.master)  # staff's own note, typed below the carried row
+    ws = wb["Staff rows"]
+    ws.cell(1, ws.max_column + 1, "Staff note")
+    ws.cell(3, ws.max_column, "Rotary club asked for a talk")
+    wb.save(site.master)
+    assert purge(cfg, today=TODAY).staff_rows == [1]  # the dry run names it
+    report = purge(cfg, apply=True, today=TODAY)
+    assert report.staff_rows == [1]
+    assert "1 row(s) of the 'Staff rows' sheet holding a vacation request: Staff row 1" \
+        in report.render()
+    assert leaks(site.out) == []
+    assert [r["Staff note"] for r in sheet_rows(site.master, "Staff rows")] == [
+        "Rotary club asked for a talk"]
+    site.write_vsc(VSC_ROWS[1:] + VSC_ROWS[:1])  # the form's rows are read again
+    syncer.sync(cfg)
     assert leaks(site.out) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A vacation request that went to Needs Review (Ann's first try, without a phone) keeps "
-    "every answer in the master's Needs Review sheet and the state's meta 'review:vsc'. "
-    "Purge only looks at records, so the resident's name, address and emergency contact "
-    "outlive the purge of her request (until someone deletes the row in the form's "
-    "spreadsheet). Proposed: purge (and each sync) leaves out of Needs Review the vacation "
-    "rows whose return date, or else submission, is before the cutoff"))
-def test_purge_leaves_nothing_in_needs_review(tmp_path):
-    first_try = ("2/19/2020 09:00:00,ann@example.com,Ann,Smith,,1200 Maple Ave,Torrance,"
-                 "90501,3/1/2020,3/10/2020,Zed Neighbour,310-555-0199,,,,,,,,")
-    site = vsc_site(tmp_path, [first_try] + VSC_ROWS)
+@simulated
+def test_a_purge_finished_later_leaves_nothing_in_the_staff_rows_sheet(tmp_path, windows_like):
+    """A purge stopped by an open master is finished by the next run, which first reads what
+    staff typed into that master since: its Staff rows sheet still holds Ann's row, which came
+    back as a row staff typed. The purge's cutoff is applied to Staff rows again after that."""
+    site = vsc_site(tmp_path, VSC_ROWS)
     cfg = site.config()
     syncer.sync(cfg)
-    assert sheet_rows(site.master, "Needs Review")
-    purge(cfg, apply=True, today=TODAY)
+    wb = load_workbook(site.master)
+    ws = wb["Vacation Checks"]
+    header = [c.value for c in ws[1]]
+    ws.cell(2, header.index("Record ID") + 1).value = None  # Ann's row
+    wb.save(site.master)
+    syncer.sync(cfg)
+    windows_like.hold(site.master)
+    with pytest.raises(SyncError, match="open in another program"):
+        purge(cfg, apply=True, today=TODAY)
+    windows_like.release(site.master)
+    wb = load_workbook(site.master)  # staff save the workbook they had open
+    ws = wb["Staff rows"]
+    ws.cell(1, ws.max_column + 1, "Seen")
+    ws.cell(2, ws.max_column, "yes")
+    wb.save(site.master)
+    syncer.sync(cfg)
     assert leaks(site.out) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "purge --apply deletes every state backup under out/, but a copy kept elsewhere and "
-    "restored with --from brings the purged requests back: the next sync writes their names "
-    "and addresses into the master again, and nothing says so until the next purge --apply. "
-    "The replaced state file (readable, kept as damaged-state-*) knows which records were "
-    "purged. Proposed: restore-state re-applies those purges (or refuses without --force)"))
-def test_restoring_a_copy_from_before_a_purge_does_not_bring_the_data_back(tmp_path):
-    site = vsc_site(tmp_path, VSC_ROWS)
+def test_purge_leaves_nothing_in_needs_review(tmp_path):
+    """A vacation request that went to Needs Review (Ann's first try, without a phone) kept
+    every answer in the master's Needs Review sheet and the state's meta 'review:vsc' after
+    the purge of her request. Now a Needs Review request that ended before the cutoff (its
+    return date, or else its submission plus the longest absence) keeps only its source row,
+    anonymous answers and a reason telling staff to delete the row in the form; later syncs,
+    which read the form's answers again, keep it that way. One not ended yet is untouched."""
+    first_try = ("2/19/2020 09:00:00,ann@example.com,Ann,Smith,,1200 Maple Ave,Torrance,"
+                 "90501,3/1/2020,3/10/2020,Zed Neighbour,310-555-0199,,,,,,,,")
+    bad_date = ("2/18/2020 09:00:00,ann@example.com,Ann,Smith,310-555-0101,1200 Maple Ave,"
+                "Torrance,90501,3/1/2020,3/40/2020,Zed Neighbour,,,,,,,,,")
+    not_yet = ("2/23/2020 9:00:00,fay@example.com,Fay,Moss,,40 Oak St,Torrance,90503,"
+               "5/1/2020,5/5/2020,,,,,,,,,,")
+    site = vsc_site(tmp_path, [first_try, bad_date, not_yet] + VSC_ROWS)
+    cfg = site.config()
+    syncer.sync(cfg)
+    assert len(sheet_rows(site.master, "Needs Review")) == 3
+    assert purge(cfg, today=TODAY).review == 2  # the dry run counts them
+    report = purge(cfg, apply=True, today=TODAY)
+    assert report.review == 2
+    assert "the answers of 2 vacation request(s) in Needs Review" in report.render()
+    assert leaks(site.out) == []
+
+    def review() -> dict[int, dict]:
+        return {r["Source row"]: r for r in sheet_rows(site.master, "Needs Review")}
+
+    rows = review()
+    assert sorted(rows) == [2, 3, 4]  # every source row is still accounted for
+    for n in (2, 3):
+        assert rows[n]["Reasons"].startswith("Purged: ")
+        assert "delete this row in the form's responses" in rows[n]["Reasons"]
+    assert rows[4]["First Name"] == "Fay"
+    site.write_vsc([first_try, bad_date, not_yet] + VSC_ROWS + [  # a new answer: read again
+        "2/24/2020 9:00:00,gus@example.com,Gus,Hale,310-555-0107,41 Oak St,Torrance,90503,"
+        "5/1/2020,5/5/2020,,,,,,,,,,"])
+    counts = syncer.sync(cfg).counts["vsc"]
+    assert (counts["read"], counts["review"]) == (8, 3)
+    assert leaks(site.out) == []
+    assert review()[2]["Reasons"] == rows[2]["Reasons"]
+    assert review()[4]["First Name"] == "Fay"
+
+
+def test_restoring_a_copy_from_before_a_purge_does_not_bring_the_data_back(tmp_path, capsys):
+    """purge --apply deletes every state backup under out/, but a copy kept elsewhere and
+    restored with --from brought the purged requests back: the next sync wrote their names
+    and addresses into the master again. restore-state now applies to the copy the purges
+    that the state file it replaces records and the copy does not, and says so; a request
+    made after the copy (Ann's) stays purged too, as the sync finds it by its response."""
+    site = vsc_site(tmp_path, VSC_ROWS[1:])
     cfg = site.config()
     syncer.sync(cfg)
     kept = tmp_path / "kept.sqlite"
     shutil.copy(store.newest_backup(site.out), kept)
+    site.write_vsc(VSC_ROWS[1:] + VSC_ROWS[:1])  # Ann asks after the copy was made
+    syncer.sync(cfg)
     purge(cfg, apply=True, today=TODAY)
     assert leaks(site.out) == []
     config = ["--config", str(site.config_path)]
+    capsys.readouterr()
     assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert (f"Purges made since that copy ({TODAY.isoformat()}) were applied to it again: "
+            "personal data of 4 request(s) removed (VSC-00001, VSC-00002, VSC-00003, "
+            "VSC-00004)") in out
     assert cli.main(["sync", *config]) == 0
     assert not [f for f in leaks(site.out) if not f.startswith("backups/damaged-state")]
+    rows = by_id(site.master, "Vacation Checks")
+    assert sorted(rows) == ["VSC-00001", "VSC-00002", "VSC-00003", "VSC-00004"]
+    assert rows["VSC-00004"]["First name"] is None and rows["VSC-00004"]["ZIP"] == "90501"
+    assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0  # again: said again
+    assert "were applied to it again" in capsys.readouterr().out
+    (site.out / "state.sqlite").write_bytes(b"not a state file" * 1000)  # damaged: unknown
+    assert cli.main(["restore-state", *config, "--from", str(kept)]) == 0
+    assert ("The state file it replaces is damaged (file is not a database), so purges made "
+            "since the copy was made could not be applied to it again; if there were any, run "
+            "`tpd-programs purge --apply` now.") in capsys.readouterr().out
 
 
 # -- 4. mail headers --------------------------------------------------------------------------
