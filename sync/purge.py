@@ -252,7 +252,26 @@ def _blank_names(pairs: list[dict[str, Any]], gone: set[str]) -> None:
 
 def _forget_personal(store: Store, record_ids: list[str]) -> None:
     """What other tables keep of purged records: the normalised answers kept to spare the next
-    sync from parsing them again, check notes, confirmation recipients."""
+    sync from parsing them again, the responses a Google Form source keeps between syncs,
+    check notes, confirmation recipients."""
+    from sync.sources.forms import cache_key
+
+    from_forms: dict[str, set[str]] = {}  # form ID -> response IDs of purged requests
+    for rid in record_ids:
+        for (identity,) in store.db.execute(
+                "SELECT identity FROM responses WHERE record_id = ?", (rid,)):
+            source, _, response_id = identity.partition("|")  # "form/<form ID>|<response ID>"
+            if source.startswith("form/"):
+                from_forms.setdefault(source.removeprefix("form/"), set()).add(response_id)
+    for form_id, gone in from_forms.items():
+        # the form source never keeps these again (sync.sources.forms): the request stays
+        # as a purged record, "Missing from source"
+        saved = store.get_meta(cache_key(form_id))
+        if saved:
+            saved["responses"] = {k: v for k, v in saved.get("responses", {}).items()
+                                  if k not in gone}
+            saved["purged"] = sorted(set(saved.get("purged", [])) | gone)
+            store.set_meta(cache_key(form_id), saved)
     for rid in record_ids:
         store.db.execute("UPDATE responses SET cached = NULL WHERE record_id = ?", (rid,))
         store.db.execute("UPDATE checks SET notes = '' WHERE record_id = ?", (rid,))

@@ -196,3 +196,39 @@ def test_a_purge_stopped_by_an_open_master_is_finished_by_the_next_run(vsite, ca
     assert sheet(vsite.master, "Vacation Checks")["VSC-00001"]["First name"] is None
     with Store(vsite.out / "state.sqlite") as store:
         assert store.get_meta("purge:pending") is None
+
+
+def test_purge_forgets_what_a_google_form_source_keeps(tmp_path):
+    """Guards "purged personal data survives nowhere": a Google Form source keeps every
+    response it read in the state (so that later syncs fetch only new ones); a purged
+    request's answers must leave that cache too, and stay out of it."""
+    from tests.fake_forms import FakeForms, date, text
+
+    form_id = "1VscForm_0000000000000000000000000000000000"
+    titles = ["First Name", "Last Name", "Phone", "Street", "City", "ZIP", "Emergency contact",
+              "Emergency phone", "Key holder", "Alarm company", "Vehicles", "Lights", "Pets",
+              "Authorized", "Instructions", "Favourite colour"]
+    with FakeForms() as fake:
+        form = fake.add_form(form_id, [text(t) for t in titles]
+                             + [date("Leaving"), date("Returning")], title="Vacation check")
+        form.submit({"First Name": "Ann", "Last Name": "Smith", "Phone": "3105550101",
+                     "Street": "1200 Maple Ave", "City": "Torrance", "ZIP": "90501",
+                     "Leaving": "2020-03-01", "Returning": "2020-03-10",
+                     "Emergency contact": "Zed Neighbour", "Alarm company": "ADT"},
+                    at=dt.datetime(2020, 2, 20, 18, 0, tzinfo=dt.UTC), email="ann@example.com")
+        key = fake.write_key(tmp_path)
+        site = vsc_site(tmp_path, [])
+        site.config_path.write_text(site.config_path.read_text().replace(
+            'file = "vsc.csv"', f'form = "https://docs.google.com/forms/d/{form_id}/edit"')
+            + f'\n[google]\ncredentials = "{key}"\napi_endpoint = "{fake.url}"\n'
+            f'forms_endpoint = "{fake.url}"\nmax_attempts = 1\n')
+        cfg = site.config()
+        sync(cfg)
+        assert "Smith" in (site.out / "state.sqlite").read_bytes().decode("utf-8", "replace")
+        report = purge(cfg, apply=True, today=TODAY)
+        assert report.records == ["VSC-00001"]
+        assert leaks(site.out) == []  # the state's cache of the form's responses included
+        summary = sync(cfg)  # the next read fetches only newer responses: it stays gone
+        assert summary.counts["vsc"]["records"] == 1
+        assert sheet(site.master, "Vacation Checks")["VSC-00001"]["First name"] is None
+        assert leaks(site.out) == []

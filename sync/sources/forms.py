@@ -99,14 +99,16 @@ def read_forms(
             if known and saved.get("latest"):
                 since = _instant(saved["latest"], form_id) - SAFETY_MARGIN
             fresh = api.responses(form_id, since)
+            purged = set(saved.get("purged", ()))  # personal data removed by `purge`: never kept
             for response in fresh:
-                if response.get("responseId"):
+                if response.get("responseId") and response["responseId"] not in purged:
                     known[response["responseId"]] = response
             titles = {**saved.get("titles", {}), **{q.id: q.title for q in _questions(form)}}
             if cache is not None:
                 cache.set_meta(cache_key(form_id), {
                     "responses": known, "titles": titles,
-                    "latest": _latest(known.values(), form_id),
+                    "latest": _latest(known.values(), form_id) or saved.get("latest"),
+                    **({"purged": sorted(purged)} if purged else {}),
                 })
             tables[form_id] = _table(form_id, form, list(known.values()), titles, timezone)
             log.debug("form %s: %d response(s) received, %d in all", form_id, len(fresh),
