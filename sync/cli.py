@@ -246,7 +246,7 @@ cmd_confirmations.options = _confirmations_options
          "or start a new one with --start-over")
 def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.lock import run_lock
-    from sync.store import restore
+    from sync.restore import restore
 
     with run_lock(cfg.output):
         print(restore(cfg.output, args.source, start_over=args.start_over))
