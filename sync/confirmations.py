@@ -58,6 +58,7 @@ from sync import (
     mailmerge,
     master,
     normalize,
+    restore,
     rosters,
     scratch,
     syncer,
@@ -446,6 +447,12 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     templates = mailmerge.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
+        if send:
+            restore.require_sync(store, "sending confirmations")
+        elif store.get_meta(restore.RESTORED):
+            summary.warnings.append("The state was restored from a backup and not synced since: "
+                                    "messages sent since that backup count after "
+                                    "`tpd-programs sync`.")
         if _master_changed(config, store):
             if send:
                 raise SyncError(f"{config.output / syncer.MASTER}: changed since the last sync; "

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, files, routes, scratch, staffinput
+from sync import checklog, files, restore, routes, scratch, staffinput
 from sync.config import Config
 from sync.errors import HeldError, SyncError
 from sync.lock import run_lock
@@ -168,6 +168,7 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
         return report
     with run_lock(config.output), Store(state, backups=config.backups) as store:
         if apply:
+            restore.require_sync(store, "a purge")
             finish(store, config)  # an earlier purge that could not finish
             checklog.collect(store, config, force=True)  # checks typed into sheets about to go
         records = store.records(PROGRAM, include_merged=True)

@@ -4,6 +4,20 @@ The state file is never started over silently (see `sync.store`): a command that
 missing, empty or damaged stops and names the newest backup, and this puts that backup (or
 the one named with --from) back, keeping the file it replaces aside in `backups/` as
 `damaged-state-*`. With --start-over it begins an empty state deliberately.
+
+A backup is older than the file it replaces, and what happened since it was made must not be
+undone by putting it back:
+- Confirmations sent since then are never sent again. The ledger rows of the replaced file
+  that say a message went, may have gone or was refused ('sent', 'sending', 'refused') are
+  carried into the restored state when that file can be read at all (a damaged file often
+  still can), and the message says how many. A 'sent' row of the backup is never replaced.
+- The restored state is marked (meta "restored": the backup's name, when, and how many ledger
+  rows were carried) until a sync has read the master against it. That sync takes the
+  master's answer cells written since the backup as the tool's (not staff corrections),
+  gives records made since the backup their Record IDs and staff columns back, and takes the
+  master's "Confirmation sent" column as evidence of messages the ledger does not know
+  (`sync.staffinput`, `sync.records`, `sync.confirmations`). Until then `confirmations
+  --send` and `purge --apply` refuse to run (`require_sync`).
 """
 
 from __future__ import annotations
@@ -16,10 +30,13 @@ import sqlite3
 from pathlib import Path
 
 from sync import files, scratch
-from sync.errors import StateError
-from sync.store import BACKUPS, RESTORE, SCHEMA, STATE, dumps, has_state, newest_backup
+from sync.errors import StateError, SyncError
+from sync.store import BACKUPS, RESTORE, SCHEMA, STATE, Store, dumps, has_state, newest_backup
 
 log = logging.getLogger(__name__)
+
+RESTORED = "restored"  # meta: {"from": backup name, "on": when, "ledger": rows carried or None}
+_LEDGER = "record_id, template, recipient, state, message_id, attempted, sent, error"
 
 
 def restore(output: Path, source: Path | None = None, start_over: bool = False) -> str:
@@ -39,6 +56,8 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
         # the copy is made before anything is moved: a full disk leaves every file as it was
         shutil.copyfile(source, partial)
         os.chmod(partial, 0o600)
+        # read before the file is moved: its journal (if a read makes one) moves with it
+        carried = _mark_restored(partial, source, _sent_rows(path))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
     if path.exists() and path.stat().st_size:
@@ -66,10 +85,70 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
         return "\n".join(lines)
     assert source is not None
     files.replace(partial, path)
-    lines.insert(0, f"Restored {path} from {source}: {counts}. The next sync reads the "
-                 "master workbook for staff edits made since then.")
-    log.info("state file restored from %s", source.name)
+    lines.insert(0, f"Restored {path} from {source}: {counts}.")
+    if carried is None:
+        lines.insert(1, "The state file it replaces could not be read: the confirmations sent "
+                     "since that backup are known only from the master's \"Confirmation sent\" "
+                     "column, which the next sync reads; one sent after the master was last "
+                     "synced is not known (look in the mailbox's Sent folder).")
+    elif carried:
+        lines.insert(1, f"{carried} confirmation ledger row(s) carried over from the state "
+                     "file it replaces: messages sent since that backup are not sent again.")
+    lines.insert(1, "Run `tpd-programs sync` next: it reads from the master the staff edits, "
+                 "the records and the confirmations sent since that backup "
+                 "(`confirmations --send` and `purge --apply` wait for it).")
+    log.info("state file restored from %s; %s ledger row(s) carried over", source.name,
+             "no" if carried is None else carried)
     return "\n".join(lines)
+
+
+def _sent_rows(path: Path) -> list[tuple[object, ...]] | None:
+    """The ledger rows of the state file at `path` that say a message went, may have gone or
+    was refused; [] when there is no file, None when it cannot be read."""
+    if not path.exists() or not path.stat().st_size:
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return db.execute(f"SELECT {_LEDGER} FROM ledger "  # noqa: S608
+                              "WHERE state IN ('sent', 'sending', 'refused')").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+
+
+def _mark_restored(partial: Path, source: Path, rows: list[tuple[object, ...]] | None) -> int | None:
+    """Carry `rows` into the restored copy at `partial` (but over a 'sent' row, or the same
+    row) and mark it restored; how many were carried, None when there were none to read."""
+    carried = 0
+    db = sqlite3.connect(partial, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for row in rows or []:
+            found = db.execute(f"SELECT {_LEDGER} FROM ledger WHERE record_id = ? AND "  # noqa: S608
+                               "template = ? AND recipient = ?", row[:3]).fetchone()
+            if found is not None and (found[3] == "sent" or found == row):
+                continue
+            db.execute(f"INSERT OR REPLACE INTO ledger ({_LEDGER}) "  # noqa: S608
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            carried += 1
+        mark = {"from": source.name, "on": dt.datetime.now().replace(microsecond=0),
+                "ledger": None if rows is None else carried}
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (RESTORED, dumps(mark)))
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return None if rows is None else carried
+
+
+def require_sync(store: Store, what: str) -> None:
+    """Refuse `what` (a command) on a state restored from a backup and not synced since."""
+    mark = store.get_meta(RESTORED)
+    if mark:
+        raise SyncError(f"{store.path}: restored from a backup ({mark['from']}) and not synced "
+                        f"since, so {what} would not know the records, staff decisions and "
+                        "confirmations since that backup; run `tpd-programs sync` first")
 
 
 def _check_backup(source: Path) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, heap, master, progress, scratch, staffinput
+from sync import classes, heap, master, progress, restore, scratch, staffinput
 from sync import store as store_mod
 from sync.config import Config, ProgramConfig
 from sync.lock import run_lock
@@ -136,6 +136,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             counts = {k: _unchanged_counts(store, k) for k in keys}
             with store.transaction():
                 _log_run(store, started, _now(config), counts)
+                store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
             store.nothing_to_back_up()  # the run's log line alone is worth no new backup
             log.info("nothing changed: sources, configuration and master workbook as last written")
             return SyncSummary(counts, unchanged=True, master=path)
@@ -158,6 +159,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             store.set_meta("source_digests", {**previous_sources, **source_digests})
             store.set_meta("features_digest", features_digest(store))
             store.set_meta(SUMMARY_DAY, started.date().isoformat())
+            store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
 
     # A big master's cells are written by a second process while this one reads the next
     # program's source and builds its records.

@@ -254,14 +254,19 @@ def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, caps
     assert run(used, "restore-state", "--from", str(newest)) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "restore-state puts the ledger back as it was in the backup. Every confirmation sent "
-    "after that backup was made is sent again by the next --send, without a warning (the "
-    "message says only '0 confirmations sent'). The file it replaces is readable here and "
-    "holds those rows; so does the master's Confirmation sent column. Proposed: restore "
-    "carries over the ledger rows of the replaced file when it can be read, and says how "
-    "many; otherwise it names how many confirmations may go twice"))
-def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path):
+def _sent_rows(site: Site) -> int:
+    db = sqlite3.connect(site.out / "state.sqlite")
+    try:
+        return db.execute("SELECT COUNT(*) FROM ledger WHERE state = 'sent'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path, capsys):
+    """Guards "never twice" across a restore: restore-state put the ledger back as it was in
+    the backup, and the next --send sent every confirmation sent since that backup again,
+    without a warning ("0 confirmations sent"). The ledger rows of the file it replaces are
+    carried over (and counted), and --send waits for the sync that reads the master."""
     with LoopbackSmtp() as server:
         site = decided(make_site(tmp_path, smtp_section(server.port)))
         yesterday = tmp_path / "yesterday.sqlite"  # a copy kept from an earlier day
@@ -269,12 +274,21 @@ def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path):
         assert send(site) == 0
         sent = len(server.messages)
         assert sent
+        rows = _sent_rows(site)
         syncer.sync(site.config())  # the master shows what was sent
         config = ["--config", str(site.config_path)]
+        capsys.readouterr()
         assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+        out = capsys.readouterr().out
+        assert f"{rows} confirmation ledger row(s) carried over" in out
+        assert "Run `tpd-programs sync` next" in out
+        assert send(site) == 1  # not before the sync that reads the master
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err and "run `tpd-programs sync` first" in err
         assert cli.main(["sync", *config]) == 0
         assert send(site) == 0
         assert len(server.messages) == sent
+        assert _sent_rows(site) == rows
 
 
 @pytest.mark.xfail(strict=True, reason=(
