@@ -5,6 +5,12 @@ Column ownership:
   and is never overwritten again (the record keeps the form's value underneath);
 - staff columns (Status, Notes, Cohort/Semester override, and any column staff add) are
   theirs: the tool only ever copies them back in.
+
+After the state was restored from a backup (`sync.restore`), what the state says the tool
+wrote is older than the master, so a tool cell that differs from it is not known to be
+staff's: it is `unsure` until the sync knows what it writes there now. It is a staff
+correction only in an answer column and only when it differs from that too; every other tool
+cell (times, source rows, eligibility, features' columns) is the tool's.
 """
 
 from __future__ import annotations
@@ -62,6 +68,11 @@ class ProgramSheet:
     tool: list[ToolColumn] = field(default_factory=list)
     staff_extra: list[str] = field(default_factory=list)  # columns staff added
     title_rows: list[list[Any]] = field(default_factory=list)  # staff's titles above the header
+    # after a restore: record_id -> {column: cell} read back that the restored state did not
+    # write (see the module's docstring); each such record's staff values, with the cells
+    # kept as staff corrections, are handed to `on_staff(record_id, staff, kept)`
+    unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
+    on_staff: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
 
     def tool_columns(self) -> list[Column]:
         p = self.program
@@ -81,6 +92,11 @@ class ProgramSheet:
             cols.append(Column(extra_header(title, taken), wrap=True))
         cols.extend(t.column for t in self.tool)
         return cols
+
+    def answer_columns(self) -> set[str]:
+        """Headers of the tool columns that show answers (the ones staff correct)."""
+        features = {t.column.header for t in self.tool}
+        return {c.header for c in self.tool_columns()[4:]} - {ELIGIBILITY, SOURCE_STATE} - features
 
     def tool_values(self, record_id: str, data: dict[str, Any]) -> list[Any]:
         values = data["values"]
@@ -103,6 +119,7 @@ class ProgramSheet:
         staff_cols = staff_columns(self.program) + [Column(h, staff=True) for h in self.staff_extra]
         headers = [c.header for c in tool_cols]
         salt = repr(headers).encode()
+        answers = self.answer_columns() if self.unsure else set()
 
         def rows() -> Iterator[list[Any]]:
             for rid, data in self.records:
@@ -111,6 +128,13 @@ class ProgramSheet:
                                          digest_size=12).hexdigest()
                 on_written(rid, digest, functools.partial(_read_back, headers, computed))
                 staff = self.staff.get(rid)
+                if rid in self.unsure:
+                    now = _read_back(headers, computed)
+                    kept = {h: v for h, v in self.unsure[rid].items()
+                            if h in answers and v != now.get(h)}
+                    staff = {**(staff or {}), **kept}
+                    if self.on_staff is not None:
+                        self.on_staff(rid, staff, kept)
                 if staff:
                     row = [staff.get(c.header, v) if c.header in staff else v
                            for c, v in zip(tool_cols, computed, strict=True)]
@@ -235,20 +259,24 @@ class SheetInput:
     added: list[str]  # columns staff added
     loose: list[tuple[int, dict[str, Any]]]  # rows with no Record ID of ours: (row, {label: value})
     formulas: list[tuple[int, str]]  # (row, record ID or "") of formula text staff just typed
+    # after a restore: record_id -> {column: cell} of tool cells the restored state did not write
+    unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Program,
                        written: dict[str, dict[str, Any]], staff: dict[str, dict[str, Any]],
                        previous: dict[str, dict[str, Any]] | None = None,
-                       known: Collection[str] | None = None) -> SheetInput:
+                       known: Collection[str] | None = None,
+                       restored: bool = False) -> SheetInput:
     """Staff input from a program sheet's cells, by header label (columns may have moved);
     `rows[top]` is the header row, and row numbers count from 1 at `rows[0]`.
 
     A tool cell whose value differs from what the tool wrote there (in the last write, or the
     one before it, should a run have stopped between saving the state and the workbook) is a
-    staff edit. A row whose Record ID is none of the program's records (`known`, by default
-    those in `written`) and that holds something is a row staff typed: it is returned as
-    `loose`, for the caller to keep elsewhere.
+    staff edit; with `restored` (the state is older than the master) it is `unsure` instead,
+    for the sheet to settle (see the module's docstring). A row whose Record ID is none of the
+    program's records (`known`, by default those in `written`) and that holds something is a
+    row staff typed: it is returned as `loose`, for the caller to keep elsewhere.
     """
     previous = previous or {}
     known = written if known is None else known
@@ -277,8 +305,13 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
             if h in known_staff or h in found.added:
                 mine[h] = cell
             elif h in was:
-                if h in mine or (cell != was[h] and cell != before.get(h, was[h])):
+                if h in mine:
                     mine[h] = cell
+                elif cell != was[h] and cell != before.get(h, was[h]):
+                    if restored:
+                        found.unsure.setdefault(rid, {})[h] = cell
+                    else:
+                        mine[h] = cell
             if _is_formula(cell) and h in mine and cell != typed.get(h):
                 found.formulas.append((number, rid))
         found.staff[rid] = mine

@@ -72,9 +72,12 @@ def collect(store: store_mod.Store, config: Config, path: Path, today: dt.date) 
         save(store, found, today)
 
 
-def read(store: store_mod.Store, config: Config, path: Path) -> StaffInput | None:
+def read(store: store_mod.Store, config: Config, path: Path,
+         restored: bool = False) -> StaffInput | None:
     """Staff input in the master, or None when the workbook cannot be read at all (logged:
-    the next write rebuilds it from the state, and keeps the old file as a backup)."""
+    the next write rebuilds it from the state, and keeps the old file as a backup).
+    `restored`: the state was restored from a backup older than the master (`sync.restore`),
+    so tool cells it did not write are `unsure` (`master.read_program_sheet`)."""
     try:
         sheets = read_sheets(path, formulas_as_text=True)
     except WorkbookError as err:
@@ -102,7 +105,8 @@ def read(store: store_mod.Store, config: Config, path: Path) -> StaffInput | Non
         found.programs[key] = master.read_program_sheet(
             rows, top, program, written={rid: w for rid, (w, _prev) in both.items()},
             staff={rid: r["staff"] for rid, r in records.items()},
-            previous={rid: prev for rid, (_w, prev) in both.items()}, known=records)
+            previous={rid: prev for rid, (_w, prev) in both.items()}, known=records,
+            restored=restored)
         found.read_from[key] = title
         found.titles[program.name] = master.title_rows(rows, top)
     rows = sheets.get(master.POSSIBLE_DUPLICATES)

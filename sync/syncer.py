@@ -113,10 +113,15 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     from sync.purge import finish  # a purge that could not finish is finished first
 
     finish(store, config)
+    mark = store.get_meta(restore.RESTORED)
+    if mark:
+        keys = list(config.programs)  # the master is read against every program once
+        log.info("the state was restored from %s: reading the master against it", mark["from"])
     master_digest = _file_digest(path)
     master_changed = master_digest != store.get_meta("master_digest")
     # Read before anything is saved: a sheet whose header row is lost stops the run here.
-    staff_input = staffinput.read(store, config, path) if master_digest and master_changed else None
+    staff_input = staffinput.read(store, config, path, restored=bool(mark)) \
+        if master_digest and master_changed else None
     collect_feature_input(store, config)
     config_digest = _file_digest(config.path)
     previous_sources = store.get_meta("source_digests", {})
@@ -141,6 +146,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             log.info("nothing changed: sources, configuration and master workbook as last written")
             return SyncSummary(counts, unchanged=True, master=path)
 
+    settling = Settling({k: sheet.unsure for k, sheet in staff_input.programs.items()}
+                        if staff_input is not None else {})
     if staff_input is not None:
         staffinput.save(store, staff_input, started.date())
         del staff_input
@@ -154,6 +161,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             for key, result in results.items():
                 save_program(store, key, result, started)
             _save_written(store, written)
+            store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
+                              ((staff, rid) for rid, staff in settling.staff.items()))
             store.set_meta("master_digest", _file_digest(tmp))
             store.set_meta("config_digest", config_digest)
             store.set_meta("source_digests", {**previous_sources, **source_digests})
@@ -185,7 +194,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             keep_purged(store, key, results[key])
             summary.counts[key] = results[key]["counts"]
             log.info("%s: %s", key, results[key]["counts"])
-            book.add(program_sheet(store, config, key, results, written))
+            book.add(program_sheet(store, config, key, results, written, settling))
         for key in config.programs:  # programs not read this time: as the last sync left them
             if key not in results:
                 book.add(program_sheet(store, config, key, results, written))
@@ -195,10 +204,40 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
                         for k in keys]
         for sheet in closing_sheets(store, config, results, pending_runs, started.date()):
             book.add(sheet)
+    settling.log()
     summary.writer_peak_mb = book.helper_peak_kb // 1024
     if summary.writer_peak_mb:
         log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
     return summary
+
+
+@dataclass
+class Settling:
+    """The sync after a restore: the tool cells of the master the restored state did not
+    write (`master.read_program_sheet`), by program and record, and what they settle into
+    once the sheet knows what it writes (each record's staff values to save, as JSON)."""
+
+    unsure: dict[str, dict[str, dict[str, Any]]]
+    staff: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, list[str]] = field(default_factory=dict)  # program -> IDs with corrections
+    tools: dict[str, int] = field(default_factory=dict)  # program -> cells taken as the tool's
+
+    def settled(self, key: str) -> Callable[[str, dict[str, Any], dict[str, Any]], None]:
+        def note(rid: str, staff: dict[str, Any], kept: dict[str, Any]) -> None:
+            self.tools[key] = self.tools.get(key, 0) + len(self.unsure[key][rid]) - len(kept)
+            if kept:
+                self.kept.setdefault(key, []).append(rid)
+                self.staff[rid] = store_mod.dumps(staff)
+        return note
+
+    def log(self) -> None:
+        for key, cells in self.unsure.items():
+            if cells:
+                kept = self.kept.get(key, [])
+                log.info("%s: after the restore, %d cell(s) written by the tool since the backup "
+                         "taken as its own; answers kept as staff corrections (they differ from "
+                         "what the tool wrote and writes): %s", PROGRAMS[key].name,
+                         self.tools.get(key, 0), ", ".join(kept) or "none")
 
 
 def _sources(config: Config, keys: list[str],
@@ -322,10 +361,11 @@ def reserved_titles(config: Config) -> list[str]:
 
 
 def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
-                  written: dict[str, tuple[str, str]]) -> Sheet:
+                  written: dict[str, tuple[str, str]], settling: Settling | None = None) -> Sheet:
     """Program `key`'s sheet, from this sync's `results` or else as the last sync left it.
     As its rows are written, `written` gets the tool values of each record whose values
-    changed ({record_id: (JSON, digest)}; the rest are in the state already)."""
+    changed ({record_id: (JSON, digest)}; the rest are in the state already), and
+    `settling` (after a restore) what its unsure cells settle into."""
     program = config.programs[key]
     stored = store.records(key)
     records = results[key]["records"] if key in results else \
@@ -352,6 +392,8 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
         tool=tool_columns(store, config, key, records),
         staff_extra=store.get_meta(f"staff_columns:{key}", []),
         title_rows=staffinput.title_rows(store, PROGRAMS[key].name),
+        unsure=settling.unsure.get(key, {}) if settling else {},
+        on_staff=settling.settled(key) if settling else None,
     ).sheet(note)
 
 
