@@ -10,7 +10,10 @@ After the state was restored from a backup (`sync.restore`), what the state says
 wrote is older than the master, so a tool cell that differs from it is not known to be
 staff's: it is `unsure` until the sync knows what it writes there now. It is a staff
 correction only in an answer column and only when it differs from that too; every other tool
-cell (times, source rows, eligibility, features' columns) is the tool's.
+cell (times, source rows, eligibility, features' columns) is the tool's. A row whose Record
+ID the restored state does not know but that has the program's form (a record made since the
+backup) is `adopted`: kept for the sync to give back to the record it makes from the same
+responses, not moved away as a row staff typed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -252,6 +256,22 @@ def header_titles(program: Program) -> frozenset[str]:
 
 
 @dataclass
+class AdoptedRow:
+    """After a restore, a row with a Record ID of the program's form that the restored state
+    does not know: a record made since the backup."""
+
+    number: int  # its row number in the sheet
+    cells: dict[str, Any]  # every filled cell, as `row_cells` names them
+    staff: dict[str, Any]  # its staff columns' values
+    tool: dict[str, Any]  # its tool cells (but the Record ID), unsure until the sync settles them
+
+    @property
+    def sources(self) -> list[str]:
+        """The responses it was made of, as its "Source rows" cell names them ("pip:57")."""
+        return [ref.strip() for ref in str(self.tool.get(SOURCES) or "").split(",") if ref.strip()]
+
+
+@dataclass
 class SheetInput:
     """What staff left in one program sheet, read back."""
 
@@ -261,6 +281,7 @@ class SheetInput:
     formulas: list[tuple[int, str]]  # (row, record ID or "") of formula text staff just typed
     # after a restore: record_id -> {column: cell} of tool cells the restored state did not write
     unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adopted: dict[str, AdoptedRow] = field(default_factory=dict)  # after a restore, by Record ID
 
 
 def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Program,
@@ -276,7 +297,8 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
     staff edit; with `restored` (the state is older than the master) it is `unsure` instead,
     for the sheet to settle (see the module's docstring). A row whose Record ID is none of the
     program's records (`known`, by default those in `written`) and that holds something is a
-    row staff typed: it is returned as `loose`, for the caller to keep elsewhere.
+    row staff typed: it is returned as `loose`, for the caller to keep elsewhere; but with
+    `restored`, one whose Record ID has the program's form is `adopted`.
     """
     previous = previous or {}
     known = written if known is None else known
@@ -288,8 +310,15 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
     for h in header:
         if h and h not in known_staff and h not in some_written and h not in found.added:
             found.added.append(h)
+    own_id = re.compile(rf"{re.escape(program.prefix)}-[0-9]{{5,}}")
     for number, values in enumerate(rows[top + 1:], start=top + 2):
         rid = values[id_col] if id_col < len(values) else None
+        if restored and isinstance(rid, str) and rid not in known and rid not in found.adopted \
+                and own_id.fullmatch(rid):
+            found.adopted[rid] = _adopted(number, header, values, known_staff | set(found.added))
+            found.formulas.extend((number, rid) for v in found.adopted[rid].staff.values()
+                                  if _is_formula(v))
+            continue
         if not isinstance(rid, str) or rid not in written:
             if (not isinstance(rid, str) or rid not in known) and has_content([values]):
                 found.loose.append((number, row_cells(header, values)))
@@ -316,6 +345,16 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
                 found.formulas.append((number, rid))
         found.staff[rid] = mine
     return found
+
+
+def _adopted(number: int, header: Sequence[str], values: Sequence[Any],
+             staff_columns: set[str]) -> AdoptedRow:
+    row = AdoptedRow(number, row_cells(header, values), {}, {})
+    for i, h in enumerate(header):
+        if h and h != ID:
+            cell = comparable(values[i] if i < len(values) else None)
+            (row.staff if h in staff_columns else row.tool)[h] = cell
+    return row
 
 
 def _is_formula(value: Any) -> bool:

@@ -27,10 +27,14 @@ import logging
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sync import files, scratch
+from sync import files, master, scratch
 from sync.errors import StateError, SyncError
+from sync.programs import PROGRAMS
 from sync.store import BACKUPS, RESTORE, SCHEMA, STATE, Store, dumps, has_state, newest_backup
 
 log = logging.getLogger(__name__)
@@ -173,3 +177,64 @@ def _check_backup(source: Path) -> str:
     except sqlite3.Error as err:
         raise StateError(f"{source}: not a state file ({err}); choose another with --from") from None
     return f"{records} records, {sent} confirmations sent"
+
+
+# -- the sync that follows ----------------------------------------------------------------------
+
+
+@dataclass
+class Settling:
+    """What the sync after a restore read from the master that the restored state does not
+    know, carried from reading the master to writing it: the tool cells it did not write
+    (`master.SheetInput.unsure`) and the rows of records made since the backup
+    (`master.AdoptedRow`), by program; then what they settle into once the sheet knows what
+    it writes (each record's staff values to save with the records, as JSON)."""
+
+    unsure: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    adopted: dict[str, dict[str, master.AdoptedRow]] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)  # program -> the sheet read
+    staff: dict[str, str] = field(default_factory=dict)  # record_id -> staff JSON to save
+    kept: dict[str, list[str]] = field(default_factory=dict)  # program -> IDs with corrections
+    tools: dict[str, int] = field(default_factory=dict)  # program -> cells taken as the tool's
+    back: dict[str, list[str]] = field(default_factory=dict)  # program -> IDs taken back
+
+    @classmethod
+    def of(cls, programs: dict[str, master.SheetInput], titles: dict[str, str]) -> Settling:
+        return cls({k: dict(s.unsure) for k, s in programs.items()},
+                   {k: s.adopted for k, s in programs.items()}, dict(titles))
+
+    def claim(self, key: str, claimed: set[str]) -> list[master.AdoptedRow]:
+        """The adopted rows of program `key` that no record took back; those that were are
+        settled as the others (their tool cells are unsure)."""
+        rows = self.adopted.get(key, {})
+        self.back[key] = sorted(rid for rid in rows if rid in claimed)
+        for rid in self.back[key]:
+            self.unsure.setdefault(key, {})[rid] = rows[rid].tool
+        return [row for rid, row in rows.items() if rid not in claimed]
+
+    def adopted_staff(self, key: str) -> dict[str, dict[str, Any]]:
+        """The staff columns of the records of `key` taken back, by Record ID."""
+        rows = self.adopted.get(key, {})
+        return {rid: rows[rid].staff for rid in self.back.get(key, [])}
+
+    def settled(self, key: str) -> Callable[[str, dict[str, Any], dict[str, Any]], None]:
+        """`master.ProgramSheet.on_staff` for program `key`."""
+        def note(rid: str, staff: dict[str, Any], kept: dict[str, Any]) -> None:
+            self.tools[key] = self.tools.get(key, 0) + len(self.unsure[key][rid]) - len(kept)
+            if kept:
+                self.kept.setdefault(key, []).append(rid)
+            if kept or rid in self.back.get(key, []):
+                self.staff[rid] = dumps(staff)
+        return note
+
+    def log(self) -> None:
+        for key, cells in self.unsure.items():
+            name = PROGRAMS[key].name
+            if self.back.get(key):
+                log.info("%s: after the restore, records made since the backup took back their "
+                         "Record IDs and staff columns: %s", name, ", ".join(self.back[key]))
+            if cells:
+                log.info("%s: after the restore, %d cell(s) written by the tool since the backup "
+                         "taken as its own; answers kept as staff corrections (they differ from "
+                         "what the tool wrote and writes): %s", name, self.tools.get(key, 0),
+                         ", ".join(self.kept.get(key, [])) or "none")

@@ -146,8 +146,8 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             log.info("nothing changed: sources, configuration and master workbook as last written")
             return SyncSummary(counts, unchanged=True, master=path)
 
-    settling = Settling({k: sheet.unsure for k, sheet in staff_input.programs.items()}
-                        if staff_input is not None else {})
+    settling = restore.Settling.of(staff_input.programs, staff_input.read_from) \
+        if staff_input is not None else restore.Settling()
     if staff_input is not None:
         staffinput.save(store, staff_input, started.date())
         del staff_input
@@ -187,7 +187,11 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
                                             known=store.validated(key) if same_config else None)
             del table
             results[key] = build_records(store, program, config, candidates, problems, started,
-                                         reuse=same_config)
+                                         reuse=same_config, adopted=settling.adopted.get(key))
+            unclaimed = settling.claim(key, results[key]["claimed"])
+            if unclaimed:  # rows of records made since a restored backup that did not come back
+                staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed,
+                                          started.date())
             del candidates, problems  # the records keep what they need of them
             from sync.purge import keep_purged  # purged vacation checks stay purged
 
@@ -209,35 +213,6 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     if summary.writer_peak_mb:
         log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
     return summary
-
-
-@dataclass
-class Settling:
-    """The sync after a restore: the tool cells of the master the restored state did not
-    write (`master.read_program_sheet`), by program and record, and what they settle into
-    once the sheet knows what it writes (each record's staff values to save, as JSON)."""
-
-    unsure: dict[str, dict[str, dict[str, Any]]]
-    staff: dict[str, str] = field(default_factory=dict)
-    kept: dict[str, list[str]] = field(default_factory=dict)  # program -> IDs with corrections
-    tools: dict[str, int] = field(default_factory=dict)  # program -> cells taken as the tool's
-
-    def settled(self, key: str) -> Callable[[str, dict[str, Any], dict[str, Any]], None]:
-        def note(rid: str, staff: dict[str, Any], kept: dict[str, Any]) -> None:
-            self.tools[key] = self.tools.get(key, 0) + len(self.unsure[key][rid]) - len(kept)
-            if kept:
-                self.kept.setdefault(key, []).append(rid)
-                self.staff[rid] = store_mod.dumps(staff)
-        return note
-
-    def log(self) -> None:
-        for key, cells in self.unsure.items():
-            if cells:
-                kept = self.kept.get(key, [])
-                log.info("%s: after the restore, %d cell(s) written by the tool since the backup "
-                         "taken as its own; answers kept as staff corrections (they differ from "
-                         "what the tool wrote and writes): %s", PROGRAMS[key].name,
-                         self.tools.get(key, 0), ", ".join(kept) or "none")
 
 
 def _sources(config: Config, keys: list[str],
@@ -361,7 +336,8 @@ def reserved_titles(config: Config) -> list[str]:
 
 
 def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
-                  written: dict[str, tuple[str, str]], settling: Settling | None = None) -> Sheet:
+                  written: dict[str, tuple[str, str]],
+                  settling: restore.Settling | None = None) -> Sheet:
     """Program `key`'s sheet, from this sync's `results` or else as the last sync left it.
     As its rows are written, `written` gets the tool values of each record whose values
     changed ({record_id: (JSON, digest)}; the rest are in the state already), and
@@ -388,7 +364,8 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
         mapped=[f for f in PROGRAMS[key].field_names if f in program.questions],
         extra_titles=extra_titles,
         records=[(rid, records[rid]) for rid in order],
-        staff={rid: stored[rid]["staff"] for rid in order if rid in stored and stored[rid]["staff"]},
+        staff={rid: stored[rid]["staff"] for rid in order if rid in stored and stored[rid]["staff"]}
+        | (settling.adopted_staff(key) if settling else {}),
         tool=tool_columns(store, config, key, records),
         staff_extra=store.get_meta(f"staff_columns:{key}", []),
         title_rows=staffinput.title_rows(store, PROGRAMS[key].name),

@@ -333,29 +333,83 @@ def test_after_restoring_an_older_backup_new_answers_still_reach_the_master(site
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "restore-state says 'the next sync reads the master workbook for staff edits made since "
-    "then', but a record created after the backup has a Record ID the restored state does "
-    "not know: its row is moved to 'Staff rows' (logged as a row 'without a Record ID', "
-    "which it has), the record is made again from its response with the same ID, and staff's "
-    "decision on it (Accepted) is lost: it is New again. Proposed: a row whose Record ID is "
-    "well formed but unknown is applied to the record the sync gives that ID when their "
-    "Source rows match, and only otherwise moved, with a log line that says why"))
-def test_after_a_restore_decisions_on_records_made_since_the_backup_are_kept(site):
+DI = '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'
+ED = '3/3/2020 09:00:00,ed@example.com,Ed,Kim,1/1/1985,310 555 0105,I live in Torrance,'
+EVE = '3/3/2020 08:30:00,eve@example.com,Eve,Ng,2/2/1982,310 555 0106,I live in Torrance,'
+
+
+def _made_since_a_backup(site: Site, *new: str) -> Path:
+    """Sync, keep a copy of the state, then add `new` responses one sync each (records
+    PIP-00004...) and accept each in the master; returns the copy."""
     config = ["--config", str(site.config_path)]
     assert cli.main(["sync", *config]) == 0
     yesterday = site.root / "yesterday.sqlite"
     shutil.copy(store.newest_backup(site.out), yesterday)
-    site.write_pip(site.pip_rows + [
-        '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
-    assert cli.main(["sync", *config]) == 0
-    set_status(site, {"PIP-00004": "Accepted"})
+    rows = site.pip_rows[:]
+    for n, row in enumerate(new, start=4):
+        rows.append(row)
+        site.write_pip(rows)
+        assert cli.main(["sync", *config]) == 0
+        set_status(site, {f"PIP-{n:05d}": "Accepted"})
+        _type(site, f"PIP-{n:05d}", "Notes", f"called {n}")
     assert cli.main(["sync", *config]) == 0
     assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
-    assert cli.main(["sync", *config]) == 0
-    assert statuses(site)["PIP-00004"] == "Accepted"
-    assert "Staff rows" not in load_workbook(site.master, read_only=True).sheetnames
+    return yesterday
 
+
+def _notes(site: Site) -> dict[str, str]:
+    return {rid: r["Notes"] for rid, r in by_id(site.master, "Partners in Policing").items()}
+
+
+def test_after_a_restore_decisions_on_records_made_since_the_backup_are_kept(site, caplog):
+    """restore-state said 'the next sync reads the master workbook for staff edits made since
+    then', but a record made after the backup has a Record ID the restored state does not
+    know: its row was moved to 'Staff rows' (logged as a row "without a Record ID", which it
+    has), the record was made again from its response, and staff's decision on it
+    (Accepted) was lost: it was New again. Now the record takes its Record ID and staff
+    columns back from its row (same Source rows, same name), and the log says so."""
+    _made_since_a_backup(site, DI)
+    caplog.clear()
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    assert statuses(site)["PIP-00004"] == "Accepted"
+    assert _notes(site)["PIP-00004"] == "called 4"
+    assert "Staff rows" not in load_workbook(site.master, read_only=True).sheetnames
+    assert "took back their Record IDs and staff columns: PIP-00004" in caplog.text
+    assert "without a Record ID" not in caplog.text
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0  # and it stays so
+    assert statuses(site)["PIP-00004"] == "Accepted"
+
+
+def test_after_a_restore_records_take_their_ids_back_from_a_sorted_response_sheet(site):
+    """The response sheet sorted since (so their Source rows changed): the records made since
+    the backup would be numbered in the new order, each taking the other's Record ID and
+    decisions. Their First submitted time and name give each its own ID back."""
+    _made_since_a_backup(site, DI, ED)
+    site.write_pip(site.pip_rows[:3] + [ED, DI])
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    records = by_id(site.master, "Partners in Policing")
+    assert (records["PIP-00004"]["First name"], records["PIP-00005"]["First name"]) == ("Di", "Ed")
+    assert _notes(site) == {"PIP-00001": None, "PIP-00002": None, "PIP-00003": None,
+                            "PIP-00004": "called 4", "PIP-00005": "called 5"}
+
+
+def test_after_a_restore_a_row_no_response_takes_back_moves_to_staff_rows(site, caplog):
+    """A record made since the backup whose response is gone from the sheet (another in its
+    row): its row is kept in 'Staff rows' with the reason, and its Record ID is given to no
+    one else (staff's decision would have gone with it)."""
+    _made_since_a_backup(site, DI)
+    site.write_pip(site.pip_rows[:3] + [EVE])
+    caplog.clear()
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    records = by_id(site.master, "Partners in Policing")
+    assert "PIP-00004" not in records
+    assert records["PIP-00005"]["First name"] == "Eve" and records["PIP-00005"]["Status"] == "New"
+    moved = sheet_rows(site.master, "Staff rows")
+    assert [(r["Record ID"], r["Status"], r["Notes"]) for r in moved] == [
+        ("PIP-00004", "Accepted", "called 4")]
+    assert ("1 row with a Record ID the restored state does not know (PIP-00004) (row 5) "
+            "moved to the 'Staff rows' sheet") in caplog.text
+    assert "Di" not in caplog.text and "Park" not in caplog.text
 
 
 def test_a_folder_with_route_workbooks_has_been_used_before(tmp_path, capsys):
