@@ -599,6 +599,46 @@ def resolve(config: Config, record_id: str, outcome: str) -> int:
 
 
 REPLY_SHOWN = 200  # characters of a server's reply shown in the master
+# an entry of the master's column that says a message went ("pip-accepted 2020-03-05 10:00")
+# or may have gone ("pip-accepted possibly sent"), as `sent_column` writes them
+_SHOWN_SENT = re.compile(r"(?P<template>[A-Za-z0-9][A-Za-z0-9._-]*) "
+                         r"(?:(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d)|possibly sent)")
+
+
+def take_evidence(store: Store, key: str, shown: dict[str, Any],
+                  records: dict[str, dict[str, Any]], now: dt.datetime) -> int:
+    """After a restore: record in the ledger each message the master's "Confirmation sent"
+    column (`shown`, by record ID) says went or may have gone, when the ledger has it neither
+    as sent nor as possibly sent: 'sent' at the time shown, or 'sending' (possibly sent, for
+    staff to settle), to the record's addresses as they are now. Returns the rows recorded."""
+    aliases = _aliases(store, key)
+    stored = store.records(key)
+    known = {(rid, tpl) for rid, tpl in store.db.execute(
+        "SELECT record_id, template FROM ledger WHERE state IN ('sent', 'sending')")}
+    rows = []
+    for rid, text in shown.items():
+        if rid not in records or not isinstance(text, str):
+            continue
+        for entry in text.split(";"):
+            found = _SHOWN_SENT.fullmatch(entry.strip())
+            if found is None or any((i, found["template"]) in known
+                                    for i in aliases.get(rid, [rid])):
+                continue
+            staff = stored[rid]["staff"] if rid in stored else {}
+            to, cc, _ = _addresses(key, _values(key, records[rid], staff))
+            when = dt.datetime.strptime(found["when"], "%Y-%m-%d %H:%M") if found["when"] else None
+            rows += [(rid, found["template"], addr.lower(), "sent" if when else "sending",
+                      (when or now).isoformat(), when.isoformat() if when else None)
+                     for _, addr in to + cc]
+            log.warning("confirmations: %s %s: the master's %r column shows it %s and the "
+                        "restored state did not know it: %s", rid, found["template"],
+                        SENT_COLUMN, "sent" if when else "possibly sent",
+                        "recorded so" if to + cc else "not recorded, as it has no address now")
+    with store.transaction():
+        store.executemany(
+            "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, attempted, "
+            "sent) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
 
 
 def sent_column(store: Store, key: str, records: dict[str, Any]) -> master.ToolColumn:

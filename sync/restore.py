@@ -212,6 +212,11 @@ class Settling:
             self.unsure.setdefault(key, {})[rid] = rows[rid].tool
         return [row for rid, row in rows.items() if rid not in claimed]
 
+    def cells(self, key: str, column: str) -> dict[str, Any]:
+        """The unsure cells of program `key` in `column`, by Record ID."""
+        return {rid: cells[column] for rid, cells in self.unsure.get(key, {}).items()
+                if cells.get(column) is not None}
+
     def adopted_staff(self, key: str) -> dict[str, dict[str, Any]]:
         """The staff columns of the records of `key` taken back, by Record ID."""
         rows = self.adopted.get(key, {})

@@ -192,6 +192,11 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             if unclaimed:  # rows of records made since a restored backup that did not come back
                 staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed,
                                           started.date())
+            if settling.unsure.get(key):  # messages the master shows but the ledger lost
+                from sync import confirmations
+
+                confirmations.take_evidence(store, key, settling.cells(key, confirmations.SENT_COLUMN),
+                                            results[key]["records"], started)
             del candidates, problems  # the records keep what they need of them
             from sync.purge import keep_purged  # purged vacation checks stay purged
 

@@ -291,6 +291,44 @@ def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path, ca
         assert _sent_rows(site) == rows
 
 
+def test_after_restoring_over_an_unreadable_state_the_master_says_what_was_sent(tmp_path, capsys):
+    """The state file it replaces cannot be read (damaged), so its ledger is lost: the
+    restore says so, and the next sync records as sent each message the master's
+    "Confirmation sent" column shows as sent (at the time shown) and as possibly sent one
+    shown so; --send sends none of them again, and lists the possibly-sent one."""
+    with LoopbackSmtp() as server:
+        site = decided(make_site(tmp_path, smtp_section(server.port)))
+        yesterday = tmp_path / "yesterday.sqlite"
+        shutil.copy(store.newest_backup(site.out), yesterday)
+        assert send(site) == 0
+        sent = len(server.messages)
+        syncer.sync(site.config())  # the master shows what was sent
+        shown = {rid: r["Confirmation sent"] for rid, r in by_id(site.master, "Partners in Policing").items()}
+        assert shown["PIP-00001"].startswith("pip-accepted 20")
+        wb = load_workbook(site.master)  # as a run stopped while sending it would show it
+        ws = wb["Partners in Policing"]
+        header = [c.value for c in ws[1]]
+        ws.cell(row=3, column=header.index("Confirmation sent") + 1, value="pip-waitlisted possibly sent")
+        wb.save(site.master)
+        state = site.out / "state.sqlite"
+        for extra in ("-wal", "-shm"):
+            state.with_name(state.name + extra).unlink(missing_ok=True)
+        state.write_bytes(b"damaged beyond reading " * 1000)
+        config = ["--config", str(site.config_path)]
+        capsys.readouterr()
+        assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+        assert "could not be read" in capsys.readouterr().out
+        assert cli.main(["sync", *config]) == 0
+        after = {rid: r["Confirmation sent"] for rid, r in by_id(site.master, "Partners in Policing").items()}
+        assert after["PIP-00001"] == shown["PIP-00001"]
+        assert after["PIP-00002"] == "pip-waitlisted possibly sent"
+        capsys.readouterr()
+        assert send(site) == 0
+        assert len(server.messages) == sent
+        out = capsys.readouterr().out
+        assert "Possibly sent" in out and "PIP-00002 pip-waitlisted" in out
+
+
 def _type(site: Site, rid: str, column: str, value: object) -> None:
     """Type `value` into record `rid`'s `column` in the PIP sheet, as staff do."""
     wb = load_workbook(site.master)
