@@ -34,6 +34,25 @@ the answer in the master.
 
 Only the message's own rows are consulted: for a TAP enrollment (student and guardian, the
 counselor copied) a fixed guardian address later gets its own message, once.
+
+Restoring an older backup of the state (`tpd-programs restore-state`, `sync.restore`) puts
+back an older ledger, and must not make the messages sent since then go again:
+- the ledger rows of the file it replaces that say a message went, may have gone or was
+  refused are carried into the restored state whenever that file can be read at all (a
+  damaged file often still can); the restore says how many;
+- the first sync after it reads the master's "Confirmation sent" column: a message shown
+  there as sent ("pip-accepted 2020-03-05 10:00") that the ledger has neither as sent nor as
+  possibly sent is recorded as 'sent' at that time, and one shown as "possibly sent" as
+  'sending', to the record's addresses as they are now (`take_evidence`), and logged by
+  record ID. The column is the tool's own text, written from a 'sent' row only, so it is
+  taken at its word: asking staff to check every message sent since the backup in the
+  Sent folder would only teach them to answer without looking. A record made since the
+  backup gets its own Record ID back in that sync (`sync.records`), so its rows stay its own;
+- until that sync, `--send` refuses to run (without `--send`, a warning says so).
+The outbox is no evidence: a sent message's file is removed from it, and a file left there
+was written, not necessarily sent. A message sent after the master was last synced, over a
+replaced file that cannot be read, left nothing behind here: the restore says so, and names
+the mailbox's Sent folder.
 """
 
 from __future__ import annotations

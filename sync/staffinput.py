@@ -18,6 +18,12 @@ they type or rearrange is kept, or moved with a log line saying where, never dro
   typed there is kept too, and a row deleted there comes back, as a record's row does.
 - Formulas read as their text (`read_sheets(formulas_as_text=True)`) and are written back as
   text: "=A1+B1" typed into Notes stays "=A1+B1", never a live formula in our output.
+- After the state was restored from an older backup (`sync.restore`), the master is newer
+  than the state: tool cells the restored state did not write are settled by the sync once
+  it knows what it writes (`master`'s docstring), and rows whose Record ID the state does not
+  know but that has the program's form are records made since the backup, given back their
+  ID and staff columns by the sync (`sync.records`). One that no record takes back moves to
+  "Staff rows" with a log line naming its Record ID and why (`keep_unclaimed`).
 
 `read` writes nothing, so a layout error leaves the master and the state byte for byte as
 they were; `save` copies what was read into the state. Log lines name sheets, row numbers,

@@ -7,7 +7,10 @@ Order of work, so that a failure at any point leaves the previous master intact:
    spreadsheet), until one differs from what the last sync read;
 2. if neither the sources, the configuration nor the staff's workbook changed, stop here;
 3. copy staff input (Status, Notes, overrides, duplicate decisions, edited cells, rows typed
-   without a Record ID) into the state file;
+   without a Record ID) into the state file; after a restore of the state from a backup
+   (`sync.restore`), what the master holds that the state does not know yet (cells written,
+   records made and confirmations sent since the backup) is kept aside (`restore.Settling`)
+   and settled in step 4, which then reads every program (whatever `--program` says);
 4. for each program as its source is read: validate, deduplicate, assign stable record IDs,
    and hand its sheet to the workbook writer (a second process for a big master), which
    writes it while the next program's source is read;
