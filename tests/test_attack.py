@@ -266,7 +266,8 @@ def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path, ca
     """Guards "never twice" across a restore: restore-state put the ledger back as it was in
     the backup, and the next --send sent every confirmation sent since that backup again,
     without a warning ("0 confirmations sent"). The ledger rows of the file it replaces are
-    carried over (and counted), and --send waits for the sync that reads the master."""
+    carried over (and counted), and --send (and purge --apply) wait for the sync that reads the
+    master."""
     with LoopbackSmtp() as server:
         site = decided(make_site(tmp_path, smtp_section(server.port)))
         yesterday = tmp_path / "yesterday.sqlite"  # a copy kept from an earlier day
@@ -282,9 +283,12 @@ def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path, ca
         out = capsys.readouterr().out
         assert f"{rows} confirmation ledger row(s) carried over" in out
         assert "Run `tpd-programs sync` next" in out
-        assert send(site) == 1  # not before the sync that reads the master
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err and "run `tpd-programs sync` first" in err
+        before = snapshot(site.out)
+        for command in (["confirmations", "--send"], ["purge", "--apply"]):
+            assert cli.main([*command, *config]) == 1  # not before the sync that reads the master
+            out, err = capsys.readouterr()
+            assert "Traceback" not in out + err and "run `tpd-programs sync` first" in err
+        assert snapshot(site.out) == before
         assert cli.main(["sync", *config]) == 0
         assert send(site) == 0
         assert len(server.messages) == sent
