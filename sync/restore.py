@@ -98,9 +98,9 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False) 
     elif carried:
         lines.insert(1, f"{carried} confirmation ledger row(s) carried over from the state "
                      "file it replaces: messages sent since that backup are not sent again.")
-    lines.insert(1, "Run `tpd-programs sync` next: it reads from the master the staff edits, "
-                 "the records and the confirmations sent since that backup "
-                 "(`confirmations --send` and `purge --apply` wait for it).")
+    lines.append("Run `tpd-programs sync` next: it reads from the master the staff edits, the "
+                 "records and the confirmations sent since that backup (`confirmations --send` "
+                 "and `purge --apply` wait for it).")
     log.info("state file restored from %s; %s ledger row(s) carried over", source.name,
              "no" if carried is None else carried)
     return "\n".join(lines)
