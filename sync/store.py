@@ -9,8 +9,9 @@ It is the one thing that cannot be rebuilt from the forms, so it is never starte
 silently. Opening it checks its pages (`PRAGMA quick_check`); a file that is missing or
 empty while the folder shows earlier runs (a master, an outbox, a state backup), or one that
 is damaged, stops the run with a message naming the newest backup and `tpd-programs
-restore-state`, which puts that backup back (keeping the damaged file aside) or, with
-`--start-over`, begins a new state deliberately. Each command that changed the state leaves
+restore-state` (`sync.restore`), which puts that backup back (keeping the damaged file
+aside, and what happened since the backup) or, with `--start-over`, begins a new state
+deliberately. Each command that changed the state leaves
 a copy of it in `backups/` (SQLite's online backup API: a consistent copy while it is open);
 the newest copy of each of the last `[output] backups` days is kept.
 """
