@@ -247,7 +247,7 @@ cmd_confirmations.options = _confirmations_options
 def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.lock import run_lock
     from sync.purge import reapply
-    from sync.store import restore
+    from sync.restore import restore
 
     def purges(replaced: Path, restored: Path) -> str | None:
         return reapply(cfg, replaced, restored)

@@ -36,6 +36,25 @@ the answer in the master.
 
 Only the message's own rows are consulted: for a TAP enrollment (student and guardian, the
 counselor copied) a fixed guardian address later gets its own message, once.
+
+Restoring an older backup of the state (`tpd-programs restore-state`, `sync.restore`) puts
+back an older ledger, and must not make the messages sent since then go again:
+- the ledger rows of the file it replaces that say a message went, may have gone or was
+  refused are carried into the restored state whenever that file can be read at all (a
+  damaged file often still can); the restore says how many;
+- the first sync after it reads the master's "Confirmation sent" column: a message shown
+  there as sent ("pip-accepted 2020-03-05 10:00") that the ledger has neither as sent nor as
+  possibly sent is recorded as 'sent' at that time, and one shown as "possibly sent" as
+  'sending', to the record's addresses as they are now (`take_evidence`), and logged by
+  record ID. The column is the tool's own text, written from a 'sent' row only, so it is
+  taken at its word: asking staff to check every message sent since the backup in the
+  Sent folder would only teach them to answer without looking. A record made since the
+  backup gets its own Record ID back in that sync (`sync.records`), so its rows stay its own;
+- until that sync, `--send` refuses to run (without `--send`, a warning says so).
+The outbox is no evidence: a sent message's file is removed from it, and a file left there
+was written, not necessarily sent. A message sent after the master was last synced, over a
+replaced file that cannot be read, left nothing behind here: the restore says so, and names
+the mailbox's Sent folder.
 """
 
 from __future__ import annotations
@@ -60,6 +79,7 @@ from sync import (
     mailmerge,
     master,
     normalize,
+    restore,
     rosters,
     scratch,
     syncer,
@@ -451,6 +471,12 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     templates = mailmerge.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
+        if send:
+            restore.require_sync(store, "sending confirmations")
+        elif store.get_meta(restore.RESTORED):
+            summary.warnings.append("The state was restored from a backup and not synced since: "
+                                    "messages sent since that backup count after "
+                                    "`tpd-programs sync`.")
         if _master_changed(config, store):
             if send:
                 raise SyncError(f"{config.output / syncer.MASTER}: changed since the last sync; "
@@ -613,6 +639,46 @@ def resolve(config: Config, record_id: str, outcome: str) -> int:
 
 
 REPLY_SHOWN = 200  # characters of a server's reply shown in the master
+# an entry of the master's column that says a message went ("pip-accepted 2020-03-05 10:00")
+# or may have gone ("pip-accepted possibly sent"), as `sent_column` writes them
+_SHOWN_SENT = re.compile(r"(?P<template>[A-Za-z0-9][A-Za-z0-9._-]*) "
+                         r"(?:(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d)|possibly sent)")
+
+
+def take_evidence(store: Store, key: str, shown: dict[str, Any],
+                  records: dict[str, dict[str, Any]], now: dt.datetime) -> int:
+    """After a restore: record in the ledger each message the master's "Confirmation sent"
+    column (`shown`, by record ID) says went or may have gone, when the ledger has it neither
+    as sent nor as possibly sent: 'sent' at the time shown, or 'sending' (possibly sent, for
+    staff to settle), to the record's addresses as they are now. Returns the rows recorded."""
+    aliases = _aliases(store, key)
+    stored = store.records(key)
+    known = {(rid, tpl) for rid, tpl in store.db.execute(
+        "SELECT record_id, template FROM ledger WHERE state IN ('sent', 'sending')")}
+    rows = []
+    for rid, text in shown.items():
+        if rid not in records or not isinstance(text, str):
+            continue
+        for entry in text.split(";"):
+            found = _SHOWN_SENT.fullmatch(entry.strip())
+            if found is None or any((i, found["template"]) in known
+                                    for i in aliases.get(rid, [rid])):
+                continue
+            staff = stored[rid]["staff"] if rid in stored else {}
+            to, cc, _ = _addresses(key, _values(key, records[rid], staff))
+            when = dt.datetime.strptime(found["when"], "%Y-%m-%d %H:%M") if found["when"] else None
+            rows += [(rid, found["template"], addr.lower(), "sent" if when else "sending",
+                      (when or now).isoformat(), when.isoformat() if when else None)
+                     for _, addr in to + cc]
+            log.warning("confirmations: %s %s: the master's %r column shows it %s and the "
+                        "restored state did not know it: %s", rid, found["template"],
+                        SENT_COLUMN, "sent" if when else "possibly sent",
+                        "recorded so" if to + cc else "not recorded, as it has no address now")
+    with store.transaction():
+        store.executemany(
+            "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, attempted, "
+            "sent) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
 
 
 def sent_column(store: Store, key: str, records: dict[str, Any]) -> master.ToolColumn:

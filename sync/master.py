@@ -5,6 +5,15 @@ Column ownership:
   and is never overwritten again (the record keeps the form's value underneath);
 - staff columns (Status, Notes, Cohort/Semester override, and any column staff add) are
   theirs: the tool only ever copies them back in.
+
+After the state was restored from a backup (`sync.restore`), what the state says the tool
+wrote is older than the master, so a tool cell that differs from it is not known to be
+staff's: it is `unsure` until the sync knows what it writes there now. It is a staff
+correction only in an answer column and only when it differs from that too; every other tool
+cell (times, source rows, eligibility, features' columns) is the tool's. A row whose Record
+ID the restored state does not know but that has the program's form (a record made since the
+backup) is `adopted`: kept for the sync to give back to the record it makes from the same
+responses, not moved away as a row staff typed.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +72,11 @@ class ProgramSheet:
     tool: list[ToolColumn] = field(default_factory=list)
     staff_extra: list[str] = field(default_factory=list)  # columns staff added
     title_rows: list[list[Any]] = field(default_factory=list)  # staff's titles above the header
+    # after a restore: record_id -> {column: cell} read back that the restored state did not
+    # write (see the module's docstring); each such record's staff values, with the cells
+    # kept as staff corrections, are handed to `on_staff(record_id, staff, kept)`
+    unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
+    on_staff: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
 
     def tool_columns(self) -> list[Column]:
         p = self.program
@@ -81,6 +96,11 @@ class ProgramSheet:
             cols.append(Column(extra_header(title, taken), wrap=True))
         cols.extend(t.column for t in self.tool)
         return cols
+
+    def answer_columns(self) -> set[str]:
+        """Headers of the tool columns that show answers (the ones staff correct)."""
+        features = {t.column.header for t in self.tool}
+        return {c.header for c in self.tool_columns()[4:]} - {ELIGIBILITY, SOURCE_STATE} - features
 
     def tool_values(self, record_id: str, data: dict[str, Any]) -> list[Any]:
         values = data["values"]
@@ -103,6 +123,7 @@ class ProgramSheet:
         staff_cols = staff_columns(self.program) + [Column(h, staff=True) for h in self.staff_extra]
         headers = [c.header for c in tool_cols]
         salt = repr(headers).encode()
+        answers = self.answer_columns() if self.unsure else set()
 
         def rows() -> Iterator[list[Any]]:
             for rid, data in self.records:
@@ -111,6 +132,13 @@ class ProgramSheet:
                                          digest_size=12).hexdigest()
                 on_written(rid, digest, functools.partial(_read_back, headers, computed))
                 staff = self.staff.get(rid)
+                if rid in self.unsure:
+                    now = _read_back(headers, computed)
+                    kept = {h: v for h, v in self.unsure[rid].items()
+                            if h in answers and v != now.get(h)}
+                    staff = {**(staff or {}), **kept}
+                    if self.on_staff is not None:
+                        self.on_staff(rid, staff, kept)
                 if staff:
                     row = [staff.get(c.header, v) if c.header in staff else v
                            for c, v in zip(tool_cols, computed, strict=True)]
@@ -228,6 +256,22 @@ def header_titles(program: Program) -> frozenset[str]:
 
 
 @dataclass
+class AdoptedRow:
+    """After a restore, a row with a Record ID of the program's form that the restored state
+    does not know: a record made since the backup."""
+
+    number: int  # its row number in the sheet
+    cells: dict[str, Any]  # every filled cell, as `row_cells` names them
+    staff: dict[str, Any]  # its staff columns' values
+    tool: dict[str, Any]  # its tool cells (but the Record ID), unsure until the sync settles them
+
+    @property
+    def sources(self) -> list[str]:
+        """The responses it was made of, as its "Source rows" cell names them ("pip:57")."""
+        return [ref.strip() for ref in str(self.tool.get(SOURCES) or "").split(",") if ref.strip()]
+
+
+@dataclass
 class SheetInput:
     """What staff left in one program sheet, read back."""
 
@@ -235,20 +279,26 @@ class SheetInput:
     added: list[str]  # columns staff added
     loose: list[tuple[int, dict[str, Any]]]  # rows with no Record ID of ours: (row, {label: value})
     formulas: list[tuple[int, str]]  # (row, record ID or "") of formula text staff just typed
+    # after a restore: record_id -> {column: cell} of tool cells the restored state did not write
+    unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adopted: dict[str, AdoptedRow] = field(default_factory=dict)  # after a restore, by Record ID
 
 
 def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Program,
                        written: dict[str, dict[str, Any]], staff: dict[str, dict[str, Any]],
                        previous: dict[str, dict[str, Any]] | None = None,
-                       known: Collection[str] | None = None) -> SheetInput:
+                       known: Collection[str] | None = None,
+                       restored: bool = False) -> SheetInput:
     """Staff input from a program sheet's cells, by header label (columns may have moved);
     `rows[top]` is the header row, and row numbers count from 1 at `rows[0]`.
 
     A tool cell whose value differs from what the tool wrote there (in the last write, or the
     one before it, should a run have stopped between saving the state and the workbook) is a
-    staff edit. A row whose Record ID is none of the program's records (`known`, by default
-    those in `written`) and that holds something is a row staff typed: it is returned as
-    `loose`, for the caller to keep elsewhere.
+    staff edit; with `restored` (the state is older than the master) it is `unsure` instead,
+    for the sheet to settle (see the module's docstring). A row whose Record ID is none of the
+    program's records (`known`, by default those in `written`) and that holds something is a
+    row staff typed: it is returned as `loose`, for the caller to keep elsewhere; but with
+    `restored`, one whose Record ID has the program's form is `adopted`.
     """
     previous = previous or {}
     known = written if known is None else known
@@ -260,8 +310,15 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
     for h in header:
         if h and h not in known_staff and h not in some_written and h not in found.added:
             found.added.append(h)
+    own_id = re.compile(rf"{re.escape(program.prefix)}-[0-9]{{5,}}")
     for number, values in enumerate(rows[top + 1:], start=top + 2):
         rid = values[id_col] if id_col < len(values) else None
+        if restored and isinstance(rid, str) and rid not in known and rid not in found.adopted \
+                and own_id.fullmatch(rid):
+            found.adopted[rid] = _adopted(number, header, values, known_staff | set(found.added))
+            found.formulas.extend((number, rid) for v in found.adopted[rid].staff.values()
+                                  if _is_formula(v))
+            continue
         if not isinstance(rid, str) or rid not in written:
             if (not isinstance(rid, str) or rid not in known) and has_content([values]):
                 found.loose.append((number, row_cells(header, values)))
@@ -277,12 +334,27 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
             if h in known_staff or h in found.added:
                 mine[h] = cell
             elif h in was:
-                if h in mine or (cell != was[h] and cell != before.get(h, was[h])):
+                if h in mine:
                     mine[h] = cell
+                elif cell != was[h] and cell != before.get(h, was[h]):
+                    if restored:
+                        found.unsure.setdefault(rid, {})[h] = cell
+                    else:
+                        mine[h] = cell
             if _is_formula(cell) and h in mine and cell != typed.get(h):
                 found.formulas.append((number, rid))
         found.staff[rid] = mine
     return found
+
+
+def _adopted(number: int, header: Sequence[str], values: Sequence[Any],
+             staff_columns: set[str]) -> AdoptedRow:
+    row = AdoptedRow(number, row_cells(header, values), {}, {})
+    for i, h in enumerate(header):
+        if h and h != ID:
+            cell = comparable(values[i] if i < len(values) else None)
+            (row.staff if h in staff_columns else row.tool)[h] = cell
+    return row
 
 
 def _is_formula(value: Any) -> bool:

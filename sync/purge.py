@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, files, normalize, routes, scratch, staffinput
+from sync import checklog, files, normalize, restore, routes, scratch, staffinput
 from sync.config import Config, ProgramConfig
 from sync.errors import HeldError, SyncError
 from sync.lock import run_lock
@@ -421,6 +421,7 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
         return report
     with run_lock(config.output), Store(state, backups=config.backups) as store:
         if apply:
+            restore.require_sync(store, "a purge")
             finish(store, config)  # an earlier purge that could not finish
             checklog.collect(store, config, force=True)  # checks typed into sheets about to go
         records = store.records(PROGRAM, include_merged=True)

@@ -3,12 +3,21 @@
 `build_records` turns one program's candidates (and the records whose responses vanished)
 into records with counts that add up; `save_program` writes them to the state in the
 sync's final transaction.
+
+A new record takes the next free number, in the order of its first response in the source.
+After the state was restored from an older backup, the records made since that backup are
+made again, and the master still shows their Record IDs (`master.AdoptedRow`): a new record
+takes back the ID of the row whose name is its name and whose "Source rows" name one of its
+responses (or, the response sheet's rows sorted or deleted since, whose "First submitted" is
+one's first submission), so that its staff columns and the confirmations sent to it stay its
+own. The IDs of the master's rows are never given to another record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,10 +85,12 @@ def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any
 
 def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
                    candidates: list[Candidate], problems: list[Problem],
-                   now: dt.datetime, reuse: bool = False) -> dict[str, Any]:
+                   now: dt.datetime, reuse: bool = False,
+                   adopted: Mapping[str, master.AdoptedRow] | None = None) -> dict[str, Any]:
     """One program's records. With `reuse` (the configuration is as the last sync had it),
     a record made of the same unchanged responses as last time is known to be unchanged
-    without comparing it."""
+    without comparing it. `adopted`: after a restore, the master's rows whose Record IDs the
+    state does not know; the result's "claimed" are the IDs given back."""
     key = program.key
     known = store.responses(key)
     stored = store.records(key)
@@ -119,7 +130,14 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     apart = [(current(a), current(b)) for a, b, d in decisions if d == "Not duplicate"]
     grouping = dedupe.group(key, people, merge=merge, apart=apart)
 
-    next_seq = store.next_seq(key)
+    adopted = adopted or {}
+    claims: dict[Any, list[str]] = {}  # source ref or first submission -> adopted IDs
+    for rid, row in adopted.items():
+        first = row.tool.get(master.FIRST)
+        for ref in row.sources + ([first] if first is not None else []):
+            claims.setdefault(ref, []).append(rid)
+    next_seq = max([store.next_seq(key)] + [int(rid.split("-")[1]) + 1 for rid in adopted])
+    claimed: set[str] = set()
     records: dict[str, dict[str, Any]] = {}
     unchanged: set[str] = set()  # records whose data is as stored
     retired: dict[str, str] = {}
@@ -132,15 +150,18 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     for members in sorted(grouping.groups, key=lambda g: min(g)):
         ids = sorted({people[i].record_id for i in members if people[i].record_id},
                      key=lambda r: seq_of.get(r, 0))
+        real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
         if ids:
             rid = ids[0]
             for other in ids[1:]:
                 retired[other] = rid
+        elif (found := _claim(key, real, claims, adopted, claimed)) is not None:
+            rid = found
+            claimed.add(rid)
         else:
             rid, next_seq = _record_id(key, next_seq), next_seq + 1
         for i in members:
             index_to_rid[i] = rid
-        real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
         old = [stored[people[i].record_id]["data"] for i in members if i >= n]
         if real:
             # A record's place in a first-come queue is when it was first seen: an edit or a
@@ -197,7 +218,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
                          _answers_by_title(p, program)) for p in problems]
     return {"records": records, "retired": retired, "registry": registry, "known": known,
-            "counts": counts, "unchanged": unchanged,
+            "counts": counts, "unchanged": unchanged, "claimed": claimed,
             "possible": possible, "review": review, "seq": seq_of, "stored": stored}
 
 
@@ -225,6 +246,22 @@ def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, st
                 row_of.setdefault(ref, rid)
     return {i: row_of[c.response.ref] for i, c in enumerate(candidates)
             if c.identity not in known and c.response.key is None and c.response.ref in row_of}
+
+
+def _claim(key: str, real: list[Candidate], claims: Mapping[Any, list[str]],
+           adopted: Mapping[str, master.AdoptedRow], claimed: set[str]) -> str | None:
+    """The Record ID a master row shows for a new record made of `real` (see the module's
+    docstring), or None."""
+    for c in real:
+        for rid in claims.get(c.response.ref, []) + claims.get(master.comparable(c.first), []):
+            if rid in claimed:
+                continue
+            cells = adopted[rid].tool  # as text: only the names are compared
+            shown = {f.name: str(cells[f.label]) for f in PROGRAMS[key].fields
+                     if cells.get(f.label) is not None}
+            if dedupe.same_name(dedupe.person(key, shown), dedupe.person(key, c.values)):
+                return rid
+    return None
 
 
 def _made_of(real: list[Candidate], before: set[str] | None,

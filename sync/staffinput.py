@@ -18,6 +18,12 @@ they type or rearrange is kept, or moved with a log line saying where, never dro
   typed there is kept too, and a row deleted there comes back, as a record's row does.
 - Formulas read as their text (`read_sheets(formulas_as_text=True)`) and are written back as
   text: "=A1+B1" typed into Notes stays "=A1+B1", never a live formula in our output.
+- After the state was restored from an older backup (`sync.restore`), the master is newer
+  than the state: tool cells the restored state did not write are settled by the sync once
+  it knows what it writes (`master`'s docstring), and rows whose Record ID the state does not
+  know but that has the program's form are records made since the backup, given back their
+  ID and staff columns by the sync (`sync.records`). One that no record takes back moves to
+  "Staff rows" with a log line naming its Record ID and why (`keep_unclaimed`).
 
 `read` writes nothing, so a layout error leaves the master and the state byte for byte as
 they were; `save` copies what was read into the state. Log lines name sheets, row numbers,
@@ -72,9 +78,12 @@ def collect(store: store_mod.Store, config: Config, path: Path, today: dt.date) 
         save(store, found, today)
 
 
-def read(store: store_mod.Store, config: Config, path: Path) -> StaffInput | None:
+def read(store: store_mod.Store, config: Config, path: Path,
+         restored: bool = False) -> StaffInput | None:
     """Staff input in the master, or None when the workbook cannot be read at all (logged:
-    the next write rebuilds it from the state, and keeps the old file as a backup)."""
+    the next write rebuilds it from the state, and keeps the old file as a backup).
+    `restored`: the state was restored from a backup older than the master (`sync.restore`),
+    so tool cells it did not write are `unsure` (`master.read_program_sheet`)."""
     try:
         sheets = read_sheets(path, formulas_as_text=True)
     except WorkbookError as err:
@@ -102,7 +111,8 @@ def read(store: store_mod.Store, config: Config, path: Path) -> StaffInput | Non
         found.programs[key] = master.read_program_sheet(
             rows, top, program, written={rid: w for rid, (w, _prev) in both.items()},
             staff={rid: r["staff"] for rid, r in records.items()},
-            previous={rid: prev for rid, (_w, prev) in both.items()}, known=records)
+            previous={rid: prev for rid, (_w, prev) in both.items()}, known=records,
+            restored=restored)
         found.read_from[key] = title
         found.titles[program.name] = master.title_rows(rows, top)
     rows = sheets.get(master.POSSIBLE_DUPLICATES)
@@ -202,33 +212,59 @@ def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
             continue
         kept = {k: v for k, v in entry["cells"].items() if k not in found.cleared[n]}
         entry["cells"] = {**kept, **cells}
-    keys = {e["key"] for e in entries}
     shown = {store_mod.dumps(e["cells"]) for e in entries}  # a carried row whose number was lost
-    next_number = max(by_number, default=0) + 1
     sources = [(found.read_from[k], sheet.loose) for k, sheet in found.programs.items()]
     for title, rows in [*sources, (STAFF_ROWS, typed)]:
-        if not rows:
+        _add(entries, title, rows, today, found.path.name, shown, "without a Record ID",
+             "only rows with a Record ID are records")
+    _keep(store, stored, entries)
+
+
+def keep_unclaimed(store: store_mod.Store, path: Path, title: str,
+                   rows: list[master.AdoptedRow], today: dt.date) -> None:
+    """After a restore, keep in the Staff rows sheet the rows of sheet `title` whose Record
+    IDs the restored state does not know and that no record of this sync took back
+    (`sync.records`): staff's cells are never dropped."""
+    stored = store.get_meta(ROWS_META, [])
+    entries = [{**e, "cells": dict(e["cells"])} for e in stored]
+    ids = ", ".join(str(row.cells.get(master.ID)) for row in rows)
+    _add(entries, title, [(row.number, row.cells) for row in rows], today, path.name, set(),
+         f"with a Record ID the restored state does not know ({ids})",
+         "no response read now is theirs (by the Source rows and the name)")
+    with store.transaction():
+        _keep(store, stored, entries)
+
+
+def _add(entries: list[dict[str, Any]], title: str, rows: list[tuple[int, dict[str, Any]]],
+         today: dt.date, name: str, shown: set[str], what: str, why: str) -> None:
+    """Add `rows` of sheet `title` to `entries`, each once; say in the log `what` rows moved
+    and `why`."""
+    if not rows:
+        return
+    keys = {e["key"] for e in entries}
+    next_number = max((e["n"] for e in entries), default=0) + 1
+    already = []
+    for number, cells in rows:
+        key = _key(title, cells)
+        if key in keys or (title == STAFF_ROWS and store_mod.dumps(cells) in shown):
+            already.append(number)
             continue
-        already = []
-        for number, cells in rows:
-            key = _key(title, cells)
-            if key in keys or (title == STAFF_ROWS and store_mod.dumps(cells) in shown):
-                already.append(number)
-                continue
-            keys.add(key)
-            extra = {} if title == STAFF_ROWS else {FROM: title, ROW: number, MOVED: today.isoformat()}
-            entries.append({"n": next_number, "key": key, "cells": {**extra, **cells}})
-            next_number += 1
-        numbers = ", ".join(str(n) for n, _ in rows if n)
-        where = f" ({'rows' if len(rows) > 1 else 'row'} {numbers})" if numbers else ""
-        also = f" ({len(already)} already in the {STAFF_ROWS!r} sheet)" if already else ""
-        if title == STAFF_ROWS:
-            log.info("%s: sheet %r: %s typed without a %s number%s kept%s", found.path.name,
-                     STAFF_ROWS, _count(len(rows), "row"), NUMBER, where, also)
-        else:
-            log.warning("%s: sheet %r: %s without a Record ID%s moved to the %r sheet%s: only "
-                        "rows with a Record ID are records", found.path.name, title,
-                        _count(len(rows), "row"), where, STAFF_ROWS, also)
+        keys.add(key)
+        extra = {} if title == STAFF_ROWS else {FROM: title, ROW: number, MOVED: today.isoformat()}
+        entries.append({"n": next_number, "key": key, "cells": {**extra, **cells}})
+        next_number += 1
+    numbers = ", ".join(str(n) for n, _ in rows if n)
+    where = f" ({'rows' if len(rows) > 1 else 'row'} {numbers})" if numbers else ""
+    also = f" ({len(already)} already in the {STAFF_ROWS!r} sheet)" if already else ""
+    if title == STAFF_ROWS:
+        log.info("%s: sheet %r: %s typed without a %s number%s kept%s", name,
+                 STAFF_ROWS, _count(len(rows), "row"), NUMBER, where, also)
+    else:
+        log.warning("%s: sheet %r: %s %s%s moved to the %r sheet%s: %s", name, title,
+                    _count(len(rows), "row"), what, where, STAFF_ROWS, also, why)
+
+
+def _keep(store: store_mod.Store, stored: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
     entries = [{**e, "cells": [[k, v] for k, v in e["cells"].items()]} for e in entries]
     if store_mod.loads(store_mod.dumps(entries)) != stored:
         store.set_meta(ROWS_META, entries)

@@ -7,7 +7,10 @@ Order of work, so that a failure at any point leaves the previous master intact:
    spreadsheet), until one differs from what the last sync read;
 2. if neither the sources, the configuration nor the staff's workbook changed, stop here;
 3. copy staff input (Status, Notes, overrides, duplicate decisions, edited cells, rows typed
-   without a Record ID) into the state file;
+   without a Record ID) into the state file; after a restore of the state from a backup
+   (`sync.restore`), what the master holds that the state does not know yet (cells written,
+   records made and confirmations sent since the backup) is kept aside (`restore.Settling`)
+   and settled in step 4, which then reads every program (whatever `--program` says);
 4. for each program as its source is read: validate, deduplicate, assign stable record IDs,
    and hand its sheet to the workbook writer (a second process for a big master), which
    writes it while the next program's source is read;
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, heap, master, progress, scratch, staffinput
+from sync import classes, heap, master, progress, restore, scratch, staffinput
 from sync import store as store_mod
 from sync.config import Config, ProgramConfig
 from sync.lock import run_lock
@@ -113,10 +116,15 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     from sync.purge import finish  # a purge that could not finish is finished first
 
     finish(store, config)
+    mark = store.get_meta(restore.RESTORED)
+    if mark:
+        keys = list(config.programs)  # the master is read against every program once
+        log.info("the state was restored from %s: reading the master against it", mark["from"])
     master_digest = _file_digest(path)
     master_changed = master_digest != store.get_meta("master_digest")
     # Read before anything is saved: a sheet whose header row is lost stops the run here.
-    staff_input = staffinput.read(store, config, path) if master_digest and master_changed else None
+    staff_input = staffinput.read(store, config, path, restored=bool(mark)) \
+        if master_digest and master_changed else None
     collect_feature_input(store, config)
     config_digest = _file_digest(config.path)
     previous_sources = store.get_meta("source_digests", {})
@@ -136,10 +144,13 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             counts = {k: _unchanged_counts(store, k) for k in keys}
             with store.transaction():
                 _log_run(store, started, _now(config), counts)
+                store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
             store.nothing_to_back_up()  # the run's log line alone is worth no new backup
             log.info("nothing changed: sources, configuration and master workbook as last written")
             return SyncSummary(counts, unchanged=True, master=path)
 
+    settling = restore.Settling.of(staff_input.programs, staff_input.read_from) \
+        if staff_input is not None else restore.Settling()
     if staff_input is not None:
         staffinput.save(store, staff_input, started.date())
         del staff_input
@@ -153,11 +164,14 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             for key, result in results.items():
                 save_program(store, key, result, started)
             _save_written(store, written)
+            store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
+                              ((staff, rid) for rid, staff in settling.staff.items()))
             store.set_meta("master_digest", _file_digest(tmp))
             store.set_meta("config_digest", config_digest)
             store.set_meta("source_digests", {**previous_sources, **source_digests})
             store.set_meta("features_digest", features_digest(store))
             store.set_meta(SUMMARY_DAY, started.date().isoformat())
+            store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
 
     # A big master's cells are written by a second process while this one reads the next
     # program's source and builds its records.
@@ -176,14 +190,23 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
                                             known=store.validated(key) if same_config else None)
             del table
             results[key] = build_records(store, program, config, candidates, problems, started,
-                                         reuse=same_config)
+                                         reuse=same_config, adopted=settling.adopted.get(key))
+            unclaimed = settling.claim(key, results[key]["claimed"])
+            if unclaimed:  # rows of records made since a restored backup that did not come back
+                staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed,
+                                          started.date())
+            if settling.unsure.get(key):  # messages the master shows but the ledger lost
+                from sync import confirmations
+
+                confirmations.take_evidence(store, key, settling.cells(key, confirmations.SENT_COLUMN),
+                                            results[key]["records"], started)
             del candidates, problems  # the records keep what they need of them
             from sync.purge import keep_purged  # purged vacation checks stay purged
 
             keep_purged(store, config, key, results[key])
             summary.counts[key] = results[key]["counts"]
             log.info("%s: %s", key, results[key]["counts"])
-            book.add(program_sheet(store, config, key, results, written))
+            book.add(program_sheet(store, config, key, results, written, settling))
         for key in config.programs:  # programs not read this time: as the last sync left them
             if key not in results:
                 book.add(program_sheet(store, config, key, results, written))
@@ -193,6 +216,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
                         for k in keys]
         for sheet in closing_sheets(store, config, results, pending_runs, started.date()):
             book.add(sheet)
+    settling.log()
     summary.writer_peak_mb = book.helper_peak_kb // 1024
     if summary.writer_peak_mb:
         log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
@@ -320,10 +344,12 @@ def reserved_titles(config: Config) -> list[str]:
 
 
 def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
-                  written: dict[str, tuple[str, str]]) -> Sheet:
+                  written: dict[str, tuple[str, str]],
+                  settling: restore.Settling | None = None) -> Sheet:
     """Program `key`'s sheet, from this sync's `results` or else as the last sync left it.
     As its rows are written, `written` gets the tool values of each record whose values
-    changed ({record_id: (JSON, digest)}; the rest are in the state already)."""
+    changed ({record_id: (JSON, digest)}; the rest are in the state already), and
+    `settling` (after a restore) what its unsure cells settle into."""
     program = config.programs[key]
     stored = store.records(key)
     records = results[key]["records"] if key in results else \
@@ -346,10 +372,13 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
         mapped=[f for f in PROGRAMS[key].field_names if f in program.questions],
         extra_titles=extra_titles,
         records=[(rid, records[rid]) for rid in order],
-        staff={rid: stored[rid]["staff"] for rid in order if rid in stored and stored[rid]["staff"]},
+        staff={rid: stored[rid]["staff"] for rid in order if rid in stored and stored[rid]["staff"]}
+        | (settling.adopted_staff(key) if settling else {}),
         tool=tool_columns(store, config, key, records),
         staff_extra=store.get_meta(f"staff_columns:{key}", []),
         title_rows=staffinput.title_rows(store, PROGRAMS[key].name),
+        unsure=settling.unsure.get(key, {}) if settling else {},
+        on_staff=settling.settled(key) if settling else None,
     ).sheet(note)
 
 

@@ -255,14 +255,20 @@ def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, caps
     assert run(used, "restore-state", "--from", str(newest)) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "restore-state puts the ledger back as it was in the backup. Every confirmation sent "
-    "after that backup was made is sent again by the next --send, without a warning (the "
-    "message says only '0 confirmations sent'). The file it replaces is readable here and "
-    "holds those rows; so does the master's Confirmation sent column. Proposed: restore "
-    "carries over the ledger rows of the replaced file when it can be read, and says how "
-    "many; otherwise it names how many confirmations may go twice"))
-def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path):
+def _sent_rows(site: Site) -> int:
+    db = sqlite3.connect(site.out / "state.sqlite")
+    try:
+        return db.execute("SELECT COUNT(*) FROM ledger WHERE state = 'sent'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path, capsys):
+    """Guards "never twice" across a restore: restore-state put the ledger back as it was in
+    the backup, and the next --send sent every confirmation sent since that backup again,
+    without a warning ("0 confirmations sent"). The ledger rows of the file it replaces are
+    carried over (and counted), and --send (and purge --apply) wait for the sync that reads the
+    master."""
     with LoopbackSmtp() as server:
         site = decided(make_site(tmp_path, smtp_section(server.port)))
         yesterday = tmp_path / "yesterday.sqlite"  # a copy kept from an earlier day
@@ -270,22 +276,82 @@ def test_restoring_an_older_backup_never_sends_a_confirmation_twice(tmp_path):
         assert send(site) == 0
         sent = len(server.messages)
         assert sent
+        rows = _sent_rows(site)
         syncer.sync(site.config())  # the master shows what was sent
         config = ["--config", str(site.config_path)]
+        capsys.readouterr()
         assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+        out = capsys.readouterr().out
+        assert f"{rows} confirmation ledger row(s) carried over" in out
+        assert "Run `tpd-programs sync` next" in out
+        before = snapshot(site.out)
+        for command in (["confirmations", "--send"], ["purge", "--apply"]):
+            assert cli.main([*command, *config]) == 1  # not before the sync that reads the master
+            out, err = capsys.readouterr()
+            assert "Traceback" not in out + err and "run `tpd-programs sync` first" in err
+        assert snapshot(site.out) == before
         assert cli.main(["sync", *config]) == 0
         assert send(site) == 0
         assert len(server.messages) == sent
+        assert _sent_rows(site) == rows
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "After restoring an older backup, the answers the tool wrote into the master since then "
-    "differ from what the restored state says it wrote, so the next sync takes them for "
-    "staff corrections, and they are never updated again: the applicant's next corrected "
-    "phone number never reaches the master (nor an email address the confirmations). "
-    "Proposed: after a restore, a cell equal to what the tool would write now is not a "
-    "staff edit"))
-def test_after_restoring_an_older_backup_new_answers_still_reach_the_master(site):
+def test_after_restoring_over_an_unreadable_state_the_master_says_what_was_sent(tmp_path, capsys):
+    """The state file it replaces cannot be read (damaged), so its ledger is lost: the
+    restore says so, and the next sync records as sent each message the master's
+    "Confirmation sent" column shows as sent (at the time shown) and as possibly sent one
+    shown so; --send sends none of them again, and lists the possibly-sent one."""
+    with LoopbackSmtp() as server:
+        site = decided(make_site(tmp_path, smtp_section(server.port)))
+        yesterday = tmp_path / "yesterday.sqlite"
+        shutil.copy(store.newest_backup(site.out), yesterday)
+        assert send(site) == 0
+        sent = len(server.messages)
+        syncer.sync(site.config())  # the master shows what was sent
+        shown = {rid: r["Confirmation sent"] for rid, r in by_id(site.master, "Partners in Policing").items()}
+        assert shown["PIP-00001"].startswith("pip-accepted 20")
+        wb = load_workbook(site.master)  # as a run stopped while sending it would show it
+        ws = wb["Partners in Policing"]
+        header = [c.value for c in ws[1]]
+        ws.cell(row=3, column=header.index("Confirmation sent") + 1, value="pip-waitlisted possibly sent")
+        wb.save(site.master)
+        state = site.out / "state.sqlite"
+        for extra in ("-wal", "-shm"):
+            state.with_name(state.name + extra).unlink(missing_ok=True)
+        state.write_bytes(b"damaged beyond reading " * 1000)
+        config = ["--config", str(site.config_path)]
+        capsys.readouterr()
+        assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+        assert "could not be read" in capsys.readouterr().out
+        assert cli.main(["sync", *config]) == 0
+        after = {rid: r["Confirmation sent"] for rid, r in by_id(site.master, "Partners in Policing").items()}
+        assert after["PIP-00001"] == shown["PIP-00001"]
+        assert after["PIP-00002"] == "pip-waitlisted possibly sent"
+        capsys.readouterr()
+        assert send(site) == 0
+        assert len(server.messages) == sent
+        out = capsys.readouterr().out
+        assert "Possibly sent" in out and "PIP-00002 pip-waitlisted" in out
+
+
+def _type(site: Site, rid: str, column: str, value: object) -> None:
+    """Type `value` into record `rid`'s `column` in the PIP sheet, as staff do."""
+    wb = load_workbook(site.master)
+    ws = wb["Partners in Policing"]
+    header = [c.value for c in ws[1]]
+    for row in ws.iter_rows(min_row=2):
+        if row[header.index("Record ID")].value == rid:
+            row[header.index(column)].value = value
+    wb.save(site.master)
+
+
+def test_after_restoring_an_older_backup_new_answers_still_reach_the_master(site, caplog):
+    """After restoring an older backup, the answers the tool wrote into the master since then
+    differ from what the restored state says it wrote, so the next sync took them for staff
+    corrections, and they were never updated again: the applicant's next corrected phone
+    number never reached the master (nor an email address the confirmations). After a
+    restore, an answer cell is a staff correction only when it also differs from what the
+    tool writes now: one staff typed since the backup is still kept, and logged by ID."""
     config = ["--config", str(site.config_path)]
     assert cli.main(["sync", *config]) == 0
     yesterday = site.root / "yesterday.sqlite"
@@ -294,38 +360,99 @@ def test_after_restoring_an_older_backup_new_answers_still_reach_the_master(site
     rows[0] = rows[0].replace("555-0101", "555-0122")  # Ann corrects her phone
     site.write_pip(rows)
     assert cli.main(["sync", *config]) == 0
-    assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+    _type(site, "PIP-00002", "Email", "bob.jones@example.com")  # staff correct Bob's email
     assert cli.main(["sync", *config]) == 0
+    assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
+    caplog.clear()
+    assert cli.main(["sync", *config]) == 0
+    assert "answers kept as staff corrections (they differ from what the tool wrote and " \
+           "writes): PIP-00002" in caplog.text
     site.write_pip([rows[0].replace("555-0122", "555-0133")] + rows[1:])  # and again
     assert cli.main(["sync", *config]) == 0
-    assert by_id(site.master, "Partners in Policing")["PIP-00001"]["Phone"] == "+13105550133"
+    records = by_id(site.master, "Partners in Policing")
+    assert records["PIP-00001"]["Phone"] == "+13105550133"
+    assert records["PIP-00002"]["Email"] == "bob.jones@example.com"
 
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "restore-state says 'the next sync reads the master workbook for staff edits made since "
-    "then', but a record created after the backup has a Record ID the restored state does "
-    "not know: its row is moved to 'Staff rows' (logged as a row 'without a Record ID', "
-    "which it has), the record is made again from its response with the same ID, and staff's "
-    "decision on it (Accepted) is lost: it is New again. Proposed: a row whose Record ID is "
-    "well formed but unknown is applied to the record the sync gives that ID when their "
-    "Source rows match, and only otherwise moved, with a log line that says why"))
-def test_after_a_restore_decisions_on_records_made_since_the_backup_are_kept(site):
+DI = '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'
+ED = '3/3/2020 09:00:00,ed@example.com,Ed,Kim,1/1/1985,310 555 0105,I live in Torrance,'
+EVE = '3/3/2020 08:30:00,eve@example.com,Eve,Ng,2/2/1982,310 555 0106,I live in Torrance,'
+
+
+def _made_since_a_backup(site: Site, *new: str) -> Path:
+    """Sync, keep a copy of the state, then add `new` responses one sync each (records
+    PIP-00004...) and accept each in the master; returns the copy."""
     config = ["--config", str(site.config_path)]
     assert cli.main(["sync", *config]) == 0
     yesterday = site.root / "yesterday.sqlite"
     shutil.copy(store.newest_backup(site.out), yesterday)
-    site.write_pip(site.pip_rows + [
-        '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
-    assert cli.main(["sync", *config]) == 0
-    set_status(site, {"PIP-00004": "Accepted"})
+    rows = site.pip_rows[:]
+    for n, row in enumerate(new, start=4):
+        rows.append(row)
+        site.write_pip(rows)
+        assert cli.main(["sync", *config]) == 0
+        set_status(site, {f"PIP-{n:05d}": "Accepted"})
+        _type(site, f"PIP-{n:05d}", "Notes", f"called {n}")
     assert cli.main(["sync", *config]) == 0
     assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0
-    assert cli.main(["sync", *config]) == 0
-    assert statuses(site)["PIP-00004"] == "Accepted"
-    assert "Staff rows" not in load_workbook(site.master, read_only=True).sheetnames
+    return yesterday
 
+
+def _notes(site: Site) -> dict[str, str]:
+    return {rid: r["Notes"] for rid, r in by_id(site.master, "Partners in Policing").items()}
+
+
+def test_after_a_restore_decisions_on_records_made_since_the_backup_are_kept(site, caplog):
+    """restore-state said 'the next sync reads the master workbook for staff edits made since
+    then', but a record made after the backup has a Record ID the restored state does not
+    know: its row was moved to 'Staff rows' (logged as a row "without a Record ID", which it
+    has), the record was made again from its response, and staff's decision on it
+    (Accepted) was lost: it was New again. Now the record takes its Record ID and staff
+    columns back from its row (same Source rows, same name), and the log says so."""
+    _made_since_a_backup(site, DI)
+    caplog.clear()
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    assert statuses(site)["PIP-00004"] == "Accepted"
+    assert _notes(site)["PIP-00004"] == "called 4"
+    assert "Staff rows" not in load_workbook(site.master, read_only=True).sheetnames
+    assert "took back their Record IDs and staff columns: PIP-00004" in caplog.text
+    assert "without a Record ID" not in caplog.text
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0  # and it stays so
+    assert statuses(site)["PIP-00004"] == "Accepted"
+
+
+def test_after_a_restore_records_take_their_ids_back_from_a_sorted_response_sheet(site):
+    """The response sheet sorted since (so their Source rows changed): the records made since
+    the backup would be numbered in the new order, each taking the other's Record ID and
+    decisions. Their First submitted time and name give each its own ID back."""
+    _made_since_a_backup(site, DI, ED)
+    site.write_pip(site.pip_rows[:3] + [ED, DI])
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    records = by_id(site.master, "Partners in Policing")
+    assert (records["PIP-00004"]["First name"], records["PIP-00005"]["First name"]) == ("Di", "Ed")
+    assert _notes(site) == {"PIP-00001": None, "PIP-00002": None, "PIP-00003": None,
+                            "PIP-00004": "called 4", "PIP-00005": "called 5"}
+
+
+def test_after_a_restore_a_row_no_response_takes_back_moves_to_staff_rows(site, caplog):
+    """A record made since the backup whose response is gone from the sheet (another in its
+    row): its row is kept in 'Staff rows' with the reason, and its Record ID is given to no
+    one else (staff's decision would have gone with it)."""
+    _made_since_a_backup(site, DI)
+    site.write_pip(site.pip_rows[:3] + [EVE])
+    caplog.clear()
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    records = by_id(site.master, "Partners in Policing")
+    assert "PIP-00004" not in records
+    assert records["PIP-00005"]["First name"] == "Eve" and records["PIP-00005"]["Status"] == "New"
+    moved = sheet_rows(site.master, "Staff rows")
+    assert [(r["Record ID"], r["Status"], r["Notes"]) for r in moved] == [
+        ("PIP-00004", "Accepted", "called 4")]
+    assert ("1 row with a Record ID the restored state does not know (PIP-00004) (row 5) "
+            "moved to the 'Staff rows' sheet") in caplog.text
+    assert "Di" not in caplog.text and "Park" not in caplog.text
 
 
 def test_a_folder_with_route_workbooks_has_been_used_before(tmp_path, capsys):
