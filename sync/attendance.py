@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, filenames, master, syncer
+from sync import classes, filenames, master
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import WorkbookError
 from sync.store import Store
@@ -75,7 +75,7 @@ def member_class(program: ProgramConfig, data: dict[str, Any],
         if found is not None:
             return found, None
         unknown = unknown or str(wanted)
-    class_id = syncer.assigned_class(program, data)
+    class_id = classes.assigned_class(program, data)
     return next((s for s in program.cohorts if s.id == class_id), None), unknown
 
 

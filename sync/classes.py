@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sync.config import Session
+from sync.config import ProgramConfig, Session
 
 
 def session_dates(session: Session) -> list[dt.date]:
@@ -93,3 +93,16 @@ def _names(sessions: Sequence[Session]) -> dict[str, Session]:
 
 def age_on(born: dt.date, day: dt.date) -> int:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
+    """The class id the record belongs to by the form's answer or its first submission."""
+    answer = data["values"].get("cohort" if program.key == "pip" else "semester")
+    if answer:
+        found = find(program.cohorts, answer)
+        if found:
+            return found.id
+    first = data["first"]
+    session = class_for(first.date() if isinstance(first, dt.datetime) else first,
+                                program.cohorts)
+    return session.id if session else ""

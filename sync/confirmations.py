@@ -73,6 +73,7 @@ from typing import Any
 from sync import (
     attendance,
     classes,
+    clock,
     delivery,
     files,
     headers,
@@ -82,13 +83,12 @@ from sync import (
     restore,
     rosters,
     scratch,
-    syncer,
 )
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import ConfigError, DeliveryError, SyncError, TemplateError
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
-from sync.store import Store
+from sync.store import MASTER, STATE, Store
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,6 @@ class Summary:
                          "RECORD_ID` to send it again:")
             lines.extend(f"  {rid} {tpl} (started {when})" for rid, tpl, when in self.unconfirmed)
         return "\n".join(lines)
-
-
-def _now(config: Config) -> dt.datetime:
-    return dt.datetime.now(config.department.timezone).replace(tzinfo=None, microsecond=0)
 
 
 def template_map(program: ProgramConfig) -> dict[str, str]:
@@ -439,7 +435,7 @@ def _sender(config: Config) -> tuple[headers.Address, headers.Address | None]:
 
 
 def _master_changed(config: Config, store: Store) -> bool:
-    path = config.output / syncer.MASTER
+    path = config.output / MASTER
     if not path.exists() or store.get_meta("master_digest") is None:
         return False
     with path.open("rb") as fh:
@@ -466,11 +462,11 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     if send and config.smtp is not None and not config.smtp.send:
         raise SyncError(f"{config.path}: smtp.send: is false; set send = true once the outbox "
                         "looks right")
-    today = today or _now(config).date()
+    today = today or clock.now(config).date()
     summary = Summary()
     templates = mailmerge.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
+    with run_lock(config.output), Store(config.output / STATE, backups=config.backups) as store:
         if send:
             restore.require_sync(store, "sending confirmations")
         elif store.get_meta(restore.RESTORED):
@@ -479,13 +475,13 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
                                     "`tpd-programs sync`.")
         if _master_changed(config, store):
             if send:
-                raise SyncError(f"{config.output / syncer.MASTER}: changed since the last sync; "
+                raise SyncError(f"{config.output / MASTER}: changed since the last sync; "
                                 "run `tpd-programs sync` first so every Status staff set counts")
             summary.warnings.append("The master workbook changed since the last sync: Status "
                                     "changes made since then count after `tpd-programs sync`.")
         dues = plan(store, config, keys, today, templates, summary, only=preview)
         sender, reply_to = _sender(config)
-        when = dt.datetime.now(config.department.timezone)
+        when = clock.moment(config)
         messages: list[Outgoing] = []
         for due in dues:  # render all before sending any
             rendered = templates.render(due.template, due.context)
@@ -563,7 +559,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
             due = m.due
 
             def started(m: Outgoing = m) -> None:  # after the rate limit's pause
-                _record(store, m, "sending", _now(config))  # committed before the send
+                _record(store, m, "sending", clock.now(config))  # committed before the send
 
             try:
                 refused = mailer.send(m.data, config.smtp.sender, due.recipients,
@@ -574,7 +570,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                 streak.append(m)
                 if len(streak) >= SAME_REPLY_LIMIT:  # the server refuses all mail, not these
                     for refused_one in streak:
-                        _record(store, refused_one, "failed", _now(config), err.reply)
+                        _record(store, refused_one, "failed", clock.now(config), err.reply)
                     del summary.refused[len(summary.refused) - len(streak) + 1:]
                     summary.counts["refused"] -= len(streak) - 1
                     raise DeliveryError(
@@ -582,7 +578,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                         f"reply ({err.reply}): it is refusing all mail, not these messages; "
                         f"{summary.counts['sent']} sent before, {len(messages) - i - 1} not "
                         "tried (they go out on the next run, never twice)") from None
-                _record(store, m, "refused", _now(config), err.reply)
+                _record(store, m, "refused", clock.now(config), err.reply)
                 summary.refused.append((due.record_id, due.template, err.reply))
                 summary.counts["refused"] += 1
                 log.warning("confirmations: %s %s refused by the server for good",
@@ -590,7 +586,7 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                 continue
             except delivery.RecipientsRefused as err:
                 streak = []
-                _record(store, m, "failed", _now(config), str(err))
+                _record(store, m, "failed", clock.now(config), str(err))
                 summary.problems.append((due.record_id, f"{due.template}: refused by the server"))
                 summary.counts["undelivered"] += 1
                 continue
@@ -601,13 +597,13 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                     f"{summary.counts['sent']} sent before it, {len(messages) - i - 1} not tried "
                     "(they stay in the outbox)") from None
             except DeliveryError as err:
-                _record(store, m, "failed", _now(config), str(err))
+                _record(store, m, "failed", clock.now(config), str(err))
                 raise DeliveryError(
                     f"{err}; {summary.counts['sent']} sent before it, {len(messages) - i} not "
                     "sent (they stay in the outbox and go out on the next run, never twice)"
                 ) from None
             streak = []
-            _record(store, m, "sent", _now(config), refused)
+            _record(store, m, "sent", clock.now(config), refused)
             if refused:
                 summary.problems.append((due.record_id, f"{due.template}: {len(refused)} "
                                          "recipient(s) refused by the server; the others got it"))
@@ -622,7 +618,7 @@ def resolve(config: Config, record_id: str, outcome: str) -> int:
     possibly-sent or refused one again with the next --send). Returns the rows changed."""
     state = {"sent": "sent", "retry": "failed"}[outcome]
     record_id = record_id.strip().upper()
-    with run_lock(config.output), Store(config.output / syncer.STATE, backups=config.backups) as store:
+    with run_lock(config.output), Store(config.output / STATE, backups=config.backups) as store:
         with store.transaction():
             rows = store.db.execute(
                 "SELECT template, recipient, message_id, attempted FROM ledger WHERE "

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, files, normalize, restore, routes, scratch, staffinput
+from sync import checklog, clock, files, normalize, restore, routes, scratch, staffinput
 from sync.config import Config, ProgramConfig
 from sync.errors import HeldError, SyncError
 from sync.lock import run_lock
@@ -409,7 +409,7 @@ def purge(config: Config, apply: bool = False, today: dt.date | None = None) -> 
     program = config.program(PROGRAM)
     rules = program.vsc
     assert rules is not None
-    today = today or dt.datetime.now(config.department.timezone).date()
+    today = today or clock.today(config)
     report = PurgeReport(apply, cutoff(today, rules.retention_days))
     state = config.output / STATE
     old_routes = [p for p in checklog.route_files(config.output)
@@ -491,7 +491,7 @@ def finish(store: Store, config: Config) -> bool:
     if master.exists() and syncer._file_digest(master) != store.get_meta("master_digest"):
         # staff edits since the last write; the purged requests' cells there are still the
         # old data, which must not come back as staff input
-        staffinput.collect(store, config, master, syncer._now(config).date())
+        staffinput.collect(store, config, master, clock.now(config).date())
         pending = store.get_meta(PENDING)
         purged = pending.get("records", [])
         staff = store.records(PROGRAM, include_merged=True)
@@ -543,7 +543,7 @@ def _rewrite_master(store: Store, config: Config, path: Path) -> None:
     from sync import syncer
     from sync.workbook import write_workbook
 
-    today = syncer._now(config).date()
+    today = clock.now(config).date()
     sheets, written = syncer.build_sheets(store, config, {}, [], today=today)
 
     def commit(tmp: Path) -> None:

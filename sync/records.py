@@ -277,7 +277,8 @@ def _name(key: str, values: dict[str, Any]) -> str:
     return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
 
 
-def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: dt.datetime) -> None:
+def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: dt.datetime,
+                 finished: dt.datetime) -> None:
     stamp = now.isoformat()
     stored = result["stored"]
     for rid, data in result["records"].items():
@@ -315,5 +316,5 @@ def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: 
     store.set_meta(f"possible:{key}", result["possible"])
     store.set_meta(f"counts:{key}", result["counts"])
     store.db.execute("INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
-                     (stamp, dt.datetime.now().replace(microsecond=0).isoformat(), key,
+                     (stamp, finished.isoformat(), key,
                       store_mod.dumps(result["counts"])))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import checklog, files, master, routes, scratch
+from sync import checklog, clock, files, master, routes, scratch
 from sync.checklog import Check
 from sync.config import Config
 from sync.errors import HeldError, SyncError, WorkbookError
@@ -225,7 +225,7 @@ def master_statuses(path: Path) -> dict[str, Any]:
 
 
 def today(config: Config) -> dt.date:
-    return dt.datetime.now(config.department.timezone).date()
+    return clock.today(config)
 
 
 def write_routes(config: Config, start: dt.date | None = None, days: int | None = None,

@@ -30,6 +30,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from sync import clock
 from sync.config import Config
 from sync.errors import (
     ConfigError,
@@ -249,8 +250,8 @@ DEFAULT_STEPS: dict[str, Step] = {
 def run(config: Config, steps: dict[str, Step] | None = None) -> RunReport:
     """Run every step in order under the lock; a failing step does not stop the others."""
     steps = steps if steps is not None else DEFAULT_STEPS
-    clock = time.monotonic()
-    report = RunReport(started=dt.datetime.now(config.department.timezone).replace(tzinfo=None),
+    began = time.monotonic()
+    report = RunReport(started=clock.now(config),
                        log_file=log_path(config.output.resolve()))
     try:
         with run_lock(config.output):
@@ -259,7 +260,7 @@ def run(config: Config, steps: dict[str, Step] | None = None) -> RunReport:
     except LockedError:
         log.warning("run not started: another run holds the lock")
         raise
-    report.seconds = time.monotonic() - clock
+    report.seconds = time.monotonic() - began
     if report.ok:
         log.info("run finished in %.1f s: every step succeeded", report.seconds)
     else:
@@ -334,7 +335,7 @@ def notify_aborted(config: Config, err: BaseException) -> str:
     action = (next_action("run", err, config) if isinstance(err, SyncError) else
               "an unexpected error stopped the run: keep the log file (it has the details) "
               "and report it")
-    report = RunReport(started=dt.datetime.now(config.department.timezone).replace(tzinfo=None),
+    report = RunReport(started=clock.now(config),
                        steps=[StepOutcome("run", FAILED, 0.0, error=_describe(err),
                                           next_action=action)])
     return notify_failure(config, report)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import master
+from sync import clock, master
 from sync import store as store_mod
 from sync.config import Config
 from sync.errors import WorkbookError
@@ -75,7 +75,7 @@ def collect(store: store_mod.Store, config: Config, path: Path, today: dt.date) 
     """Copy staff input from the master at `path` into the state (`today`: the run's date)."""
     found = read(store, config, path)
     if found is not None:
-        save(store, found, today)
+        save(store, found, today, clock.now(config))
 
 
 def read(store: store_mod.Store, config: Config, path: Path,
@@ -167,8 +167,9 @@ def _read_staff_rows(rows: list[tuple[Any, ...]], top: int, found: StaffInput) -
             found.typed.append((number, cells))
 
 
-def save(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
-    """Copy what `read` found into the state, and say in the log what moved where."""
+def save(store: store_mod.Store, found: StaffInput, today: dt.date, now: dt.datetime) -> None:
+    """Copy what `read` found into the state, and say in the log what moved where (`now`:
+    the department's time, which stamps staff decisions)."""
     name = found.path.name
     with store.transaction():
         for key, sheet in found.programs.items():
@@ -181,7 +182,7 @@ def save(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
                 "INSERT OR REPLACE INTO decisions (program, record_a, record_b, decision, decided) "
                 "VALUES (?, ?, ?, ?, COALESCE((SELECT decided FROM decisions WHERE program = ? AND "
                 "record_a = ? AND record_b = ? AND decision = ?), ?))",
-                (program, a, b, decision, program, a, b, decision, dt.datetime.now().isoformat()))
+                (program, a, b, decision, program, a, b, decision, now.isoformat()))
         titles = store.get_meta(TITLES_META, {})
         for title, rows in found.titles.items():
             if rows and store_mod.loads(store_mod.dumps(rows)) != titles.get(title):

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync import classes, heap, master, progress, restore, scratch, staffinput
+from sync import classes, clock, heap, master, progress, restore, scratch, staffinput
 from sync import store as store_mod
-from sync.config import Config, ProgramConfig
+from sync.config import Config
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
 from sync.records import ReviewItem, build_records, save_program
@@ -73,10 +73,6 @@ class SyncSummary:
         return "\n".join(lines)
 
 
-def _now(config: Config) -> dt.datetime:
-    return dt.datetime.now(config.department.timezone).replace(tzinfo=None, microsecond=0)
-
-
 def _digest(*parts: Any) -> str:
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
@@ -111,7 +107,7 @@ def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
 
 
 def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
-    started = _now(config)
+    started = clock.now(config)
     path = config.output / MASTER
     from sync.purge import finish  # a purge that could not finish is finished first
 
@@ -143,7 +139,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
         else:
             counts = {k: _unchanged_counts(store, k) for k in keys}
             with store.transaction():
-                _log_run(store, started, _now(config), counts)
+                _log_run(store, started, clock.now(config), counts)
                 store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
             store.nothing_to_back_up()  # the run's log line alone is worth no new backup
             log.info("nothing changed: sources, configuration and master workbook as last written")
@@ -152,7 +148,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     settling = restore.Settling.of(staff_input.programs, staff_input.read_from) \
         if staff_input is not None else restore.Settling()
     if staff_input is not None:
-        staffinput.save(store, staff_input, started.date())
+        staffinput.save(store, staff_input, started.date(), started)
         del staff_input
 
     summary = SyncSummary(master=path)
@@ -160,9 +156,10 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     written: dict[str, tuple[str, str]] = {}
 
     def commit(tmp: Path) -> None:
+        finished = clock.now(config)
         with store.transaction():
             for key, result in results.items():
-                save_program(store, key, result, started)
+                save_program(store, key, result, started, finished)
             _save_written(store, written)
             store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
                               ((staff, rid) for rid, staff in settling.staff.items()))
@@ -212,7 +209,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
                 book.add(program_sheet(store, config, key, results, written))
         summary.counts = {k: summary.counts[k] for k in keys}  # in the configuration's order
         # The Sync Log shows this run too: add it before the sheets are built.
-        pending_runs = [(started.isoformat(), _now(config).isoformat(), k, summary.counts[k])
+        pending_runs = [(started.isoformat(), clock.now(config).isoformat(), k, summary.counts[k])
                         for k in keys]
         for sheet in closing_sheets(store, config, results, pending_runs, started.date()):
             book.add(sheet)
@@ -311,7 +308,7 @@ def tool_columns(store: store_mod.Store, config: Config, key: str,
         label = "Cohort" if key == "pip" else "Semester"
         columns.append(master.ToolColumn(
             master.Column(label, width=14),
-            {rid: assigned_class(program, data) for rid, data in records.items()}))
+            {rid: classes.assigned_class(program, data) for rid, data in records.items()}))
         from sync import attendance
 
         columns.extend(attendance.tool_columns(store, config, key, records))
@@ -319,19 +316,6 @@ def tool_columns(store: store_mod.Store, config: Config, key: str,
 
     columns.append(confirmations.sent_column(store, key, records))
     return columns
-
-
-def assigned_class(program: ProgramConfig, data: dict[str, Any]) -> str:
-    """The class id the record belongs to by the form's answer or its first submission."""
-    answer = data["values"].get("cohort" if program.key == "pip" else "semester")
-    if answer:
-        found = classes.find(program.cohorts, answer)
-        if found:
-            return found.id
-    first = data["first"]
-    session = classes.class_for(first.date() if isinstance(first, dt.datetime) else first,
-                                program.cohorts)
-    return session.id if session else ""
 
 
 def reserved_titles(config: Config) -> list[str]:
@@ -415,5 +399,5 @@ def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any]
     written: dict[str, tuple[str, str]] = {}
     programs = [program_sheet(store, config, key, results, written) for key in config.programs]
     *others, summary_sheet = closing_sheets(store, config, results, pending_runs,
-                                            today or _now(config).date())
+                                            today or clock.now(config).date())
     return [summary_sheet, *programs, *others], written
