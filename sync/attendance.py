@@ -23,6 +23,7 @@ from typing import Any
 from sync import classes, filenames, master
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import WorkbookError
+from sync.hooks import Feature
 from sync.store import Store
 from sync.workbook import Column, Formula, PrintSetup, Sheet, column_letter, read_sheets
 from sync.xlsxread import find_header, has_content, header_not_found, labels
@@ -366,3 +367,33 @@ def tool_columns(store: Store, config: Config, key: str,
         eligible[rid] = "Yes" if n >= session.graduation_minimum else "No"
     return [master.ToolColumn(Column(ATTENDED, "int", 11), attended),
             master.ToolColumn(Column(ELIGIBLE[key], width=12), eligible)]
+
+
+# -- the features (`sync.hooks`) ---------------------------------------------------------------
+
+
+class ClassColumn(Feature):
+    """The master's "Cohort" (PIP) or "Semester" (TAP) column: the class each record joins."""
+
+    def columns(self, store: Store, config: Config, key: str,
+                records: dict[str, dict[str, Any]]) -> list[master.ToolColumn]:
+        program = config.programs[key]
+        if key not in ELIGIBLE or not program.cohorts:
+            return []
+        return [master.ToolColumn(
+            master.Column(CLASS_COLUMN[key], width=14),
+            {rid: classes.assigned_class(program, data) for rid, data in records.items()})]
+
+
+class Attendance(Feature):
+    """Attendance ticked in the roster workbooks, and the master's attendance columns."""
+
+    tables = ("attendance",)
+    meta = (VERSION,)
+
+    def collect(self, store: Store, config: Config) -> None:
+        collect(store, config)
+
+    def columns(self, store: Store, config: Config, key: str,
+                records: dict[str, dict[str, Any]]) -> list[master.ToolColumn]:
+        return tool_columns(store, config, key, records)

@@ -20,6 +20,7 @@ from typing import Any
 from sync import normalize
 from sync.config import Config
 from sync.errors import WorkbookError
+from sync.hooks import Feature
 from sync.store import Store
 from sync.workbook import Column, Sheet, read_sheets
 from sync.xlsxread import find_header, has_content, header_not_found
@@ -293,3 +294,17 @@ def check_counts(store: Store) -> dict[str, int]:
     """{record ID: number of checks}"""
     rows = store.db.execute("SELECT record_id, COUNT(*) FROM checks GROUP BY record_id")
     return {rid: n for rid, n in rows}
+
+
+class CheckLog(Feature):
+    """Check results typed into the route workbooks, and the master's Check Log sheet."""
+
+    tables = ("checks",)
+
+    def collect(self, store: Store, config: Config) -> None:
+        collect(store, config)
+
+    def sheets(self, store: Store, config: Config) -> list[Sheet]:
+        if "vsc" not in config.programs:
+            return []
+        return [check_log_sheet(stored_checks(store))]

@@ -86,6 +86,7 @@ from sync import (
 )
 from sync.config import Config, ProgramConfig, Session
 from sync.errors import ConfigError, DeliveryError, SyncError, TemplateError
+from sync.hooks import Feature
 from sync.lock import run_lock
 from sync.programs import PROGRAMS
 from sync.store import MASTER, STATE, Store
@@ -698,3 +699,19 @@ def sent_column(store: Store, key: str, records: dict[str, Any]) -> master.ToolC
     values = {rid: "; ".join(e[2] for e in sorted(best.get(rid, {}).values(), key=lambda e: e[1]))
               or None for rid in records}
     return master.ToolColumn(master.Column(SENT_COLUMN, width=28, wrap=True), values)
+
+
+class Confirmations(Feature):
+    """The ledger of messages, the master's "Confirmation sent" column and, after a restore
+    of the state, the messages the master shows that the restored ledger lost."""
+
+    tables = ("ledger",)
+
+    def amend(self, store: Store, config: Config, key: str, result: dict[str, Any],
+              started: dt.datetime, settling: restore.Settling | None) -> None:
+        if settling is not None and settling.unsure.get(key):
+            take_evidence(store, key, settling.cells(key, SENT_COLUMN), result["records"], started)
+
+    def columns(self, store: Store, config: Config, key: str,
+                records: dict[str, dict[str, Any]]) -> list[master.ToolColumn]:
+        return [sent_column(store, key, records)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -450,3 +451,13 @@ def translate(err: BaseException, output: Path) -> SyncError | None:
     if isinstance(err, OSError) and err.filename:
         return SyncError(f"{err.filename}: {err.strerror or err}")
     return None
+
+
+def file_digest(path: Path) -> str | None:
+    """A file's digest (the master's and the configuration's, to know whether they changed),
+    or None when it does not exist."""
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "blake2b").hexdigest()
+    except FileNotFoundError:
+        return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from sync import attendance, rosters, routes
 from sync.config import Config
+from sync.hooks import Feature
 from sync.programs import PROGRAMS
 from sync.store import Store
 from sync.workbook import Chart, Column, PrintSetup, Section, Sheet
@@ -197,3 +198,14 @@ def build(store: Store, config: Config, today: dt.date,
           results: Mapping[str, Any] | None = None) -> Sheet:
     """The master's Summary sheet as of `today`."""
     return summary_sheet(figures(store, config, today, results), config.department.name)
+
+
+class Summary(Feature):
+    """The Summary sheet: first in the master, written last with every program's figures."""
+
+    def first_titles(self, config: Config) -> list[str]:
+        return [TITLE]
+
+    def first_sheets(self, store: Store, config: Config, today: dt.date,
+                     results: dict[str, Any]) -> list[Sheet]:
+        return [build(store, config, today, results)]

@@ -7,8 +7,9 @@ import re
 import zipfile
 
 from sync import attendance, summary
+from sync.assemble import SUMMARY_DAY
 from sync.store import Store
-from sync.syncer import STATE, SUMMARY_DAY, sync
+from sync.syncer import STATE, sync
 from sync.workbook import read_sheets
 
 ROWS = [  # (first submission, first name, last name); capacity 3, so two wait
