@@ -57,7 +57,7 @@ TARGETS = {"full": 2.0, "nochange": 1.0, "onepct": 1.2, "double": 2.3, "memory_m
 def _child(kind: str, args: list[str]) -> None:
     if kind == "sync":
         from sync import config as config_mod
-        from sync.syncer import sync
+        from sync.master.syncer import sync
 
         profile_out = args[1] if len(args) > 1 else None
         started = time.perf_counter()

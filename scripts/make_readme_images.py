@@ -53,10 +53,10 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from sync import config as config_mod
     from sync import summary
-    from sync.routesheets import write_routes
-    from sync.store import Store
-    from sync.syncer import STATE, sync
-    from sync.workbook import write_workbook
+    from sync.master.syncer import STATE, sync
+    from sync.state.store import Store
+    from sync.vacation.routes import write_routes
+    from sync.xlsx.workbook import write_workbook
 
     with tempfile.TemporaryDirectory(prefix="tpd-readme-") as tmp:
         root = Path(tmp)

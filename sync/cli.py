@@ -13,10 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sync import __version__, heap, logfile, progress
+from sync import __version__
 from sync import config as config_mod
+from sync.config.programs import PROGRAMS
 from sync.errors import LockedError, RefusedError, SyncError
-from sync.programs import PROGRAMS
+from sync.master import heap, progress
+from sync.state import logfile
 
 log = logging.getLogger("sync")
 
@@ -63,7 +65,7 @@ def _selected(args: argparse.Namespace, cfg: config_mod.Config) -> list[str]:
 
 @command("sync", "read every form's responses and update the master workbook")
 def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.syncer import sync
+    from sync.master.syncer import sync
 
     summary = sync(cfg, _selected(args, cfg))
     print(summary.render())
@@ -75,7 +77,7 @@ cmd_sync.options = _program_option
 
 @command("check", "check the configuration, the sources and that every mapped question exists")
 def cmd_check(args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
-    from sync.health import check_file
+    from sync.check import check_file
 
     report = check_file(args.config, getattr(args, "program", None))
     print(report.render())
@@ -89,7 +91,7 @@ cmd_check.needs_config = False  # a configuration error is one of the FIX lines
 @command("run", "the daily job for a scheduler: sync, rosters, confirmations, routes; "
          "exit 1 if any step failed")
 def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.runner import run
+    from sync.run import run
 
     report = run(cfg)
     print(report.render())
@@ -97,7 +99,7 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
 
 
 def _run_failed(cfg: config_mod.Config, err: BaseException) -> str:
-    from sync.runner import notify_aborted
+    from sync.run import notify_aborted
 
     return notify_aborted(cfg, err)
 
@@ -107,7 +109,7 @@ cmd_run.on_failure = _run_failed  # a run that stops outside its steps still tel
 
 @command("init", "write a starter configuration and templates folder for a new department")
 def cmd_init(args: argparse.Namespace, cfg: None) -> int:
-    from sync.starter import write_starter
+    from sync.init import write_starter
 
     print(write_starter(args.folder, examples=args.examples, force=args.force).render())
     return EXIT_OK
@@ -144,7 +146,7 @@ def _positive(text: str) -> int:
 @command("rosters", "write each class's roster, waitlist, attendance and sign-in sheets "
          "(one workbook per cohort or semester)")
 def cmd_rosters(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.rosters import write_rosters
+    from sync.classes.rosters import write_rosters
 
     print(write_rosters(cfg, args.program, args.cohort).render())
     return EXIT_OK
@@ -162,7 +164,7 @@ cmd_rosters.options = _rosters_options
 
 @command("routes", "write the vacation-check route sheets (one workbook per day, a sheet per beat)")
 def cmd_routes(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.routesheets import write_routes
+    from sync.vacation.routes import write_routes
 
     print(write_routes(cfg, start=args.date, days=args.days).render())
     return EXIT_OK
@@ -180,7 +182,7 @@ cmd_routes.options = _routes_options
 
 @command("purge", "remove vacation-check personal data past retention (dry run unless --apply)")
 def cmd_purge(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.purge import purge
+    from sync.vacation.purge import purge
 
     print(purge(cfg, apply=args.apply).render())
     return EXIT_OK
@@ -245,9 +247,9 @@ cmd_confirmations.options = _confirmations_options
 @command("restore-state", "put back the newest backup of the state file (or --from FILE), "
          "or start a new one with --start-over")
 def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
-    from sync.lock import run_lock
-    from sync.purge import reapply
-    from sync.restore import restore
+    from sync.master.restore import restore
+    from sync.state.lock import run_lock
+    from sync.vacation.purge import reapply
 
     def purges(replaced: Path, restored: Path) -> str | None:
         return reapply(cfg, replaced, restored)
@@ -359,7 +361,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
                                          logging.INFO if verbose else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.setLevel(level)  # the log file (sync.logfile) may take more detail than the screen
+    handler.setLevel(level)  # the log file (sync.state.logfile) may take more detail than the screen
     handler.set_name("tpd-programs screen")  # one, however often main() runs in a process
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if h.get_name() != handler.get_name() and (
@@ -400,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 return handler(args, cfg)
             except (OSError, sqlite3.Error) as err:  # the state file, a full disk
-                from sync.store import translate
+                from sync.state.store import translate
 
                 known = translate(err, cfg.output) if cfg is not None else None
                 if known is None:

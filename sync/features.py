@@ -1,5 +1,5 @@
 """The features that plug into the master workbook, in the order their hooks run
-(`sync.hooks` documents the hooks). A new feature goes here, and nowhere in the sync.
+(`sync.master.hooks` documents the hooks). A new feature goes here, and nowhere in the sync.
 
 The order is part of the output: columns appear on a program's sheet in this order, and the
 fingerprint of the features' state (`tables`, `meta`) is read in it.
@@ -7,12 +7,12 @@ fingerprint of the features' state (`tables`, `meta`) is read in it.
 
 from __future__ import annotations
 
-from sync.attendance import Attendance, ClassColumn
-from sync.checklog import CheckLog
+from sync.classes.attendance import Attendance, ClassColumn
 from sync.confirmations import Confirmations
-from sync.hooks import Feature
-from sync.retention import Retention
+from sync.master.hooks import Feature
 from sync.summary import Summary
+from sync.vacation.checklog import CheckLog
+from sync.vacation.retention import Retention
 
 FEATURES: list[Feature] = [
     ClassColumn(),  # the Cohort / Semester column

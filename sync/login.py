@@ -35,10 +35,10 @@ import requests
 from google_auth_oauthlib.flow import Flow
 from oauthlib.oauth2.rfc6749.errors import InsecureTransportError, OAuth2Error
 
-from sync import files
+from sync.config.google import Google
 from sync.errors import ConfigError, SigninError, SourceError
-from sync.googlesettings import Google
 from sync.sources import googleauth
+from sync.state import files
 
 log = logging.getLogger(__name__)
 for _name in ("requests_oauthlib", "oauthlib"):  # their DEBUG lines carry secrets and tokens

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync import attendance, rosters, routes
+from sync.classes import attendance, rosters
 from sync.config import Config
-from sync.hooks import Feature
-from sync.programs import PROGRAMS
-from sync.store import Store
-from sync.workbook import Chart, Column, PrintSetup, Section, Sheet
+from sync.config.programs import PROGRAMS
+from sync.master.hooks import Feature
+from sync.state.store import Store
+from sync.vacation import routing
+from sync.xlsx.workbook import Chart, Column, PrintSetup, Section, Sheet
 
 TITLE = "Summary"
 WEEKS = 26  # the applications chart shows this many weeks, ending with the current one
@@ -140,7 +141,7 @@ def figures(store: Store, config: Config, today: dt.date,
             _undecided(store, key, pairs)))
         if key == "vsc":
             days = [today + dt.timedelta(days=n) for n in range(VSC_DAYS)]
-            out.vsc_days = list(zip(days, routes.active_counts(records, days), strict=True))
+            out.vsc_days = list(zip(days, routing.active_counts(records, days), strict=True))
     return out
 
 

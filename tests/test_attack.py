@@ -21,11 +21,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, dedupe, headers, mailmerge, store, syncer
+from sync import cli, confirmations
+from sync.classes.rosters import write_rosters
+from sync.confirmations import headers, render
 from sync.errors import SyncError
-from sync.purge import purge
-from sync.rosters import write_rosters
-from sync.routesheets import write_routes
+from sync.ingest import dedupe
+from sync.master import syncer
+from sync.state import store
+from sync.vacation.purge import purge
+from sync.vacation.routes import write_routes
 from tests.conftest import REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
 from tests.test_confirmations import decided, make_site
@@ -217,7 +221,7 @@ def test_restore_while_another_run_holds_the_lock_does_nothing(used, capsys):
     before = snapshot(used.out)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from sync.lock import run_lock\n"
+         "from sync.state.lock import run_lock\n"
          f"with run_lock(Path({str(used.out)!r})):\n"
          "    print('held', flush=True); time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -659,13 +663,13 @@ def test_compose_either_keeps_the_addresses_or_refuses(first, guardian, subject,
     refused as UnsafeMessage (skipped, the others go): never another exception."""
     sender = headers.parse_sender("Torrance Police <noreply@example.org>")
     to = [headers.address(first, "ann@example.com"), headers.address(guardian, "bob@example.org")]
-    rendered = mailmerge.Rendered("t", headers.one_line(f"Enrolled: {subject}") or "x",
+    rendered = render.Rendered("t", headers.one_line(f"Enrolled: {subject}") or "x",
                                   f"Dear {body}\n", f"<p>{body}</p>\n")
     try:
-        msg = mailmerge.compose(rendered, sender, to)
+        msg = render.compose(rendered, sender, to)
     except headers.UnsafeMessage:
         return
-    parsed = email.message_from_bytes(mailmerge.message_bytes(msg), policy=email.policy.default)
+    parsed = email.message_from_bytes(render.message_bytes(msg), policy=email.policy.default)
     assert [a.addr_spec for a in parsed["To"].addresses] == ["ann@example.com", "bob@example.org"]
     assert len(parsed.get_all("To")) == 1 and parsed.get_all("Bcc") is None
     assert len(list(parsed.walk())) == 3

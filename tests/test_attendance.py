@@ -8,10 +8,10 @@ import os
 
 from openpyxl import load_workbook
 
-from sync import attendance
-from sync.rosters import write_rosters
-from sync.store import Store
-from sync.syncer import STATE, sync
+from sync.classes import attendance
+from sync.classes.rosters import write_rosters
+from sync.master.syncer import STATE, sync
+from sync.state.store import Store
 
 SPRING = [dt.date(2020, 3, 5) + dt.timedelta(weeks=i) for i in range(12)]
 
@@ -151,7 +151,7 @@ def test_an_unreadable_roster_is_reported_and_the_sync_goes_on(site, caplog):
     sync(site.config())
     write_rosters(site.config())
     roster_path(site).write_bytes(b"not a workbook")
-    with caplog.at_level(logging.WARNING, logger="sync.attendance"):
+    with caplog.at_level(logging.WARNING, logger="sync.classes.attendance"):
         sync(site.config())
     assert any("pip-2020-spring.xlsx: not a readable .xlsx workbook" in r.getMessage()
                for r in caplog.records)

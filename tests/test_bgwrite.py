@@ -13,9 +13,9 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import config as config_mod
-from sync import syncer
 from sync.errors import WorkbookError
-from sync.workbook import Chart, Column, Formula, Sheet, saving
+from sync.master import syncer
+from sync.xlsx.workbook import Chart, Column, Formula, Sheet, saving
 from tests.test_sync import cells
 
 
@@ -130,7 +130,7 @@ def test_without_a_helper_process_the_workbook_is_written_here(tmp_path, monkeyp
     def no_processes(*args, **kwargs):
         raise OSError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr("sync.bgwrite.subprocess.Popen", no_processes)
+    monkeypatch.setattr("sync.xlsx.background.subprocess.Popen", no_processes)
     with saving(tmp_path / "master.xlsx", background=True) as book:
         book.add(_sheet(10))
     assert len(_read(tmp_path / "master.xlsx")[0]["Data"]) == 11

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import checklog
-from sync.routesheets import write_routes
-from sync.store import Store
-from sync.syncer import sync
+from sync.master.syncer import sync
+from sync.state.store import Store
+from sync.vacation import checklog
+from sync.vacation.routes import write_routes
 from tests.test_routes import VscSite, vsc_site
 
 DAY = dt.date(2020, 3, 5)

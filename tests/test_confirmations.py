@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, headers, mailmerge, syncer
+from sync import cli, confirmations
+from sync.confirmations import headers, render
 from sync.errors import SyncError, TemplateError
-from sync.store import Store
+from sync.master import syncer
+from sync.state.store import Store
 from tests.conftest import REPO, Site
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -344,7 +346,7 @@ def test_missing_template_names_the_config_key(tmp_path):
 
 
 def test_every_bundled_template_is_complete_and_uses_known_fields():
-    templates = mailmerge.Templates([mailmerge.BUNDLED])
+    templates = render.Templates([render.BUNDLED])
     names = templates.names()
     expected = {n for m in confirmations.DEFAULT_TEMPLATES.values() for n in m.values()}
     assert expected <= set(names)
@@ -353,12 +355,12 @@ def test_every_bundled_template_is_complete_and_uses_known_fields():
 
 
 def test_header_injection_in_values_never_adds_a_header_or_recipient():
-    templates = mailmerge.Templates([mailmerge.BUNDLED])
+    templates = render.Templates([render.BUNDLED])
     evil = "Ann\r\nBcc: evil@example.com"
-    rendered = mailmerge.Rendered("x", mailmerge.one_line(f"Hello {evil}"), f"Dear {evil}\n", "<p/>")
-    msg = mailmerge.compose(rendered, headers.parse_sender("Programs <p@tpd.example>"),
+    rendered = render.Rendered("x", render.one_line(f"Hello {evil}"), f"Dear {evil}\n", "<p/>")
+    msg = render.compose(rendered, headers.parse_sender("Programs <p@tpd.example>"),
                             [headers.address(evil, "ann@example.com")])
-    raw = mailmerge.message_bytes(msg)
+    raw = render.message_bytes(msg)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert parsed["Bcc"] is None and b"\r\nBcc:" not in head
@@ -368,10 +370,10 @@ def test_header_injection_in_values_never_adds_a_header_or_recipient():
 
 
 def test_filters():
-    assert mailmerge.clock(dt.time(0, 30)) == "12:30 a.m." and mailmerge.clock(dt.time(12)) == "12:00 p.m."
-    assert mailmerge.longdate(dt.date(2030, 3, 7)) == "Thursday, March 7, 2030"
-    assert mailmerge.shortdate("2030-03-07") == "March 7" and mailmerge.ordinal(22) == "22nd"
-    assert mailmerge.ordinal(11) == "11th"
+    assert render.clock(dt.time(0, 30)) == "12:30 a.m." and render.clock(dt.time(12)) == "12:00 p.m."
+    assert render.longdate(dt.date(2030, 3, 7)) == "Thursday, March 7, 2030"
+    assert render.shortdate("2030-03-07") == "March 7" and render.ordinal(22) == "22nd"
+    assert render.ordinal(11) == "11th"
 
 
 # -- golden messages --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sync import dedupe
+from sync.ingest import dedupe
 
 D = dt.date
 

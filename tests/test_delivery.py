@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, syncer
+from sync import cli, confirmations
 from sync.errors import DeliveryError
-from sync.store import Store
+from sync.master import syncer
+from sync.state.store import Store
 from tests.conftest import REPO
 from tests.test_confirmations import decided, make_site, set_cells, set_status
 

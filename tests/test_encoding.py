@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from sync import syncer
 from sync.errors import SourceError
-from sync.responses import map_table
+from sync.ingest.validate import validate
+from sync.master import syncer
 from sync.sources import Row, Table
 from sync.sources.exports import read_export
-from sync.validate import validate
+from sync.sources.responses import map_table
 from tests.conftest import PIP_HEADER
 from tests.test_sync import cells, rows_by_id
 

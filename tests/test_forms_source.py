@@ -15,13 +15,13 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import config as config_mod
+from sync.check import check
 from sync.config import Google
 from sync.errors import ConfigError, SourceError
-from sync.health import check
+from sync.master.syncer import sync
 from sync.sources import forms as source
 from sync.sources.forms import SAFETY_MARGIN, check_forms, read_forms
-from sync.store import Store
-from sync.syncer import sync
+from sync.state.store import Store
 from tests.conftest import PIP_CONFIG, Site
 from tests.fake_forms import (
     QUOTA_MESSAGE,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sync import config as config_mod
+from sync.check import check_file
 from sync.errors import ConfigError, SourceError
-from sync.health import check_file
 from sync.sources.google import read_spreadsheets
 from tests.conftest import PIP_CONFIG
 from tests.fake_google import DEFAULT_EMAIL, FakeGoogle

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from sync import syncer
 from sync.errors import SourceError, SyncError
+from sync.master import syncer
 from sync.sources.exports import read_export
 from tests.conftest import PIP_HEADER, REPO, Site, temporary_files
 

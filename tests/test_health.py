@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sync import cli
-from sync.health import check_file
+from sync.check import check_file
 from tests.conftest import PIP_CONFIG, Site
 from tests.fake_google import DEFAULT_EMAIL, FakeGoogle
 from tests.loopback_smtp import LoopbackSmtp, self_signed

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from sync import heap
+from sync.master import heap
 
 
 def _collections_while(build) -> list[int]:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sync.lock import HOLDER_NAME, LOCK_NAME, run_lock
-from sync.logfile import log_path
+from sync.state.lock import HOLDER_NAME, LOCK_NAME, run_lock
+from sync.state.logfile import log_path
 from tests.conftest import REPO, Site
 
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from sync.lock import run_lock
+    from sync.state.lock import run_lock
     with run_lock(Path(sys.argv[1])):
         print("held", flush=True)
         time.sleep(120)

@@ -30,8 +30,8 @@ import requests
 
 from sync import cli
 from sync import config as config_mod
+from sync.check import check_file
 from sync.errors import ConfigError, SigninError, SourceError
-from sync.health import check_file
 from sync.login import Login, logout
 from sync.sources import googleauth
 from sync.sources.forms import read_forms

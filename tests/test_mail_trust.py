@@ -24,8 +24,11 @@ import time
 import pytest
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, headers, mailmerge, runner, syncer
+from sync import cli, confirmations
+from sync import run as runner
+from sync.confirmations import headers, render
 from sync.errors import ConfigError, DeliveryError
+from sync.master import syncer
 from tests.conftest import REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
 from tests.test_confirmations import decided, make_site, parse, set_cells
@@ -111,8 +114,8 @@ def test_real_names_are_kept_and_never_cost_another_recipient(name):
     to = [headers.address(name, "tina@example.com"), headers.address("Hoa Nguyen",
                                                                         "hoa@example.com")]
     cc = [headers.address(name, "counselor@tusd.example")]
-    rendered = mailmerge.Rendered("x", mailmerge.one_line(f"Welcome, {name}"), "Hi\n", "<p/>")
-    raw = mailmerge.message_bytes(mailmerge.compose(rendered, sender, to, cc))
+    rendered = render.Rendered("x", render.one_line(f"Welcome, {name}"), "Hi\n", "<p/>")
+    raw = render.message_bytes(render.compose(rendered, sender, to, cc))
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert [a.addr_spec for a in msg["To"].addresses] == ["tina@example.com", "hoa@example.com"]
     assert [a.addr_spec for a in msg["Cc"].addresses] == ["counselor@tusd.example"]
@@ -144,8 +147,8 @@ def test_the_check_refuses_headers_that_do_not_read_as_built():
     address headers, Subject or set of headers differ from what was built is refused."""
     sender = headers.parse_sender("Community Programs <programs@tpd.example>")
     to = [headers.address("Ann Smith", "ann@example.com")]
-    rendered = mailmerge.Rendered("x", "Hello", "Hi\n", "<p/>")
-    raw = mailmerge.message_bytes(mailmerge.compose(rendered, sender, to))
+    rendered = render.Rendered("x", "Hello", "Hi\n", "<p/>")
+    raw = render.message_bytes(render.compose(rendered, sender, to))
     headers.check(raw, "Hello", {"From": [sender], "To": to})  # as built: no error
     forged = {
         "another To address": raw.replace(b"<ann@example.com>", b"<ann@example.com>, " + EVIL.encode()),

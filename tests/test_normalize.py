@@ -1,4 +1,4 @@
-"""Behaviour of the answer normalisers in sync.normalize and sync.dates."""
+"""Behaviour of the answer normalisers in sync.ingest.normalize and sync.ingest.dates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sync import normalize as n
+from sync.ingest import normalize as n
 
 LA = ZoneInfo("America/Los_Angeles")
 UTC = ZoneInfo("UTC")

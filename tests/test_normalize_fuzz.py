@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from sync import normalize as n
+from sync.ingest import normalize as n
 
 LA = ZoneInfo("America/Los_Angeles")
 BROKEN_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")

@@ -25,11 +25,11 @@ from openpyxl import load_workbook
 
 from sync import config as config_mod
 from sync import summary
-from sync.rosters import write_rosters
-from sync.routesheets import write_routes
-from sync.store import Store
-from sync.syncer import STATE, sync
-from sync.workbook import CHART_COLOURS, write_workbook
+from sync.classes.rosters import write_rosters
+from sync.master.syncer import STATE, sync
+from sync.state.store import Store
+from sync.vacation.routes import write_routes
+from sync.xlsx.workbook import CHART_COLOURS, write_workbook
 from tests.conftest import REPO, soffice_to_pdf
 
 DAY = dt.date(2020, 12, 24)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from sync import syncer
+from sync.master import syncer
 from tests.conftest import Site
 
 FIRST = ["Ann", "ann", "ANN", "Anne", "Bob", "Robert", "Bill", "William", "José", "Li", ""]

@@ -10,11 +10,11 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import cli
-from sync.lock import LOCK_NAME
-from sync.purge import purge
-from sync.routesheets import write_routes
-from sync.store import Store
-from sync.syncer import sync
+from sync.master.syncer import sync
+from sync.state.lock import LOCK_NAME
+from sync.state.store import Store
+from sync.vacation.purge import purge
+from sync.vacation.routes import write_routes
 from tests.test_checklog import type_checks
 from tests.test_routes import VSC_ROWS, VscSite, vsc_site
 from tests.windows import simulated

@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 from openpyxl import load_workbook
 
-from sync import classes, rosters
+from sync.classes import rosters
+from sync.classes import sessions as classes
+from sync.classes.rosters import Applicant, assign, write_rosters
 from sync.cli import main
-from sync.rosters import Applicant, assign, write_rosters
-from sync.syncer import sync
+from sync.master.syncer import sync
 from tests.conftest import soffice_to_pdf
 
 

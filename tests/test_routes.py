@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import cli, routes
+from sync import cli
 from sync.config import Beat
 from sync.errors import ConfigError
-from sync.routesheets import COLUMNS, write_routes
-from sync.syncer import sync
+from sync.master.syncer import sync
+from sync.vacation import routing
+from sync.vacation.routes import COLUMNS, write_routes
 from tests.conftest import Site, soffice_to_pdf
 
 VSC_CONFIG = """
@@ -122,11 +123,11 @@ def _record(leave: dt.date, back: dt.date, eligibility: str = "", **staff: str) 
 def test_active_on_date_includes_leave_and_return_days_only():
     leave, back = dt.date(2020, 3, 5), dt.date(2020, 3, 10)
     data = _record(leave, back)["data"]
-    assert not routes.is_active(data, {}, leave - dt.timedelta(days=1))
-    assert routes.is_active(data, {}, leave)
-    assert routes.is_active(data, {}, dt.date(2020, 3, 7))
-    assert routes.is_active(data, {}, back)
-    assert not routes.is_active(data, {}, back + dt.timedelta(days=1))
+    assert not routing.is_active(data, {}, leave - dt.timedelta(days=1))
+    assert routing.is_active(data, {}, leave)
+    assert routing.is_active(data, {}, dt.date(2020, 3, 7))
+    assert routing.is_active(data, {}, back)
+    assert not routing.is_active(data, {}, back + dt.timedelta(days=1))
 
 
 def test_active_on_date_honours_status_and_eligibility():
@@ -141,14 +142,14 @@ def test_active_on_date_honours_status_and_eligibility():
         "VSC-00005": _record(leave, back, Status="Completed"),
         "VSC-00010": _record(leave, back, Status=" cancelled "),
     }
-    assert [rid for rid, _ in routes.active_requests(records, day)] == [
+    assert [rid for rid, _ in routing.active_requests(records, day)] == [
         "VSC-00001", "VSC-00004", "VSC-00005"]
     # The master's current Status wins over the one saved at the last sync.
-    found = routes.active_requests(records, day, {"VSC-00001": "Cancelled", "VSC-00002": "Active"})
+    found = routing.active_requests(records, day, {"VSC-00001": "Cancelled", "VSC-00002": "Active"})
     assert [rid for rid, _ in found] == ["VSC-00002", "VSC-00004", "VSC-00005"]
     purged = {"VSC-00001": {"data": {**records["VSC-00001"]["data"], "purged": {"on": day}},
                             "staff": {}}}
-    assert routes.active_requests(purged, day) == []
+    assert routing.active_requests(purged, day) == []
 
 
 # -- beats ------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ BEATS = (
     ("Hawthorne Blvd", "90505", "Unassigned"),  # no house number: no range can claim it
 ])
 def test_beat_assignment(street, zip_code, beat):
-    assert routes.assign_beat({"street": street, "zip": zip_code}, BEATS) == beat
+    assert routing.assign_beat({"street": street, "zip": zip_code}, BEATS) == beat
 
 
 # -- order ------------------------------------------------------------------------------------
@@ -191,11 +192,11 @@ def test_two_opt_is_never_longer_than_nearest_neighbour_on_random_points():
         n = rng.randint(1, 40)
         points = [(33.80 + rng.random() * 0.08, -118.39 + rng.random() * 0.1) for _ in range(n)]
         start = None if trial % 5 == 0 else STATION
-        nn = routes.nearest_neighbour(points, start)
-        better = routes.two_opt(nn, points, start)
+        nn = routing.nearest_neighbour(points, start)
+        better = routing.two_opt(nn, points, start)
         assert sorted(better) == list(range(n))
-        nn_km = routes.route_length(nn, points, start)
-        better_km = routes.route_length(better, points, start)
+        nn_km = routing.route_length(nn, points, start)
+        better_km = routing.route_length(better, points, start)
         assert better_km <= nn_km + 1e-9
         improved += better_km < nn_km - 1e-6
     assert improved > 100  # 2-opt does real work, not only no harm
@@ -206,30 +207,30 @@ def test_known_small_case_reaches_the_best_order():
     offsets = [(0.0158, 0.022), (0.0256, 0.0036), (0.0065, 0.0278), (0.0164, 0.0113),
                (0.0123, 0.0381)]
     points = [(STATION[0] + a, STATION[1] + b) for a, b in offsets]
-    nn = routes.nearest_neighbour(points, STATION)
+    nn = routing.nearest_neighbour(points, STATION)
     assert nn == [3, 0, 2, 4, 1]
-    assert routes.plan_route(points, STATION) == [1, 3, 0, 2, 4]
+    assert routing.plan_route(points, STATION) == [1, 3, 0, 2, 4]
     best = min(itertools.permutations(range(5)),
-               key=lambda o: routes.route_length(o, points, STATION))
+               key=lambda o: routing.route_length(o, points, STATION))
     assert list(best) == [1, 3, 0, 2, 4]
-    assert routes.route_length(nn, points, STATION) == pytest.approx(8.918, abs=0.01)
-    assert routes.route_length(best, points, STATION) == pytest.approx(7.416, abs=0.01)
+    assert routing.route_length(nn, points, STATION) == pytest.approx(8.918, abs=0.01)
+    assert routing.route_length(best, points, STATION) == pytest.approx(7.416, abs=0.01)
 
 
 def test_haversine_known_distance():
     # Torrance station to Los Angeles City Hall (34.0537, -118.2428): about 25.7 km.
-    assert routes.haversine(STATION, (34.0537, -118.2428)) == pytest.approx(25.7, abs=0.3)
+    assert routing.haversine(STATION, (34.0537, -118.2428)) == pytest.approx(25.7, abs=0.3)
 
 
-def _stop(rid: str, street: str, point=None) -> routes.Stop:
-    return routes.Stop(rid, {"street": street}, "B", routes.split_street(street), point)
+def _stop(rid: str, street: str, point=None) -> routing.Stop:
+    return routing.Stop(rid, {"street": street}, "B", routing.split_street(street), point)
 
 
 def test_without_coordinates_neighbours_are_adjacent_by_street_and_number():
     stops = [_stop("VSC-00001", "30 Oak St"), _stop("VSC-00002", "120 Maple Ave"),
              _stop("VSC-00003", "4 Oak Street"), _stop("VSC-00004", "100 Maple Avenue Apt 2"),
              _stop("VSC-00005", "no number Rd")]
-    ordered = [s.record_id for s in routes.order_stops(stops, STATION)]
+    ordered = [s.record_id for s in routing.order_stops(stops, STATION)]
     assert ordered == ["VSC-00004", "VSC-00002", "VSC-00005", "VSC-00003", "VSC-00001"]
 
 
@@ -237,7 +238,7 @@ def test_a_home_without_coordinates_rides_with_its_street():
     near, far = (33.84, -118.34), (33.90, -118.30)
     stops = [_stop("VSC-00001", "10 Far Rd", far), _stop("VSC-00002", "100 Near St", near),
              _stop("VSC-00003", "104 Near St"), _stop("VSC-00004", "1 Lost Ln")]
-    ordered = routes.order_stops(stops, STATION)
+    ordered = routing.order_stops(stops, STATION)
     assert [s.record_id for s in ordered] == ["VSC-00002", "VSC-00003", "VSC-00001", "VSC-00004"]
     assert ordered[1].point is None  # the borrowed point served the ordering only
 
@@ -246,19 +247,19 @@ def test_geocode_csv_matches_normalised_addresses(tmp_path, caplog):
     path = tmp_path / "geo.csv"
     path.write_text(GEOCODES, encoding="utf-8")
     with caplog.at_level(logging.WARNING):
-        geo = routes.read_geocodes(path)
+        geo = routing.read_geocodes(path)
     assert "geo.csv:5" in caplog.text
     assert "Maple" not in caplog.text
-    assert routes.station_point("3300 Civic Center Dr., Torrance CA", geo) == STATION
-    assert routes.locate({"street": "1200 MAPLE AVE. Apt 3"}, geo) == (33.87, -118.33)
-    assert routes.locate({"street": "9 Elm St", "latitude": "33.85", "longitude": "-118.3"},
+    assert routing.station_point("3300 Civic Center Dr., Torrance CA", geo) == STATION
+    assert routing.locate({"street": "1200 MAPLE AVE. Apt 3"}, geo) == (33.87, -118.33)
+    assert routing.locate({"street": "9 Elm St", "latitude": "33.85", "longitude": "-118.3"},
                          geo) == (33.85, -118.3)
-    assert routes.locate({"street": "9 Elm St", "latitude": "north", "longitude": "1"}, geo) is None
+    assert routing.locate({"street": "9 Elm St", "latitude": "north", "longitude": "1"}, geo) is None
     with pytest.raises(ConfigError, match=r"missing\.csv: programs\.vsc\.rules\.geocodes"):
-        routes.read_geocodes(tmp_path / "missing.csv")
+        routing.read_geocodes(tmp_path / "missing.csv")
     (tmp_path / "bad.csv").write_text("place,lat,lon\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="missing: address, latitude, longitude"):
-        routes.read_geocodes(tmp_path / "bad.csv")
+        routing.read_geocodes(tmp_path / "bad.csv")
 
 
 # -- the workbooks ----------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from sync import cli, logfile, progress
+from sync import cli
 from sync import config as config_mod
-from sync.runner import FAILED, OK, SKIPPED, StepResult, run
+from sync.master import progress
+from sync.run import FAILED, OK, SKIPPED, StepResult, run
 from sync.sources.exports import read_export
+from sync.state import logfile
 from tests.conftest import PIP_CONFIG, REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
 
@@ -75,7 +77,7 @@ def test_run_over_the_example_data(example_site: Path, capsys):
     assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
     text = log.read_text()
     for step in ("sync", "rosters", "confirmations", "routes"):
-        assert re.search(rf"sync\.runner: {step}\s+ok\s+\d+\.\d s", text), step
+        assert re.search(rf"sync\.run: {step}\s+ok\s+\d+\.\d s", text), step
     assert "run finished in" in text
     values = personal_values(example_site)
     assert len(values) > 100  # the scan below has something to find
@@ -166,7 +168,7 @@ def test_before_any_good_sync_the_other_steps_are_skipped(site: Site, capsys):
 
 def test_unexpected_error_names_its_place_never_its_message(site: Site):
     """An outside error's message may quote a cell; the report shows its type and place."""
-    from sync.runner import DEFAULT_STEPS
+    from sync.run import DEFAULT_STEPS
 
     ran = []
 

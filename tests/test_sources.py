@@ -9,9 +9,9 @@ import pytest
 from openpyxl import Workbook
 
 from sync.errors import SourceError
-from sync.responses import map_table
 from sync.sources import unique_headers
 from sync.sources.exports import read_export
+from sync.sources.responses import map_table
 
 
 def test_csv_with_bom_multiline_answers_and_commas(tmp_path: Path):

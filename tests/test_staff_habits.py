@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import checklog, cli
+from sync import cli
+from sync.classes.rosters import write_rosters
 from sync.errors import SyncError
-from sync.rosters import write_rosters
-from sync.routesheets import write_routes
-from sync.store import Store
-from sync.syncer import sync
+from sync.master.syncer import sync
+from sync.state.store import Store
+from sync.vacation import checklog
+from sync.vacation.routes import write_routes
 from tests.test_routes import vsc_site
 
 PIP = "Partners in Policing"

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import cli, store
+from sync import cli
 from sync.errors import StateError
-from sync.store import Store
+from sync.state import store
+from sync.state.store import Store
 
 STAFF_EDIT = {"PIP-00002": "Accepted", "PIP-00003": "Declined"}
 

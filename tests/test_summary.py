@@ -6,11 +6,12 @@ import datetime as dt
 import re
 import zipfile
 
-from sync import attendance, summary
-from sync.assemble import SUMMARY_DAY
-from sync.store import Store
-from sync.syncer import STATE, sync
-from sync.workbook import read_sheets
+from sync import summary
+from sync.classes import attendance
+from sync.master.assemble import SUMMARY_DAY
+from sync.master.syncer import STATE, sync
+from sync.state.store import Store
+from sync.xlsx.workbook import read_sheets
 
 ROWS = [  # (first submission, first name, last name); capacity 3, so two wait
     ("2/24/2020 10:00:00", "Ann", "Smith"),  # Monday

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import store as store_mod
-from sync import syncer
 from sync.errors import LockedError, WorkbookError
-from sync.records import build_records
-from sync.responses import map_table, read_tables
-from sync.validate import validate
+from sync.ingest.validate import validate
+from sync.master import syncer
+from sync.master.records import build_records
+from sync.sources.responses import map_table, read_tables
+from sync.state import store as store_mod
 from tests.conftest import REPO, soffice_to_pdf, temporary_files
 from tests.windows import simulated
 
@@ -353,7 +353,8 @@ def test_master_open_in_another_program_is_a_clear_error(site, windows_like):
 def test_two_runs_never_overlap(site):
     cfg = site.config()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from sync.lock import run_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from sync.state.lock import run_lock\n"
          "with run_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
          str(cfg.output)], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:

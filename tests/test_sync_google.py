@@ -12,8 +12,8 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import config as config_mod
-from sync import syncer
 from sync.errors import SourceError
+from sync.master import syncer
 from tests.conftest import REPO, temporary_files
 
 PIP_CSV = REPO / "config" / "examples" / "partners-in-policing-responses.csv"
@@ -78,7 +78,7 @@ def google_config(tmp_path: Path, key_path: Path, endpoint: str) -> Path:
 def test_sheets_source_gives_the_same_records_as_the_exports(tmp_path, fake_google, example_site):
     pip_rows = csv_rows(PIP_CSV)
     # Form timestamps become real date cells in the sheet, in the spreadsheet's time zone.
-    from sync.normalize import parse_datetime
+    from sync.ingest.normalize import parse_datetime
 
     la = config_mod.load(example_site).department.timezone
     for row in pip_rows[1:]:
@@ -135,7 +135,7 @@ def _two_spreadsheets(fake_google) -> None:
 def test_each_spreadsheet_is_read_when_its_first_program_comes(tmp_path, fake_google):
     """The sync reads one program's source, builds its records and hands them to the
     workbook writer before it reads the next spreadsheet; each still takes two requests."""
-    from sync.responses import iter_tables
+    from sync.sources.responses import iter_tables
 
     _two_spreadsheets(fake_google)
     cfg = config_mod.load(google_config(tmp_path / "g", fake_google.write_key(tmp_path),
@@ -163,12 +163,12 @@ def test_a_source_failing_after_others_were_built_changes_nothing(tmp_path, fake
     tap.rows[1][-1] = "She organised the school food drive."  # an updated answer
     vsc = fake_google.spreadsheets.pop("1VacationChecks0000000")  # no longer shared
 
-    caplog.set_level(logging.INFO, logger="sync.syncer")
+    caplog.set_level(logging.INFO, logger="sync.master.syncer")
     caplog.clear()
     with pytest.raises(SourceError, match="1VacationChecks0000000"):
         syncer.sync(cfg)
 
-    built = [r.getMessage().split(":")[0] for r in caplog.records if r.name == "sync.syncer"]
+    built = [r.getMessage().split(":")[0] for r in caplog.records if r.name == "sync.master.syncer"]
     assert built == ["tap"]  # TAP was built and handed to the writer, then VSC failed
     assert {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")} == before
     assert temporary_files(cfg.output) == []

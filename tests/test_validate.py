@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 from sync import config as config_mod
-from sync.responses import Response
-from sync.validate import match_school, validate
+from sync.ingest.validate import match_school, validate
+from sync.sources.responses import Response
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_minimum_age_is_configurable(tmp_path):
 
 
 def test_rejected_answers_leave_no_reference_cycles():
-    """A sync runs with full collections paused (sync.heap): an answer's error, remembered
+    """A sync runs with full collections paused (sync.master.heap): an answer's error, remembered
     for the answers that repeat it, must not keep the run's frames, and through them every
     parsed response, alive in a cycle."""
     cfg = example()

@@ -24,12 +24,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from sync import cli, confirmations, files, lock, mailmerge, scratch, syncer
+from sync import cli, confirmations
+from sync.classes.rosters import write_rosters
+from sync.confirmations import render
 from sync.errors import HeldError, WorkbookError
-from sync.purge import purge
-from sync.rosters import write_rosters
-from sync.routesheets import write_routes
-from sync.store import Store
+from sync.master import syncer
+from sync.state import files, lock, scratch
+from sync.state.store import Store
+from sync.vacation.purge import purge
+from sync.vacation.routes import write_routes
 from tests.conftest import PIP_CONFIG, REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
 from tests.test_checklog import type_checks
@@ -77,7 +80,7 @@ HOLDER = textwrap.dedent("""
     import pytest
     from tests.windows import WindowsLike
     WindowsLike(pytest.MonkeyPatch())  # this process locks as a Windows one does
-    from sync.lock import run_lock
+    from sync.state.lock import run_lock
     with run_lock(Path(sys.argv[1])):
         print("held", flush=True)
         time.sleep(120)
@@ -368,5 +371,5 @@ def test_every_os_open_in_the_toolkit_passes_o_binary():
 @simulated
 def test_outbox_messages_keep_their_crlf_line_ends(tmp_path, windows_like):
     data = b"Subject: Your class\r\nTo: a@example.com\r\n\r\nSee you Thursday.\r\n"
-    mailmerge.write_outbox(tmp_path / "outbox", {"PIP-00001.eml": data}, scratch=tmp_path)
+    render.write_outbox(tmp_path / "outbox", {"PIP-00001.eml": data}, scratch=tmp_path)
     assert (tmp_path / "outbox" / "PIP-00001.eml").read_bytes() == data

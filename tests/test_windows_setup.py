@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from sync import cli, logfile
+from sync import cli
 from sync import config as config_mod
-from sync.health import check_file
+from sync.check import check_file
+from sync.state import logfile
 from tests.conftest import PIP_CONFIG, REPO, Site
 from tests.fake_google import FakeGoogle
 from tests.loopback_smtp import LoopbackSmtp
@@ -196,15 +197,15 @@ class _NtOs(types.ModuleType):
 def nt_os(monkeypatch, tmp_path: Path) -> FakeIcacls:
     """`os.name == "nt"` for the modules that ask, USERNAME and USERDOMAIN as on Windows, and
     a fake icacls under %SystemRoot%. (Patching `os.name` itself would break pathlib here.)"""
-    import sync.health
+    import sync.check
 
-    modules = [sync.health]
+    modules = [sync.check]
     try:
-        import sync.winacl
+        import sync.state.winacl
     except ImportError:  # before the access-list check existed
         pass
     else:
-        modules.append(sync.winacl)
+        modules.append(sync.state.winacl)
     for module in modules:
         monkeypatch.setattr(module, "os", _NtOs("os"))
     monkeypatch.setenv("USERNAME", USER)
@@ -349,7 +350,7 @@ def test_windows_check_fixes_a_key_everyone_can_read(tmp_path: Path, fake_google
 
 
 def test_parse_keeps_explicit_and_inherited_apart():
-    from sync.winacl import parse
+    from sync.state.winacl import parse
 
     path = "C:\\tpd-programs\\out"
     text = (INHERITED_FROM_C.replace("{path}", path).replace("{pad}", " " * (len(path) + 1)))
@@ -401,7 +402,7 @@ def test_unexpected_error_is_one_line_and_a_log_entry_without_its_message(
 
 def test_unexpected_error_in_run_still_sends_the_failure_notice(tmp_path: Path, monkeypatch,
                                                                 capsys):
-    import sync.runner
+    import sync.run
 
     with LoopbackSmtp() as server:
         site = Site(tmp_path, PIP_CONFIG + textwrap.dedent(f"""
@@ -413,7 +414,7 @@ def test_unexpected_error_in_run_still_sends_the_failure_notice(tmp_path: Path, 
             notify = ["staff@example.org"]
             """))
         site.write_pip([])
-        monkeypatch.setattr(sync.runner, "run", _raise_with_personal_data)
+        monkeypatch.setattr(sync.run, "run", _raise_with_personal_data)
         assert cli.main(["run", "--config", str(site.config_path)]) == 1
         captured = capsys.readouterr()
         assert len(server.messages) == 1
@@ -432,7 +433,7 @@ def test_unexpected_error_in_run_still_sends_the_failure_notice(tmp_path: Path, 
 def test_a_toolkit_error_outside_the_steps_of_run_is_notified_too(tmp_path: Path, monkeypatch,
                                                                   capsys):
     """The run stops before any step (here: the lock file cannot be made): staff hear of it."""
-    import sync.runner
+    import sync.run
     from sync.errors import SyncError
 
     def cannot_start(config):
@@ -448,7 +449,7 @@ def test_a_toolkit_error_outside_the_steps_of_run_is_notified_too(tmp_path: Path
             notify = ["staff@example.org"]
             """))
         site.write_pip([])
-        monkeypatch.setattr(sync.runner, "run", cannot_start)
+        monkeypatch.setattr(sync.run, "run", cannot_start)
         assert cli.main(["run", "--config", str(site.config_path)]) == 1
         assert len(server.messages) == 1
     assert "cannot create the lock file" in server.messages[0][2].get_content()

@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from sync import cli, config, confirmations, mailmerge, starter, syncer
+from sync import cli, config, confirmations, init
+from sync.confirmations import render
 from sync.errors import ConfigError, TemplateError
-from sync.routes import read_geocodes
+from sync.master import syncer
+from sync.vacation.routing import read_geocodes
 from tests.conftest import PIP_CONFIG, REPO, Site
 from tests.test_confirmations import set_status
 
@@ -129,7 +131,7 @@ def test_the_example_and_the_starter_show_windows_paths_in_single_quotes(tmp_pat
     """The configuration staff copy shows a Windows path the way that works, and every
     commented example of one loads as the path it shows."""
     example = (REPO / "config" / "example.toml").read_text(encoding="utf-8")
-    made = starter.starter_config(example, examples=False, today=dt.date.today())
+    made = init.starter_config(example, examples=False, today=dt.date.today())
     for text in (example, made):
         shown = re.findall(r"^#\s*(\w+ = '[A-Z]:\\[^']*')", text, flags=re.MULTILINE)
         assert shown, "no single-quoted Windows path in the comments"
@@ -187,7 +189,7 @@ def test_cli_output_and_errors_survive_a_cp1252_stream(vietnamese, tmp_path, mon
 
 def _own_templates(site: Site) -> Path:
     folder = site.root / "templates"
-    shutil.copytree(mailmerge.BUNDLED, folder, dirs_exist_ok=True)
+    shutil.copytree(render.BUNDLED, folder, dirs_exist_ok=True)
     return folder
 
 

@@ -12,13 +12,13 @@ Nothing here runs Windows, so the calls that behave differently there are patche
   the file elsewhere to read it fails with PermissionError (Windows fails the read; the
   simulation fails the open, a little earlier). The fake `msvcrt` (`FakeMsvcrt`) takes
   Linux's open-file-description locks, which, as Windows' locks, belong to one open of the
-  file and are seen by every other open, in this process and in others; `sync.lock` is
+  file and are seen by every other open, in this process and in others; `sync.state.lock` is
   switched to its Windows functions with it. A subprocess can install the same simulation
   (`WindowsLike(pytest.MonkeyPatch())`), so that two runs lock as two Windows processes do;
 - `os.open` without O_BINARY opens in text mode: each "\\n" that `os.write` writes becomes
   "\\r\\n" (the C runtime's translation), so `O_BINARY` is given a value here.
 
-Pauses between the toolkit's retries (`sync.files`) are recorded in `pauses`, not slept.
+Pauses between the toolkit's retries (`sync.state.files`) are recorded in `pauses`, not slept.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class WindowsLike:
     """Install the simulation with `monkeypatch` (undone when it is)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        from sync import files, lock
+        from sync.state import files, lock
 
         self.held: dict[str, int | None] = {}  # path -> refusals left (None: until released)
         self.refused: list[str] = []  # every path refused because it was held, in order

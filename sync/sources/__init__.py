@@ -3,7 +3,7 @@
 A source returns a `Table`: the header titles exactly as the form wrote them (duplicate
 titles made unique with " (2)", " (3)", ...), and one `Row` per response row. Values keep
 the type the source gave them (text, a number, a datetime), because only the program's field
-kinds can say whether `43831` is a date or a ZIP; `sync.normalize` does that.
+kinds can say whether `43831` is a date or a ZIP; `sync.ingest.normalize` does that.
 
 A row the source could read only in part (an answer with bytes that are not text) is kept,
 with what was wrong in `Row.problems`: plain sentences naming the question, which validation

@@ -40,9 +40,9 @@ import google.oauth2.credentials
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
-from sync import files
+from sync.config.google import Google
 from sync.errors import SigninError, SourceError
-from sync.googlesettings import Google
+from sync.state import files
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Classes (PIP cohorts, TAP semesters): sessions, rosters and attendance."""

@@ -1,0 +1,441 @@
+"""Load and validate the TOML configuration once; every error names the key.
+
+`load(path)` returns a frozen `Config`. Nothing else in the package reads the file or the
+environment for settings: secrets (the SMTP password) arrive here from the variable the
+file names, and travel on in the returned object. Names that become file or sheet names
+(class ids, beat names) must differ when case is ignored, as on Windows (`sync.state.filenames`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sync.config.google import Google, read_google
+from sync.config.programs import PROGRAMS
+from sync.config.tomltable import TableReader, parse
+from sync.errors import ConfigError
+from sync.state import filenames
+
+DEFAULT_CONFIG = Path("config/programs.toml")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+_FORM_URL = re.compile(r"/forms/(?:u/\d+/)?d/([A-Za-z0-9_-]+)")
+UNASSIGNED = "Unassigned"  # the beat of a residence no configured beat claims
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    city: str
+    state: str
+    timezone: ZoneInfo
+    zip_codes: tuple[str, ...]
+    station: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one program's responses come from: a Google Sheet tab, a Google Form (read
+    through the Forms API) or a local export."""
+
+    spreadsheet: str | None = None  # the spreadsheet key (a URL is reduced to its key)
+    worksheet: str = "Form Responses 1"
+    file: Path | None = None
+    form: str | None = None  # the form ID (an edit URL is reduced to its ID)
+
+    @property
+    def label(self) -> str:
+        if self.file is not None:
+            return self.file.name
+        if self.form is not None:
+            return f"form/{self.form}"
+        return f"{self.spreadsheet}/{self.worksheet}"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A class: a PIP cohort or a TAP semester."""
+
+    id: str
+    name: str
+    start: dt.date
+    sessions: int
+    weekday: int  # Monday = 0
+    start_time: dt.time
+    end_time: dt.time
+    capacity: int
+    minimum: int
+    skip: tuple[dt.date, ...]
+    location: str
+    graduation_minimum: int
+    registration_opens: dt.date | None
+    registration_closes: dt.date | None
+    school_capacity: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Beat:
+    name: str
+    zip_codes: tuple[str, ...] = ()
+    streets: tuple[tuple[str, int, int], ...] = ()  # (street, lowest number, highest number)
+
+
+@dataclass(frozen=True)
+class VscRules:
+    advance_notice_hours: int = 48
+    max_days: int = 30
+    retention_days: int = 30
+    geocodes: Path | None = None
+    beats: tuple[Beat, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    key: str
+    source: Source
+    questions: dict[str, str]  # canonical field -> question title
+    options: dict[str, dict[str, str]]  # list field -> {option text: canonical value}
+    minimum_age: int = 18
+    cohorts: tuple[Session, ...] = ()  # PIP cohorts or TAP semesters
+    schools: tuple[str, ...] = ()  # TAP
+    vsc: VscRules | None = None
+    templates: dict[str, str] = field(default_factory=dict)  # status -> template name
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    username: str | None
+    password: str | None = field(repr=False)
+    password_env: str | None
+    sender: str
+    reply_to: str | None
+    rate_per_minute: int
+    send: bool
+    timeout_seconds: float = 30.0
+    notify: tuple[str, ...] = ()  # staff addresses told when a scheduled run fails
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    department: Department
+    output: Path
+    google: Google
+    programs: dict[str, ProgramConfig]
+    smtp: Smtp | None
+    backups: int = 5
+    route_days: int = 3
+
+    def program(self, key: str) -> ProgramConfig:
+        try:
+            return self.programs[key]
+        except KeyError:
+            raise ConfigError(f"{self.path}: programs.{key}: not configured") from None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def spreadsheet_key(value: str) -> str | None:
+    """The key of a spreadsheet given its key or any of its URLs."""
+    found = _SHEET_URL.search(value)
+    if found:
+        return found.group(1)
+    value = value.strip()
+    return value if _SHEET_KEY.match(value) else None
+
+
+def form_id(value: str) -> str | None:
+    """The ID of a form given its ID or its edit (or /viewform) URL."""
+    found = _FORM_URL.search(value)
+    if found and found.group(1) != "e":
+        return found.group(1)
+    value = value.strip()
+    return value if _SHEET_KEY.match(value) else None
+
+
+# -- sections --------------------------------------------------------------------------------
+
+
+def _department(r: TableReader) -> Department:
+    r.only({"name", "city", "state", "timezone", "zip_codes", "station", "phone"})
+    tz_name = r.text("timezone", "America/Los_Angeles")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
+        raise r.fail("timezone", f"unknown time zone {tz_name!r} (e.g. America/Los_Angeles)") from None
+    zips = r.strings("zip_codes", ())
+    for z in zips:
+        if not re.fullmatch(r"\d{5}", z):
+            raise r.fail("zip_codes", f"{z!r} is not a 5-digit ZIP code")
+    return Department(
+        name=r.text("name", "Police Department"),
+        city=r.text("city"),
+        state=r.text("state", "CA"),
+        timezone=tz,
+        zip_codes=zips,
+        station=r.text("station", ""),
+        phone=r.text("phone", ""),
+    )
+
+
+def _source(r: TableReader) -> Source:
+    r.only({"spreadsheet", "worksheet", "file", "form"})
+    given = [k for k in ("spreadsheet", "file", "form") if k in r.table]
+    if len(given) != 1:
+        also = f" (found {' and '.join(given)})" if given else ""
+        raise ConfigError(
+            f"{r.path}: {r.where}: give exactly one of spreadsheet (a Google Sheet), "
+            f"form (a Google Form, read through the Forms API) or file (a downloaded "
+            f".csv/.xlsx export){also}"
+        )
+    if "form" in r.table:
+        if "worksheet" in r.table:
+            raise r.fail("worksheet", "only for a spreadsheet source; a form has no tabs")
+        raw = r.text("form")
+        if "/forms/d/e/" in raw or "forms.gle" in raw:
+            raise r.fail("form", "that is the link respondents use, which does not name the "
+                         "form; paste the address of the form's edit page instead "
+                         "(https://docs.google.com/forms/d/<form ID>/edit)")
+        found = form_id(raw)
+        if found is None:
+            raise r.fail("form", f"not a form ID or edit URL: {raw!r}")
+        return Source(form=found)
+    if "file" in r.table:
+        path = r.path_value("file")
+        if path.suffix.lower() not in (".csv", ".xlsx"):
+            raise r.fail("file", f"must be a .csv or .xlsx export, got {path.name!r}")
+        return Source(file=path)
+    raw = r.text("spreadsheet")
+    key = spreadsheet_key(raw)
+    if key is None:
+        raise r.fail("spreadsheet", f"not a spreadsheet key or URL: {raw!r}")
+    return Source(spreadsheet=key, worksheet=r.text("worksheet", "Form Responses 1"))
+
+
+def _session(r: TableReader, kind: str) -> Session:
+    r.only({
+        "id", "name", "start", "sessions", "weekday", "start_time", "end_time", "capacity",
+        "minimum", "skip", "location", "graduation_minimum", "credit_minimum",
+        "registration_opens", "registration_closes", "school_capacity",
+    })
+    weekday = r.text("weekday", "thursday").strip().lower()
+    if weekday not in WEEKDAYS:
+        raise r.fail("weekday", f"must be a day name like Thursday, got {weekday!r}")
+    sessions = r.number("sessions", 12, minimum=1)
+    capacity = r.number("capacity", 40, minimum=1)
+    skips = r.get("skip", list, [])
+    skip = []
+    for i, value in enumerate(skips):
+        sub = TableReader(r.path, {"skip": value}, r.where)
+        try:
+            skip.append(sub.date("skip"))
+        except ConfigError:
+            raise r.fail(f"skip[{i}]", f"must be a date like 2020-04-09, got {value!r}") from None
+    graduation_key = "credit_minimum" if "credit_minimum" in r.table else "graduation_minimum"
+    graduation = r.number(graduation_key, max(1, (sessions * 3 + 3) // 4), minimum=0)
+    if graduation > sessions:
+        raise r.fail(graduation_key, f"{graduation} is more than the {sessions} sessions")
+    start_time = r.time("start_time", dt.time(18, 0))
+    end_time = r.time("end_time", dt.time(20, 0))
+    if end_time <= start_time:
+        raise r.fail("end_time", "must be after start_time")
+    school_capacity = r.sub("school_capacity").table
+    for school, seats in school_capacity.items():
+        if not isinstance(seats, int) or isinstance(seats, bool) or seats < 0:
+            raise r.fail(f"school_capacity.{school}", "must be a whole number of seats")
+    opens = r.date("registration_opens", None)
+    closes = r.date("registration_closes", None)
+    if opens and closes and closes < opens:
+        raise r.fail("registration_closes", "is before registration_opens")
+    return Session(
+        id=r.text("id"),
+        name=r.text("name"),
+        start=r.date("start"),
+        sessions=sessions,
+        weekday=WEEKDAYS.index(weekday),
+        start_time=start_time,
+        end_time=end_time,
+        capacity=capacity,
+        minimum=r.number("minimum", 0),
+        skip=tuple(skip),
+        location=r.text("location", ""),
+        graduation_minimum=graduation,
+        registration_opens=opens,
+        registration_closes=closes,
+        school_capacity=dict(school_capacity),
+    )
+
+
+def _vsc_rules(r: TableReader) -> VscRules:
+    r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats"})
+    beats = []
+    for i, raw in enumerate(r.get("beats", list, [])):
+        if not isinstance(raw, dict):
+            raise r.fail(f"beats[{i}]", "must be a table")
+        b = TableReader(r.path, raw, r.key(f"beats[{i}]"))
+        b.only({"name", "zip_codes", "streets"})
+        streets = []
+        for j, s in enumerate(b.get("streets", list, [])):
+            ok = isinstance(s, dict) and isinstance(s.get("street"), str)
+            if not ok:
+                raise b.fail(f"streets[{j}]",
+                             'must be a table like {street = "Maple Ave", from = 1, to = 999}')
+            low, high = s.get("from", 0), s.get("to", 10**9)
+            if not (isinstance(low, int) and isinstance(high, int)) or high < low:
+                raise b.fail(f"streets[{j}]", "from/to must be house numbers with from <= to")
+            streets.append((s["street"], low, high))
+        beats.append(Beat(b.text("name"), b.strings("zip_codes", ()), tuple(streets)))
+        if beats[-1].name.strip().casefold() == UNASSIGNED.casefold():
+            raise b.fail("name", f"{beats[-1].name!r} is the route sheet of the residences "
+                         f"no beat claims ({UNASSIGNED}): give the beat another name")
+    if clash := filenames.first_clash(b.name for b in beats):  # sheet titles ignore case
+        i, j = clash
+        raise r.fail(f"beats[{j}].name", f"{beats[j].name!r} and {r.key(f'beats[{i}].name')} "
+                     f"{beats[i].name!r} are one name when case is ignored, as Excel does in "
+                     "sheet names, and each beat is a sheet of the route workbook: give them "
+                     "names that differ in a letter or digit")
+    return VscRules(
+        advance_notice_hours=r.number("advance_notice_hours", 48),
+        max_days=r.number("max_days", 30, minimum=1),
+        retention_days=r.number("retention_days", 30),
+        geocodes=r.path_value("geocodes", None),
+        beats=tuple(beats),
+    )
+
+
+def _program(r: TableReader, key: str) -> ProgramConfig:
+    program = PROGRAMS[key]
+    allowed = {"source", "questions", "options", "minimum_age", "templates"}
+    allowed |= {"pip": {"cohorts"}, "tap": {"semesters", "schools"}, "vsc": {"rules"}}[key]
+    r.only(allowed)
+    source = _source(r.sub("source", required=True))
+    q = r.sub("questions", required=True)
+    questions: dict[str, str] = {}
+    for name in q.table:
+        if name not in program.field_names:
+            known = ", ".join(program.field_names)
+            raise q.fail(name, f"unknown field for {program.name} (known fields: {known})")
+        questions[name] = q.text(name).strip()
+    for f in program.fields:
+        if f.required_mapping and f.name not in questions:
+            raise q.fail(f.name, "missing: map it to the form's question title")
+    options: dict[str, dict[str, str]] = {}
+    opts = r.sub("options")
+    for name in opts.table:
+        if name not in program.field_names or program.field(name).kind != "list":
+            raise opts.fail(name, "options can only be given for a checkbox (list) field")
+        table = opts.sub(name)
+        options[name] = {k: table.text(k) for k in table.table}
+    sessions_key = {"pip": "cohorts", "tap": "semesters"}.get(key)
+    sessions: list[Session] = []
+    if sessions_key:
+        for i, raw in enumerate(r.get(sessions_key, list, [])):
+            if not isinstance(raw, dict):
+                raise r.fail(f"{sessions_key}[{i}]", "must be a table")
+            sessions.append(_session(TableReader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
+        names = [filenames.class_file_name(key, s.id) for s in sessions]
+        if clash := filenames.first_clash(names):
+            i, j = clash
+            first, other = sessions[i].id, r.key(f"{sessions_key}[{i}].id")
+            if sessions[j].id == first:
+                raise r.fail(f"{sessions_key}[{j}].id", f"duplicate id {first!r} (as {other})")
+            raise r.fail(f"{sessions_key}[{j}].id", f"{sessions[j].id!r} and {other} {first!r} "
+                         f"would share one roster file, {names[i]} (file names ignore case on "
+                         "Windows, and characters other than letters, digits, '.', '_' and '-' "
+                         "become '-'): give the classes ids that differ in a letter or digit")
+    templates_table = r.sub("templates")
+    templates = {status: templates_table.text(status) for status in templates_table.table}
+    for status in templates:
+        if status not in program.statuses and status not in ("Ineligible", "Received"):
+            raise templates_table.fail(status, f"unknown status (known: {', '.join(program.statuses)})")
+    return ProgramConfig(
+        key=key,
+        source=source,
+        questions=questions,
+        options=options,
+        minimum_age=r.number("minimum_age", 18 if key == "pip" else 0),
+        cohorts=tuple(sessions),
+        schools=r.strings("schools", ()) if key == "tap" else (),
+        vsc=_vsc_rules(r.sub("rules")) if key == "vsc" else None,
+        templates=templates,
+    )
+
+
+def _smtp(r: TableReader) -> Smtp | None:
+    if not r.table:
+        return None
+    r.only({
+        "host", "port", "security", "username", "password_env", "from", "reply_to",
+        "rate_per_minute", "send", "timeout_seconds", "notify",
+    })
+    if "password" in r.table:  # pragma: no cover - caught by only() above; kept for the message
+        raise r.fail("password", "never put a password in the file: use password_env")
+    security = r.text("security", "starttls").lower()
+    if security not in ("starttls", "ssl", "none"):
+        raise r.fail("security", f"must be starttls, ssl or none, got {security!r}")
+    password_env = r.text("password_env", None)
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+    username = r.text("username", None)
+    return Smtp(
+        host=r.text("host"),
+        port=r.number("port", {"ssl": 465, "starttls": 587, "none": 25}[security], minimum=1),
+        security=security,
+        username=username,
+        password=password,
+        password_env=password_env,
+        sender=r.text("from"),
+        reply_to=r.text("reply_to", None),
+        rate_per_minute=r.number("rate_per_minute", 30, minimum=1),
+        send=r.get("send", bool, False),
+        timeout_seconds=float(r.get("timeout_seconds", (int, float), 30.0)),
+        notify=r.strings("notify", ()),
+    )
+
+
+def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
+    """Read and validate the configuration file at `path`."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    data = parse(path, raw)
+    if "password" in data.get("smtp", {}):
+        raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
+    root = TableReader(path, data, "")
+    root.only({"department", "output", "google", "programs", "smtp", "routes"})
+    out = root.sub("output")
+    out.only({"folder", "backups"})
+    routes = root.sub("routes")
+    routes.only({"days"})
+    progs = root.sub("programs", required=True)
+    for key in progs.table:
+        if key not in PROGRAMS:
+            raise progs.fail(key, f"unknown program (known programs: {', '.join(PROGRAMS)})")
+    if not progs.table:
+        raise root.fail("programs", "configure at least one program (pip, tap or vsc)")
+    return Config(
+        path=path,
+        department=_department(root.sub("department", required=True)),
+        output=out.path_value("folder", "out"),
+        google=read_google(root.sub("google")),
+        programs={key: _program(progs.sub(key), key) for key in PROGRAMS if key in progs.table},
+        smtp=_smtp(root.sub("smtp")),
+        backups=out.number("backups", 5),
+        route_days=routes.number("days", 3, minimum=1),
+    )

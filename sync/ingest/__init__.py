@@ -1,0 +1,1 @@
+"""Ingest: dates, normalising, validating and deduplicating the answers of one program."""

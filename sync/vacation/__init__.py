@@ -1,0 +1,1 @@
+"""Vacation checks: routes, route sheets, the check log, retention and the purge command."""
