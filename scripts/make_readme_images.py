@@ -56,7 +56,7 @@ def main() -> int:
     from sync.master.syncer import STATE, sync
     from sync.state.store import Store
     from sync.vacation.routes import write_routes
-    from sync.xlsx.workbook import write_workbook
+    from sync.xlsx.saving import write_workbook
 
     with tempfile.TemporaryDirectory(prefix="tpd-readme-") as tmp:
         root = Path(tmp)

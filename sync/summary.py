@@ -1,7 +1,7 @@
 """The Summary sheet: the three programs at a glance, first in the master workbook.
 
 Plain Python over the state: `figures()` counts, `summary_sheet()` lays the counts out as a
-`workbook.Sheet` with native charts. Every figure is a number in its own cell, so staff can
+`sheet.Sheet` with native charts. Every figure is a number in its own cell, so staff can
 reuse it in their own formulas. "This week" and "this month" are relative to `today` (the
 department's local date); a week starts on Monday. Applicants are counted by their first
 submission, so a person who applied twice counts once, in the week they first applied.
@@ -20,7 +20,7 @@ from sync.config.programs import PROGRAMS
 from sync.master.hooks import Feature
 from sync.state.store import Store
 from sync.vacation import routing
-from sync.xlsx.workbook import Chart, Column, PrintSetup, Section, Sheet
+from sync.xlsx.sheet import Chart, Column, PrintSetup, Section, Sheet
 
 TITLE = "Summary"
 WEEKS = 26  # the applications chart shows this many weeks, ending with the current one

@@ -15,7 +15,8 @@ from openpyxl import load_workbook
 from sync import config as config_mod
 from sync.errors import WorkbookError
 from sync.master import syncer
-from sync.xlsx.workbook import Chart, Column, Formula, Sheet, saving
+from sync.xlsx.saving import saving
+from sync.xlsx.sheet import Chart, Column, Formula, Sheet
 from tests.test_sync import cells
 
 

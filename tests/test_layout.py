@@ -101,17 +101,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# The work list of issue 18: what still violates the layout. Each entry goes as it is fixed
-# (the tests fail when the list and the code disagree), and the lists end empty.
-KNOWN_CYCLES = [
-    ["sync.xlsx.background", "sync.xlsx.workbook"],
-]
-KNOWN_PRIVATE: set[str] = set()
-
-
 def test_no_import_cycles_inside_the_package():
     """Guards the one-way layout: no module imports one that (through others) imports it."""
-    assert sorted(_cycles(_graph())) == KNOWN_CYCLES
+    assert _cycles(_graph()) == []
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -126,4 +118,4 @@ def test_no_module_imports_another_modules_private_names():
         for target, imported, _line in _imports(name, path, modules):
             if target != name and imported and imported.startswith("_") and not imported.startswith("__"):
                 private.append(f"{name} -> {target}.{imported}")
-    assert set(private) == KNOWN_PRIVATE
+    assert private == []

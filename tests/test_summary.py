@@ -11,7 +11,7 @@ from sync.classes import attendance
 from sync.master.assemble import SUMMARY_DAY
 from sync.master.syncer import STATE, sync
 from sync.state.store import Store
-from sync.xlsx.workbook import read_sheets
+from sync.xlsx.reading import read_sheets
 
 ROWS = [  # (first submission, first name, last name); capacity 3, so two wait
     ("2/24/2020 10:00:00", "Ann", "Smith"),  # Monday

@@ -27,8 +27,8 @@ from sync.master import layout
 from sync.master.hooks import Feature
 from sync.state import filenames
 from sync.state.store import Store
-from sync.xlsx.reading import find_header, has_content, header_not_found, labels
-from sync.xlsx.workbook import Column, Formula, PrintSetup, Sheet, column_letter, read_sheets
+from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
+from sync.xlsx.sheet import Column, Formula, PrintSetup, Sheet, column_letter
 
 log = logging.getLogger(__name__)
 

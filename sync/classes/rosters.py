@@ -31,7 +31,8 @@ from sync.errors import ConfigError, HeldError
 from sync.state import files, scratch
 from sync.state.lock import run_lock
 from sync.state.store import MASTER, STATE, Store
-from sync.xlsx.workbook import Column, PrintSetup, Sheet, write_workbook
+from sync.xlsx.saving import write_workbook
+from sync.xlsx.sheet import Column, PrintSetup, Sheet
 
 log = logging.getLogger(__name__)
 

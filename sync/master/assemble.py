@@ -21,7 +21,8 @@ from sync.master import layout, restore, staffinput
 from sync.master.records import ReviewItem
 from sync.state import clock, scratch
 from sync.state import store as store_mod
-from sync.xlsx.workbook import Sheet, write_workbook
+from sync.xlsx.saving import write_workbook
+from sync.xlsx.sheet import Sheet
 
 # The Summary sheet counts "this week" and the vacation checks ahead from the day it was
 # written: the first sync of a new day rewrites the master even when nothing else changed;

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sync.master.layout import ToolColumn
     from sync.master.restore import Settling
     from sync.state.store import Store
-    from sync.xlsx.workbook import Sheet
+    from sync.xlsx.sheet import Sheet
 
 # writes the master from the state alone: (store, config, path of the master)
 Rewrite = Callable[["Store", "Config", Path], None]

@@ -28,7 +28,7 @@ from typing import Any
 
 from sync.config.programs import PROGRAMS, Program
 from sync.xlsx.reading import has_content, labels
-from sync.xlsx.workbook import Column, Sheet, column_letter, safe_text
+from sync.xlsx.sheet import Column, Sheet, column_letter, safe_text
 
 NEEDS_REVIEW = "Needs Review"
 POSSIBLE_DUPLICATES = "Possible Duplicates"

@@ -46,7 +46,7 @@ from sync.master import layout as master
 from sync.state import clock
 from sync.state import store as store_mod
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
-from sync.xlsx.workbook import Column, Sheet
+from sync.xlsx.sheet import Column, Sheet
 
 log = logging.getLogger(__name__)
 

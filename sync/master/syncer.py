@@ -38,7 +38,7 @@ from sync.sources.responses import iter_tables, map_table
 from sync.state import clock, scratch
 from sync.state import store as store_mod
 from sync.state.lock import run_lock
-from sync.xlsx.workbook import saving
+from sync.xlsx.saving import saving
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from sync.errors import WorkbookError
 from sync.ingest import normalize
 from sync.master.hooks import Feature
 from sync.state.store import Store
-from sync.xlsx.reading import find_header, has_content, header_not_found
-from sync.xlsx.workbook import Column, Sheet, read_sheets
+from sync.xlsx.reading import find_header, has_content, header_not_found, read_sheets
+from sync.xlsx.sheet import Column, Sheet
 
 log = logging.getLogger(__name__)
 

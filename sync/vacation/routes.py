@@ -26,8 +26,9 @@ from sync.state.lock import run_lock
 from sync.state.store import MASTER, STATE, Store
 from sync.vacation import checklog, routing
 from sync.vacation.checklog import Check
-from sync.xlsx.reading import find_header, header_not_found, labels
-from sync.xlsx.workbook import Column, PrintSetup, Sheet, read_sheets, sheet_title, write_workbook
+from sync.xlsx.reading import find_header, header_not_found, labels, read_sheets
+from sync.xlsx.saving import write_workbook
+from sync.xlsx.sheet import Column, PrintSetup, Sheet, sheet_title
 
 log = logging.getLogger(__name__)
 

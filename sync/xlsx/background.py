@@ -1,7 +1,7 @@
 """Writing a big workbook in a second process while this one goes on computing.
 
 Turning a 50,000-row master's cells into XML takes XlsxWriter one core for most of the
-sync's writing time. `BackgroundBook` has the same interface as `workbook.Book` and hands
+sync's writing time. `BackgroundBook` has the same interface as `writer.Book` and hands
 each sheet to a worker process running a `Book` (`python -m sync.xlsx.background`: a plain
 subprocess fed through a pipe, no fork, never re-running the caller's script). `add`
 returns as soon as the rows are queued, so the sync builds the next program's records while
@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from sync.errors import WorkbookError
-from sync.xlsx.workbook import Book, Sheet
+from sync.xlsx.sheet import Sheet
+from sync.xlsx.writer import Book
 
 CHUNK = 1000  # rows per message
 _PROTOCOL = pickle.HIGHEST_PROTOCOL

@@ -1,45 +1,38 @@
 """Every .xlsx the toolkit writes, through XlsxWriter (the only module that imports it).
 
-Callers describe sheets as plain data (`Sheet`, `Column`); this module makes them feel
-hand-made in Excel (frozen header, filter, widths, real dates, text that never turns into a
-formula) and saves them safely: a temporary file, then an atomic replace, with the previous
-version kept as a backup, and the file readable by its owner only. XlsxWriter streams rows
-to disk (constant memory) and writes a 50,000-row master in about two thirds of openpyxl's
-time; reading workbooks back is `sync.xlsx.reading` (openpyxl).
+A `Book` turns the sheets of `sync.xlsx.sheet` into cells that feel hand-made in Excel
+(frozen header, filter, widths, real dates, text that never turns into a formula).
+XlsxWriter streams rows to disk (constant memory) and writes a 50,000-row master in about
+two thirds of openpyxl's time. Saving safely is `sync.xlsx.saving`; reading workbooks back
+is `sync.xlsx.reading` (openpyxl).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-import logging
 import math
-import os
-import re
-import shutil
-import tempfile
 import textwrap
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name
 
-from sync.errors import WorkbookError, WorkbookHeldError
-from sync.state import files
-from sync.xlsx.reading import read_sheets  # noqa: F401  (part of this module's interface)
+from sync.errors import WorkbookError
+from sync.xlsx.sheet import (
+    FORMULA_PREFIXES,
+    PLAIN,
+    Chart,
+    Column,
+    Formula,
+    PrintSetup,
+    Sheet,
+    column_letter,
+    safe_text,
+    sheet_title,
+)
 
-log = logging.getLogger(__name__)
-
-MAX_TEXT = 32_767
-CUT_MARKER = " [... cut: {n} more characters]"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
-_SHEET_TITLE_BAD = re.compile(r"[\\/?*\[\]:]")
-
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  # XML 1.0 cannot hold them
 GREY_LINE = "#808080"
 HEADER = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "text_wrap": True,
           "valign": "vcenter"}
@@ -53,103 +46,6 @@ TITLE = {"bold": True, "font_size": 12}
 CHART_COLOURS = ("1F4E78", "C55A11", "548235", "7F6000", "7030A0")  # series 1, 2, ...
 ROW_CM = 0.53  # a default-height row, for placing charts below one another
 
-
-class Formula(str):
-    """A value that is meant to be an Excel formula (only the toolkit's own, never an answer)."""
-
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    kind: str = "text"  # text | date | datetime | time | int | number | percent | checkbox
-    width: float | None = None
-    staff: bool = False  # staff-owned: a different header colour
-    choices: tuple[str, ...] = ()  # a dropdown of these values
-    wrap: bool = False
-
-
-@dataclass(frozen=True)
-class PrintSetup:
-    landscape: bool = True
-    fit_width: bool = True
-    repeat_header: bool = True
-    header_left: str = ""
-    header_center: str = ""
-    header_right: str = ""
-    footer_center: str = "Page &P of &N"
-    gridlines: bool = True
-    fit_height: int = 0  # with fit_width: at most this many pages tall (0: as many as needed)
-
-
-@dataclass(frozen=True)
-class Section:
-    """A titled table below a sheet's main rows: a bold title line, a header row, the rows."""
-
-    title: str
-    columns: Sequence[Column]
-    rows: Sequence[Sequence[Any]]
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A native Excel chart drawn from one of the sheet's tables, as plain data.
-
-    `table` is "" for the sheet's main table or a `Section` title; `categories` and `values`
-    are 1-based columns of that table (each value column's header names its series). Charts
-    sit to the right of the tables, one below the other, unless `anchor` names a cell.
-    """
-
-    kind: str  # bar (vertical bars, clustered) | line
-    title: str
-    table: str
-    values: tuple[int, ...]
-    categories: int = 1
-    x_title: str = ""
-    y_title: str = ""
-    anchor: str = ""
-    width: float = 16.0  # centimetres
-    height: float = 7.5
-    number_format: str = ""  # of the category labels, e.g. "mmm d" for dates
-
-
-@dataclass
-class Sheet:
-    title: str
-    columns: Sequence[Column]
-    rows: Iterable[Sequence[Any]]
-    freeze: str | None = "A2"
-    autofilter: bool = True
-    print_setup: PrintSetup | None = None
-    row_fill: Callable[[Sequence[Any]], str | None] | None = None  # -> a FILLS key
-    preamble: Sequence[Sequence[Any]] = field(default_factory=list)  # title lines above the header
-    charts: Sequence[Chart] = ()  # native charts drawn from the sheet's tables
-    sections: Sequence[Section] = ()  # more tables below the rows, one blank line apart
-    row_height: float | None = None  # points, for every row below the header (e.g. signatures)
-
-
-def safe_text(value: str) -> str:
-    """Text that Excel accepts: no illegal characters, at most 32,767 characters."""
-    if not value.isprintable():  # printable text (most cells) holds none of _ILLEGAL
-        value = _ILLEGAL.sub("", value)
-    if len(value) > MAX_TEXT:
-        keep = MAX_TEXT - len(CUT_MARKER.format(n=len(value)))
-        marker = CUT_MARKER.format(n=len(value) - keep)
-        value = value[:MAX_TEXT - len(marker)] + marker
-    return value
-
-
-def column_letter(index: int) -> str:
-    """The letter(s) of the 1-based column `index` ("A", ..., "Z", "AA"), for formulas."""
-    return xl_col_to_name(index - 1)
-
-
-def sheet_title(title: str) -> str:
-    """A legal, at most 31-character sheet title."""
-    title = _SHEET_TITLE_BAD.sub("-", safe_text(title)).strip("'") or "Sheet"
-    return title[:31]
-
-
-PLAIN = Column("")
 
 
 class _Formats:
@@ -428,20 +324,6 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
         ws.set_footer(f"&C{setup.footer_center}", margin=0.3)
 
 
-def write_workbook(path: Path, sheets: Iterable[Sheet], backups: int = 0,
-                   before_replace: Callable[[Path], None] | None = None,
-                   scratch: Path | None = None) -> None:
-    """Write `sheets` to `path` atomically (owner-only), keeping `backups` older versions.
-
-    `before_replace(tmp)` runs once the new file is complete and before it replaces the old
-    one (the sync records the new file's digest there); if it raises, nothing is replaced.
-    Temporary files go in `scratch` (the output folder's private one, `sync.state.scratch`).
-    """
-    with saving(path, backups, before_replace, scratch=scratch) as book:
-        for sheet in sheets:
-            book.add(sheet)
-
-
 class Book:
     """A workbook being written: `reserve` a sheet's place early, `add` sheets as they are
     ready (rows may still be coming), then `saving` closes and saves it."""
@@ -464,7 +346,7 @@ class Book:
         try:
             _add_sheet(self.wb, self.formats, sheet, self.reserved.pop(sheet_title(sheet.title), None))
         except OSError as err:
-            raise _cannot_write(self.path, err) from None
+            raise cannot_write(self.path, err) from None
 
     def close(self) -> None:
         try:
@@ -476,82 +358,8 @@ class Book:
         """Give up (nothing to do in this process: the temporary file is removed by `saving`)."""
 
 
-@contextmanager
-def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] | None = None,
-           background: bool = False, scratch: Path | None = None) -> Iterator[Book]:
-    """A `Book` whose sheets, once the block ends without error, replace `path` atomically
-    (owner-only, `backups` older versions kept); `before_replace(tmp)` runs just before.
-    With `background`, a second process writes the cells (see sync.xlsx.background). The temporary
-    files go in `scratch` (default: beside `path`), on the same disk as `path`."""
-    path = Path(path)
-    files.refuse_if_open(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    where = scratch if scratch is not None else path.parent
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=where)
-        os.close(fd)
-        os.chmod(tmp_name, 0o600)
-    except OSError as err:
-        raise _cannot_write(path, err) from None
-    tmp = Path(tmp_name)
-    book: Book | None = None
-    try:
-        if background:
-            from sync.xlsx.background import BackgroundBook
-
-            try:
-                book = BackgroundBook(tmp, path)
-            except OSError as err:  # no second process to be had: write it here, more slowly
-                log.warning("%s: writing without a helper process (%s)", path.name, err)
-        if book is None:
-            book = Book(tmp, path)
-        yield book
-        kept = None
-        try:
-            book.close()
-            with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
-                os.fsync(fh.fileno())
-            if before_replace is not None:
-                before_replace(tmp)
-            if backups and path.exists():
-                kept = _backup(path, where)
-            try:
-                files.replace(tmp, path)
-            except PermissionError:
-                raise WorkbookHeldError(
-                    f"{path}: cannot replace the workbook: it is open in another program or "
-                    "read-only; close it and run again (the previous version is unchanged)",
-                    [path]) from None
-        except OSError as err:
-            raise _cannot_write(path, err) from None
-        if kept is not None:
-            _rotate(kept.parent, path, backups)
-    finally:
-        if book is not None:
-            book.abort()
-        files.discard(tmp)
-
-
-def _cannot_write(path: Path, err: OSError) -> WorkbookError:
+def cannot_write(path: Path, err: OSError) -> WorkbookError:
     held = isinstance(err, PermissionError) and err.filename and Path(err.filename) != path
     where = f"{err.filename}: " if held else ""  # the file actually held: a backup, say
     return WorkbookError(f"{path}: cannot write the workbook ({where}{err.strerror or err}); "
                          "the previous version is unchanged")
-
-
-def _backup(path: Path, scratch: Path) -> Path:
-    """Copy `path` into backups/ (whole, or not at all); returns the copy."""
-    folder = path.parent / "backups"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    target = folder / f"{path.stem}-{stamp}{path.suffix}"
-    partial = scratch / f".{target.name}.part"  # a full disk never leaves half a backup
-    shutil.copy2(path, partial)
-    os.chmod(partial, 0o600)
-    files.replace(partial, target)
-    return target
-
-
-def _rotate(folder: Path, path: Path, keep: int) -> None:
-    """Remove all but the newest `keep` backups of `path` (best effort: `files.remove_old`)."""
-    files.remove_old(sorted(folder.glob(f"{path.stem}-*{path.suffix}"))[:-keep])

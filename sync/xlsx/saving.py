@@ -1,0 +1,111 @@
+"""Saving a workbook safely: a temporary file, then an atomic replace, with the previous
+version kept as a backup and the file readable by its owner only.
+
+`saving` hands out a `Book` (`sync.xlsx.writer`), or for a big workbook a `BackgroundBook`
+whose cells a second process writes (`sync.xlsx.background`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sync.errors import WorkbookHeldError
+from sync.state import files
+from sync.xlsx.background import BackgroundBook
+from sync.xlsx.sheet import Sheet
+from sync.xlsx.writer import Book, cannot_write
+
+log = logging.getLogger(__name__)
+
+
+def write_workbook(path: Path, sheets: Iterable[Sheet], backups: int = 0,
+                   before_replace: Callable[[Path], None] | None = None,
+                   scratch: Path | None = None) -> None:
+    """Write `sheets` to `path` atomically (owner-only), keeping `backups` older versions.
+
+    `before_replace(tmp)` runs once the new file is complete and before it replaces the old
+    one (the sync records the new file's digest there); if it raises, nothing is replaced.
+    Temporary files go in `scratch` (the output folder's private one, `sync.state.scratch`).
+    """
+    with saving(path, backups, before_replace, scratch=scratch) as book:
+        for sheet in sheets:
+            book.add(sheet)
+
+
+@contextmanager
+def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] | None = None,
+           background: bool = False, scratch: Path | None = None) -> Iterator[Book]:
+    """A `Book` whose sheets, once the block ends without error, replace `path` atomically
+    (owner-only, `backups` older versions kept); `before_replace(tmp)` runs just before.
+    With `background`, a second process writes the cells (see sync.xlsx.background). The temporary
+    files go in `scratch` (default: beside `path`), on the same disk as `path`."""
+    path = Path(path)
+    files.refuse_if_open(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    where = scratch if scratch is not None else path.parent
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=where)
+        os.close(fd)
+        os.chmod(tmp_name, 0o600)
+    except OSError as err:
+        raise cannot_write(path, err) from None
+    tmp = Path(tmp_name)
+    book: Book | None = None
+    try:
+        if background:
+            try:
+                book = BackgroundBook(tmp, path)
+            except OSError as err:  # no second process to be had: write it here, more slowly
+                log.warning("%s: writing without a helper process (%s)", path.name, err)
+        if book is None:
+            book = Book(tmp, path)
+        yield book
+        kept = None
+        try:
+            book.close()
+            with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
+                os.fsync(fh.fileno())
+            if before_replace is not None:
+                before_replace(tmp)
+            if backups and path.exists():
+                kept = _backup(path, where)
+            try:
+                files.replace(tmp, path)
+            except PermissionError:
+                raise WorkbookHeldError(
+                    f"{path}: cannot replace the workbook: it is open in another program or "
+                    "read-only; close it and run again (the previous version is unchanged)",
+                    [path]) from None
+        except OSError as err:
+            raise cannot_write(path, err) from None
+        if kept is not None:
+            _rotate(kept.parent, path, backups)
+    finally:
+        if book is not None:
+            book.abort()
+        files.discard(tmp)
+
+
+def _backup(path: Path, scratch: Path) -> Path:
+    """Copy `path` into backups/ (whole, or not at all); returns the copy."""
+    folder = path.parent / "backups"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = folder / f"{path.stem}-{stamp}{path.suffix}"
+    partial = scratch / f".{target.name}.part"  # a full disk never leaves half a backup
+    shutil.copy2(path, partial)
+    os.chmod(partial, 0o600)
+    files.replace(partial, target)
+    return target
+
+
+def _rotate(folder: Path, path: Path, keep: int) -> None:
+    """Remove all but the newest `keep` backups of `path` (best effort: `files.remove_old`)."""
+    files.remove_old(sorted(folder.glob(f"{path.stem}-*{path.suffix}"))[:-keep])
