@@ -257,13 +257,6 @@ def test_sign_in_and_attendance_sheets_carry_print_settings(site):
     assert wb["Attendance"].print_title_rows == "$3:$3"
 
 
-def test_roster_workbook_opens_in_libreoffice(site, tmp_path):
-    sync(site.config())
-    write_rosters(site.config())
-    pdf = soffice_to_pdf(site.out / "rosters" / "pip-2020-spring.xlsx", tmp_path / "pdf")
-    assert pdf.read_bytes().startswith(b"%PDF")
-
-
 def test_example_tap_roster_groups_students_by_school(example_site, tmp_path):
     from sync import config as config_mod
 

@@ -18,7 +18,7 @@ from sync.errors import ConfigError
 from sync.master.syncer import sync
 from sync.vacation import routing
 from sync.vacation.routes import COLUMNS, write_routes
-from tests.conftest import Site, soffice_to_pdf
+from tests.conftest import Site
 
 VSC_CONFIG = """
 [department]
@@ -377,15 +377,6 @@ def test_default_days_come_from_the_config(vsite):
     cfg = vsite.config()
     sync(cfg)
     assert len(write_routes(cfg).days) == 2
-
-
-@pytest.mark.libreoffice
-def test_route_workbook_opens_in_libreoffice(vsite, tmp_path):
-    cfg = vsite.config()
-    sync(cfg)
-    summary = write_routes(cfg, start=dt.date(2020, 3, 5), days=1)
-    pdf = soffice_to_pdf(summary.days[0].path, tmp_path / "pdf")
-    assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_a_stranger_cannot_take_over_a_residents_request(vsite):

@@ -21,7 +21,7 @@ from sync.master import syncer
 from sync.master.records import build_records
 from sync.sources.responses import map_table, read_tables
 from sync.state import store as store_mod
-from tests.conftest import REPO, soffice_to_pdf, temporary_files
+from tests.conftest import REPO, temporary_files
 from tests.windows import simulated
 
 PIP = "Partners in Policing"
@@ -389,14 +389,6 @@ def test_cli_sync_through_python_m(site):
     usage = subprocess.run([sys.executable, "-m", "sync", "sync", "--program", "xyz"],
                            capture_output=True, text=True, cwd=REPO, check=False)
     assert usage.returncode == 2
-
-
-def test_master_opens_in_libreoffice(site, tmp_path):
-    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,"=1+1",Wong,5/6/1970,3105550106,'
-                                    'I live in Torrance,'])
-    syncer.sync(site.config())
-    pdf = soffice_to_pdf(site.master, tmp_path / "pdf")
-    assert pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_example_data_sync(example_site):
