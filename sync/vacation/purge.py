@@ -1,4 +1,4 @@
-"""Retention: a vacation-check request's personal data is removed once it has ended.
+"""`tpd-programs purge`: a vacation-check request's personal data is removed once it has ended.
 
 A request whose return date is more than `retention_days` ago (programs.vsc.rules) keeps
 only anonymous facts: its record ID, ZIP code, city, dates, beat and how many checks were
