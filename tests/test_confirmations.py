@@ -20,7 +20,7 @@ import pytest
 from openpyxl import load_workbook
 
 from sync import cli, confirmations
-from sync.confirmations import headers, render
+from sync.confirmations import due, headers, render
 from sync.errors import SyncError, TemplateError
 from sync.master import syncer
 from sync.state.store import Store
@@ -293,14 +293,14 @@ def test_config_table_replaces_the_defaults(tmp_path):
 
 
 def test_templates_for_rules():
-    mapping = confirmations.DEFAULT_TEMPLATES["vsc"]
-    assert confirmations.templates_for("New", False, mapping) == ["vsc-received"]
-    assert confirmations.templates_for("New", True, mapping) == ["vsc-declined"]
-    assert confirmations.templates_for("Active", True, mapping) == ["vsc-received"]  # staff's call
-    assert confirmations.templates_for("Cancelled", False, mapping) == []
+    mapping = due.DEFAULT_TEMPLATES["vsc"]
+    assert due.templates_for("New", False, mapping) == ["vsc-received"]
+    assert due.templates_for("New", True, mapping) == ["vsc-declined"]
+    assert due.templates_for("Active", True, mapping) == ["vsc-received"]  # staff's call
+    assert due.templates_for("Cancelled", False, mapping) == []
     received = {"Received": "hello", "Declined": "bye"}
-    assert confirmations.templates_for("New", False, received) == ["hello"]
-    assert confirmations.templates_for("Declined", False, received) == ["bye"]
+    assert due.templates_for("New", False, received) == ["hello"]
+    assert due.templates_for("Declined", False, received) == ["bye"]
 
 
 # -- templates --------------------------------------------------------------------------------
@@ -348,10 +348,10 @@ def test_missing_template_names_the_config_key(tmp_path):
 def test_every_bundled_template_is_complete_and_uses_known_fields():
     templates = render.Templates([render.BUNDLED])
     names = templates.names()
-    expected = {n for m in confirmations.DEFAULT_TEMPLATES.values() for n in m.values()}
+    expected = {n for m in due.DEFAULT_TEMPLATES.values() for n in m.values()}
     assert expected <= set(names)
     for name in names:
-        templates.check(name, confirmations.known_fields(name.split("-")[0]))
+        templates.check(name, due.known_fields(name.split("-")[0]))
 
 
 def test_header_injection_in_values_never_adds_a_header_or_recipient():

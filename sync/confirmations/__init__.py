@@ -65,19 +65,25 @@ import logging
 import re
 import ssl
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-from sync.classes import attendance, rosters
-from sync.classes import sessions as classes
-from sync.config import Config, ProgramConfig, Session
+from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.confirmations import delivery, headers
 from sync.confirmations import render as mailmerge
-from sync.errors import ConfigError, DeliveryError, SyncError, TemplateError
-from sync.ingest import normalize
+from sync.confirmations.due import (
+    SENT_COLUMN,
+    Due,
+    Summary,
+    addresses,
+    plan,
+    record_aliases,
+    record_values,
+    template_folders,
+)
+from sync.errors import ConfigError, DeliveryError, SyncError
 from sync.master import layout, restore
 from sync.master.hooks import Feature
 from sync.state import clock, files, scratch
@@ -86,330 +92,10 @@ from sync.state.store import MASTER, STATE, Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATES = {
-    "pip": {"Accepted": "pip-accepted", "Waitlisted": "pip-waitlisted",
-            "Ineligible": "pip-ineligible"},
-    "tap": {"Enrolled": "tap-enrolled"},
-    "vsc": {"New": "vsc-received", "Active": "vsc-received", "Ineligible": "vsc-declined"},
-}
-CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
 OUTBOX = "outbox"
 # The same refusal for this many messages in a row is about the server (a sending quota, a
 # suspended account), not about the messages: the run stops as for a temporary failure.
 SAME_REPLY_LIMIT = 3
-SENT_COLUMN = "Confirmation sent"
-CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
-                "department", "eligibility_reason")
-RECIPIENTS = {  # program -> [(role, name fields, address field)]
-    "pip": [("to", ("first_name", "last_name"), "email")],
-    "vsc": [("to", ("first_name", "last_name"), "email")],
-    "tap": [("to", ("student_first_name", "student_last_name"), "student_email"),
-            ("to", ("guardian_name",), "guardian_email"),
-            ("cc", ("counselor_name",), "counselor_email")],
-}
-_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-Contact = tuple[str, str]  # (display name, address)
-
-
-@dataclass
-class Due:
-    """One message to render and send."""
-
-    record_id: str
-    template: str
-    to: list[Contact]
-    cc: list[Contact]
-    context: dict[str, Any]
-
-    @property
-    def recipients(self) -> list[str]:
-        return [a for _, a in self.to + self.cc]
-
-    @property
-    def file(self) -> str:
-        return f"{self.record_id}-{self.template}.eml"
-
-
-@dataclass
-class Summary:
-    """What a run found and did. `counts` and `record_ids` are safe for logs."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    by_template: Counter[str] = field(default_factory=Counter)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (record ID, what is wrong)
-    unconfirmed: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, when)
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, reply)
-    held: list[tuple[str, str, str]] = field(default_factory=list)  # refused on an earlier run
-    outbox: Path | None = None
-    sent_via: str = ""
-    preview: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def record_ids(self) -> list[str]:
-        """Records that need a look from staff."""
-        return sorted({rid for rid, _ in self.problems} | {u[0] for u in self.unconfirmed}
-                      | {r[0] for r in self.refused + self.held})
-
-    def refusal(self) -> str | None:
-        """The error for a run in which the server refused messages for good (record IDs
-        only), or None."""
-        if not self.refused:
-            return None
-        ids = ", ".join(f"{rid} {tpl}" for rid, tpl, _ in self.refused)
-        return (f"{len(self.refused)} confirmation(s) refused by the mail server for good: "
-                f"{ids}; the others were sent. Fix what each reply names (`tpd-programs "
-                f'confirmations` lists them; after the next sync, so does the master\'s '
-                f'"{SENT_COLUMN}" column), then run `tpd-programs confirmations --retry '
-                "RECORD_ID` so that the next --send sends it again")
-
-    def render(self) -> str:
-        c = self.counts
-        lines = list(self.warnings) + ([self.preview] if self.preview else [])
-        kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.by_template.items()))
-        lines.append(f"{c['due']} confirmations due" + (f" ({kinds})" if kinds else "")
-                     + f"; {c['already_sent']} already sent; {c['skipped']} skipped; "
-                     f"{c['past']} not due as the class ended or the resident is back.")
-        if self.outbox is not None:
-            lines.append(f"Outbox: {self.outbox} ({c['written']} messages)")
-        if self.sent_via:
-            lines.append(f"Sent {c['sent']} via {self.sent_via}"
-                         + (f"; {c['undelivered']} refused for every recipient (they go out on "
-                            "the next run)" if c["undelivered"] else "")
-                         + (f"; {c['refused']} refused by the server for good (below)"
-                            if c["refused"] else "") + ".")
-        elif not self.preview:
-            lines.append("Nothing was sent: run with --send to deliver them.")
-        lines.extend(f"  {rid}: {problem}" for rid, problem in self.problems)
-        if self.refused or self.held:
-            lines.append("Refused by the mail server (not sent, and not tried again on their "
-                         "own). Fix what the reply names, often an answer (correct it in the "
-                         "master), then run `tpd-programs confirmations --retry RECORD_ID`:")
-            lines.extend(f"  {rid} {tpl}: {reply}" for rid, tpl, reply in self.refused)
-            lines.extend(f"  {rid} {tpl}: {reply} (an earlier run)"
-                         for rid, tpl, reply in self.held)
-        if self.unconfirmed:
-            lines.append("Possibly sent (a run stopped while sending them; never resent on "
-                         "their own). Look in the mailbox's Sent folder, then run `tpd-programs "
-                         "confirmations --mark-sent RECORD_ID` if it went, or `--retry "
-                         "RECORD_ID` to send it again:")
-            lines.extend(f"  {rid} {tpl} (started {when})" for rid, tpl, when in self.unconfirmed)
-        return "\n".join(lines)
-
-
-def template_map(program: ProgramConfig) -> dict[str, str]:
-    """Status -> template name: the config's table, or the defaults when it has none."""
-    return dict(program.templates) if program.templates else dict(DEFAULT_TEMPLATES[program.key])
-
-
-def templates_for(status: str, ineligible: bool, mapping: dict[str, str]) -> list[str]:
-    """The templates a record with `status` should have had: an undecided ("New") ineligible
-    record gets the Ineligible template; "Received" goes to every eligible open record."""
-    names = []
-    if ineligible and status == "New" and "Ineligible" in mapping:
-        names.append(mapping["Ineligible"])
-    elif status in mapping:
-        names.append(mapping[status])
-    if "Received" in mapping and not ineligible and status not in CLOSED:
-        names.append(mapping["Received"])
-    return list(dict.fromkeys(names))
-
-
-def known_fields(key: str) -> set[str]:
-    """What a template of program `key` may use (vacation checks have no class)."""
-    known = set(PROGRAMS[key].field_names) | set(CONTEXT_KEYS)
-    return known if key in rosters.CLASS_KEYS else known - {"class", "waitlist_position"}
-
-
-def template_folders(config: Config) -> list[Path]:
-    """A `templates` folder beside the config file (staff's own) first, then the bundled one."""
-    return [config.path.parent / "templates", mailmerge.BUNDLED]
-
-
-def check_templates(config: Config, key: str, templates: mailmerge.Templates) -> None:
-    """Every template the program's Status table names exists and uses known fields only."""
-    program = config.program(key)
-    for status, name in template_map(program).items():
-        where = f"{config.path}: programs.{key}.templates.{status}"
-        if not program.templates:
-            where += f" (a default: {name!r})"
-        if not _TEMPLATE_NAME.fullmatch(name):
-            raise TemplateError(f"{where}: {name!r} is not a template name (letters, digits, -)")
-        try:
-            templates.check(name, known_fields(key))
-        except TemplateError as err:
-            raise TemplateError(f"{err}; used by {where}") from None
-
-
-# -- what is due ------------------------------------------------------------------------------
-
-
-def _class_context(session: Session | None, config: Config) -> dict[str, Any] | None:
-    if session is None:
-        return None
-    dates = classes.session_dates(session) or [session.start]
-    return {"id": session.id, "name": session.name, "dates": dates, "first_date": dates[0],
-            "last_date": dates[-1], "sessions": len(dates), "weekday": mailmerge.weekday(dates[0]),
-            "start_time": session.start_time, "end_time": session.end_time,
-            "graduation_minimum": session.graduation_minimum,
-            "location": session.location or config.department.station}
-
-
-def _values(key: str, data: dict[str, Any], staff: dict[str, Any]) -> dict[str, Any]:
-    """The record's answers, with any correction staff typed over a cell in the master."""
-    out = {}
-    for f in PROGRAMS[key].fields:
-        value = staff[f.label] if f.label in staff else data["values"].get(f.name)
-        out[f.name] = "" if value is None else value
-    return out
-
-
-def _name(values: dict[str, Any], names: tuple[str, ...]) -> str:
-    return " ".join(str(values[n]).strip() for n in names if values.get(n)).strip()
-
-
-def _addresses(key: str, values: dict[str, Any]) -> tuple[list[Contact], list[Contact], list[str]]:
-    """To and Cc as validated addresses, and what was missing or invalid."""
-    to: list[Contact] = []
-    cc: list[Contact] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for role, names, name in RECIPIENTS[key]:
-        label = PROGRAMS[key].field(name).label
-        try:
-            addr = normalize.email(values.get(name))
-        except ValueError:
-            problems.append(f"{label!r} is not a valid email address")
-            continue
-        unsafe = headers.address_problem(addr) if addr else None
-        if unsafe:
-            problems.append(f"{label!r} {unsafe}")
-            continue
-        if not addr:
-            problems.append(f"no {label.lower()}")
-        elif addr.lower() not in seen:
-            seen.add(addr.lower())
-            (to if role == "to" else cc).append((_name(values, names), addr))
-    return to, cc, problems
-
-
-def _waitlist(program: ProgramConfig, records: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Each waiting record's place on its class's waitlist, as the roster shows it."""
-    if program.key not in rosters.CLASS_KEYS:
-        return {}
-    by_class, _ = rosters.members(program, records)
-    out: dict[str, int] = {}
-    for session in program.cohorts:
-        roster = rosters.assign(program, session, by_class.get(session.id, []))
-        out.update({p.applicant.record_id: p.number for p in roster.waitlist})
-    return out
-
-
-def _is_past(key: str, values: dict[str, Any], cls: dict[str, Any] | None, today: dt.date) -> bool:
-    if key == "vsc":
-        back = values.get("return_date")
-        return isinstance(back, dt.date) and back < today
-    return cls is not None and cls["last_date"] < today
-
-
-def _aliases(store: Store, key: str) -> dict[str, list[str]]:
-    """Each record's own ID and the IDs merged into it (their ledger rows count as its own)."""
-    merged = {rid: r["merged_into"] for rid, r in store.records(key, include_merged=True).items()}
-    out: dict[str, list[str]] = {}
-    for rid in merged:
-        target, seen = rid, {rid}
-        while merged.get(target) and merged[target] not in seen:
-            target = merged[target]
-            seen.add(target)
-        out.setdefault(target, []).append(rid)
-    return out
-
-
-Ledger = dict[tuple[str, str, str], tuple[str, str, str]]  # (ID, template, to) -> (state, when, error)
-
-
-def _unsent(due: Due, ids: list[str], ledger: Ledger, summary: Summary) -> bool:
-    """Drop recipients the ledger has as sent or possibly sent; False when none are left, or
-    when the message is possibly sent or was refused for good (staff decide on those)."""
-    def state(addr: str) -> tuple[str, str, str] | None:
-        found = [ledger.get((i, due.template, addr.lower())) for i in ids]
-        return max((f for f in found if f and f[0] in ("sent", "sending", "refused")),
-                   default=None)
-
-    states = {addr: state(addr) for addr in due.recipients}
-    unsure = [s[1] for s in states.values() if s and s[0] == "sending"]
-    if unsure:
-        summary.unconfirmed.append((due.record_id, due.template, min(unsure)))
-        return False
-    refused = [s for s in states.values() if s and s[0] == "refused"]
-    if refused:
-        summary.held.append((due.record_id, due.template, refused[0][2] or "refused"))
-        return False
-    due.to = [c for c in due.to if states[c[1]] is None]
-    due.cc = [c for c in due.cc if states[c[1]] is None]
-    if not due.to:  # a Cc-only remainder (say, a corrected counselor address) becomes To
-        due.to, due.cc = due.cc, []
-    if not due.to and any(states.values()):
-        summary.counts["already_sent"] += 1
-    return bool(due.to)
-
-
-def plan(store: Store, config: Config, keys: list[str], today: dt.date,
-         templates: mailmerge.Templates, summary: Summary, only: str | None = None) -> list[Due]:
-    """Every message due now (`only`: just that record, ignoring the ledger and dates)."""
-    rows = store.db.execute("SELECT record_id, template, recipient, state, attempted, "
-                            "COALESCE(error, '') FROM ledger")
-    ledger = {(rid, tpl, rcpt): (state, when, error) for rid, tpl, rcpt, state, when, error in rows}
-    dues: list[Due] = []
-    for key in keys:
-        program = config.program(key)
-        check_templates(config, key, templates)
-        mapping = template_map(program)
-        records = store.records(key)
-        aliases = _aliases(store, key)
-        positions = _waitlist(program, records)
-        department = vars(config.department) | {"timezone": str(config.department.timezone)}
-        for rid, r in records.items():
-            if only is not None and rid != only:
-                continue
-            data, staff = r["data"], r["staff"]
-            status = rosters.status_of(key, staff) or "New"
-            values = _values(key, data, staff)
-            cls = _class_context(attendance.member_class(program, data, staff)[0]
-                                 if key in rosters.CLASS_KEYS else None, config)
-            for name in templates_for(status, bool(data.get("eligibility")), mapping):
-                if only is None and _is_past(key, values, cls, today):
-                    summary.counts["past"] += 1
-                    continue
-                if cls is None and "class" in templates.fields(name):
-                    summary.problems.append((rid, f"{name}: not sent: not in any configured "
-                                             "class (see the override column)"))
-                    summary.counts["skipped"] += 1
-                    continue
-                to, cc, problems = _addresses(key, values)
-                if not to:
-                    summary.problems.append((rid, f"{name}: not sent: {'; '.join(problems)}"))
-                    summary.counts["skipped"] += 1
-                    continue
-                if problems:
-                    summary.problems.append((rid, f"{name}: {'; '.join(problems)}; "
-                                             "sent to the others"))
-                context = {
-                    **values, "record_id": rid, "status": status, "class": cls,
-                    "program": PROGRAMS[key].name, "department": department,
-                    "full_name": _name(values, RECIPIENTS[key][0][1]),
-                    "waitlist_position": positions.get(rid),
-                    "eligibility_reason": str(data.get("eligibility") or "")
-                    .removeprefix("Ineligible: "),
-                }
-                due = Due(rid, name, to, cc, context)
-                if only is None and not _unsent(due, aliases.get(rid, [rid]), ledger, summary):
-                    continue
-                dues.append(due)
-                summary.by_template[name] += 1
-    summary.counts["due"] = len(dues)
-    return dues
-
 
 # -- the run ----------------------------------------------------------------------------------
 
@@ -641,7 +327,7 @@ def take_evidence(store: Store, key: str, shown: dict[str, Any],
     column (`shown`, by record ID) says went or may have gone, when the ledger has it neither
     as sent nor as possibly sent: 'sent' at the time shown, or 'sending' (possibly sent, for
     staff to settle), to the record's addresses as they are now. Returns the rows recorded."""
-    aliases = _aliases(store, key)
+    aliases = record_aliases(store, key)
     stored = store.records(key)
     known = {(rid, tpl) for rid, tpl in store.db.execute(
         "SELECT record_id, template FROM ledger WHERE state IN ('sent', 'sending')")}
@@ -655,7 +341,7 @@ def take_evidence(store: Store, key: str, shown: dict[str, Any],
                                     for i in aliases.get(rid, [rid])):
                 continue
             staff = stored[rid]["staff"] if rid in stored else {}
-            to, cc, _ = _addresses(key, _values(key, records[rid], staff))
+            to, cc, _ = addresses(key, record_values(key, records[rid], staff))
             when = dt.datetime.strptime(found["when"], "%Y-%m-%d %H:%M") if found["when"] else None
             rows += [(rid, found["template"], addr.lower(), "sent" if when else "sending",
                       (when or now).isoformat(), when.isoformat() if when else None)
@@ -674,7 +360,7 @@ def take_evidence(store: Store, key: str, shown: dict[str, Any],
 def sent_column(store: Store, key: str, records: dict[str, Any]) -> layout.ToolColumn:
     """The master's "Confirmation sent" column: each template and when it went, or that it
     may have gone, is not sent yet, or was refused (with the server's reply)."""
-    target_of = {alias: rid for rid, ids in _aliases(store, key).items() for alias in ids}
+    target_of = {alias: rid for rid, ids in record_aliases(store, key).items() for alias in ids}
     rank = {"sent": 3, "sending": 2, "refused": 1, "failed": 0}
     best: dict[str, dict[str, tuple[int, str, str]]] = {}  # id -> template -> (rank, when, text)
     for rid, tpl, state, when, error in store.db.execute(
