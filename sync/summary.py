@@ -18,6 +18,7 @@ from sync.classes import attendance, rosters
 from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.master.hooks import Feature
+from sync.master.records import ProgramResult
 from sync.state.store import Store
 from sync.vacation import routing
 from sync.xlsx.sheet import Chart, Column, PrintSetup, Section, Sheet
@@ -73,13 +74,13 @@ def _day(value: Any) -> dt.date | None:
     return value if isinstance(value, dt.date) else None
 
 
-def program_records(store: Store, key: str, results: Mapping[str, Any] | None = None,
+def program_records(store: Store, key: str, results: Mapping[str, ProgramResult] | None = None,
                     ) -> dict[str, dict[str, Any]]:
     """{record ID: {"data", "staff"}}: this sync's records when it built them, else the stored."""
     stored = store.records(key)
     if results and key in results:
         return {rid: {"data": data, "staff": stored[rid]["staff"] if rid in stored else {}}
-                for rid, data in results[key]["records"].items()}
+                for rid, data in results[key].records.items()}
     return {rid: {"data": r["data"], "staff": r["staff"]} for rid, r in stored.items()}
 
 
@@ -102,7 +103,7 @@ def _attendance(store: Store, key: str, class_id: str, dates: list[dt.date], sea
 
 
 def figures(store: Store, config: Config, today: dt.date,
-            results: Mapping[str, Any] | None = None) -> Figures:
+            results: Mapping[str, ProgramResult] | None = None) -> Figures:
     """Every Summary figure as of `today`. `results` are the sync's freshly built programs
     ({key: {"records", "review", "possible", "counts"}}); programs not in it are read from
     the state as the last sync left them."""
@@ -113,9 +114,9 @@ def figures(store: Store, config: Config, today: dt.date,
     for key, program in config.programs.items():
         records = program_records(store, key, results)
         fresh = results[key] if results and key in results else None
-        review = fresh["review"] if fresh else store.get_meta(f"review:{key}", [])
-        pairs = fresh["possible"] if fresh else store.get_meta(f"possible:{key}", [])
-        counts = fresh["counts"] if fresh else store.get_meta(f"counts:{key}", {})
+        review = fresh.review if fresh else store.get_meta(f"review:{key}", [])
+        pairs = fresh.possible if fresh else store.get_meta(f"possible:{key}", [])
+        counts = fresh.counts if fresh else store.get_meta(f"counts:{key}", {})
         firsts = [d for d in (_day(r["data"].get("first")) for r in records.values()) if d]
         for monday, by_key in out.weeks:
             by_key[key] = sum(1 for d in firsts if monday <= d < monday + dt.timedelta(weeks=1))
@@ -196,7 +197,7 @@ def summary_sheet(figs: Figures, department: str) -> Sheet:
 
 
 def build(store: Store, config: Config, today: dt.date,
-          results: Mapping[str, Any] | None = None) -> Sheet:
+          results: Mapping[str, ProgramResult] | None = None) -> Sheet:
     """The master's Summary sheet as of `today`."""
     return summary_sheet(figures(store, config, today, results), config.department.name)
 
@@ -208,5 +209,5 @@ class Summary(Feature):
         return [TITLE]
 
     def first_sheets(self, store: Store, config: Config, today: dt.date,
-                     results: dict[str, Any]) -> list[Sheet]:
+                     results: dict[str, ProgramResult]) -> list[Sheet]:
         return [build(store, config, today, results)]

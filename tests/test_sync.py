@@ -188,12 +188,12 @@ def test_unchanged_records_are_not_decoded_from_the_state(site):
                                         known=store.validated("pip"))
         result = build_records(store, program, config, candidates, problems,
                                dt.datetime(2020, 3, 4), reuse=True)
-        assert result["counts"]["unchanged"] == 3 and result["counts"]["new"] == 1
-        assert result["unchanged"] == {"PIP-00001", "PIP-00002", "PIP-00003"}
+        assert result.counts["unchanged"] == 3 and result.counts["new"] == 1
+        assert result.unchanged == {"PIP-00001", "PIP-00002", "PIP-00003"}
         assert not any(dict.__contains__(r, "data") for r in store.records("pip").values())
         result = build_records(store, program, config, candidates, problems,
                                dt.datetime(2020, 3, 4), reuse=False)  # e.g. the configuration changed
-        assert result["counts"]["unchanged"] == 3 and not result["unchanged"]
+        assert result.counts["unchanged"] == 3 and not result.unchanged
         assert all(dict.__contains__(r, "data") for r in store.records("pip").values())
 
 

@@ -86,6 +86,7 @@ from sync.confirmations.due import (
 from sync.errors import ConfigError, DeliveryError, SyncError
 from sync.master import layout, restore
 from sync.master.hooks import Feature
+from sync.master.records import ProgramResult
 from sync.state import clock, files, scratch
 from sync.state.lock import run_lock
 from sync.state.store import MASTER, STATE, Store
@@ -386,10 +387,10 @@ class Confirmations(Feature):
 
     tables = ("ledger",)
 
-    def amend(self, store: Store, config: Config, key: str, result: dict[str, Any],
+    def amend(self, store: Store, config: Config, key: str, result: ProgramResult,
               started: dt.datetime, settling: restore.Settling | None) -> None:
         if settling is not None and settling.unsure.get(key):
-            take_evidence(store, key, settling.cells(key, SENT_COLUMN), result["records"], started)
+            take_evidence(store, key, settling.cells(key, SENT_COLUMN), result.records, started)
 
     def columns(self, store: Store, config: Config, key: str,
                 records: dict[str, dict[str, Any]]) -> list[layout.ToolColumn]:

@@ -18,7 +18,7 @@ from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.features import FEATURES
 from sync.master import layout, restore, staffinput
-from sync.master.records import ReviewItem
+from sync.master.records import ProgramResult, ReviewItem
 from sync.state import clock, scratch
 from sync.state import store as store_mod
 from sync.xlsx.saving import write_workbook
@@ -70,7 +70,7 @@ def reserved_titles(config: Config) -> list[str]:
         + [PROGRAMS[k].name for k in config.programs]
 
 
-def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, Any],
+def program_sheet(store: store_mod.Store, config: Config, key: str, results: dict[str, ProgramResult],
                   written: dict[str, tuple[str, str]],
                   settling: restore.Settling | None = None) -> Sheet:
     """Program `key`'s sheet, from this sync's `results` or else as the last sync left it.
@@ -79,7 +79,7 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
     `settling` (after a restore) what its unsure cells settle into."""
     program = config.programs[key]
     stored = store.records(key)
-    records = results[key]["records"] if key in results else \
+    records = results[key].records if key in results else \
         {rid: r["data"] for rid, r in stored.items()}
     order = sorted(records, key=lambda r: int(r.split("-")[1]))
     extra_titles: list[str] = []
@@ -109,7 +109,7 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
     ).sheet(note)
 
 
-def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
+def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, ProgramResult],
                    pending_runs: list[tuple[str, str, str, dict[str, int]]],
                    today: dt.date) -> list[Sheet]:
     """The sheets after the programs' (the features', Needs Review, Possible Duplicates,
@@ -119,8 +119,8 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, An
     possible: list[dict[str, Any]] = []
     for key in config.programs:
         if key in results:
-            review.extend(results[key]["review"])
-            possible.extend(results[key]["possible"])
+            review.extend(results[key].review)
+            possible.extend(results[key].possible)
         else:  # not read this time: show what the last sync found
             review.extend(ReviewItem(**r) for r in store.get_meta(f"review:{key}", []))
             possible.extend(store.get_meta(f"possible:{key}", []))
@@ -134,7 +134,7 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, An
             *[s for feature in FEATURES for s in feature.first_sheets(store, config, today, results)]]
 
 
-def build_sheets(store: store_mod.Store, config: Config, results: dict[str, Any],
+def build_sheets(store: store_mod.Store, config: Config, results: dict[str, ProgramResult],
                  pending_runs: list[tuple[str, str, str, dict[str, int]]],
                  today: dt.date | None = None) -> tuple[list[Sheet], dict[str, tuple[str, str]]]:
     """Every sheet of the master in order (the first sheets' figures as of `today`, by

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:
     from sync.config import Config
     from sync.master.layout import ToolColumn
+    from sync.master.records import ProgramResult
     from sync.master.restore import Settling
     from sync.state.store import Store
     from sync.xlsx.sheet import Sheet
@@ -51,7 +52,7 @@ class Feature(Protocol):
     def collect(self, store: Store, config: Config) -> None:
         return None
 
-    def amend(self, store: Store, config: Config, key: str, result: dict[str, Any],
+    def amend(self, store: Store, config: Config, key: str, result: ProgramResult,
               started: dt.datetime, settling: Settling | None) -> None:
         return None
 
@@ -66,5 +67,5 @@ class Feature(Protocol):
         return []
 
     def first_sheets(self, store: Store, config: Config, today: dt.date,
-                     results: dict[str, Any]) -> list[Sheet]:
+                     results: dict[str, ProgramResult]) -> list[Sheet]:
         return []

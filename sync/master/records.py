@@ -33,6 +33,24 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class ProgramResult:
+    """One program's records as this sync built them (`build_records`), what the features
+    may amend (`sync.master.hooks.Feature.amend`) and `save_program` writes to the state."""
+
+    records: dict[str, dict[str, Any]]  # record ID -> its data
+    retired: dict[str, str]  # record ID merged away -> the record it was merged into
+    registry: dict[str, tuple[str, str, Any]]  # response identity -> (record ID, fingerprint, candidate)
+    known: dict[str, Any]  # response identity -> what the state knew of it before this sync
+    counts: dict[str, int]  # the Sync Log's counts
+    unchanged: set[str]  # record IDs known unchanged without comparing them
+    claimed: set[str]  # after a restore: record IDs given back to the master's rows
+    possible: list[dict[str, Any]]  # possible duplicate pairs for staff
+    review: list[ReviewItem]  # rows for Needs Review
+    seq: dict[str, int]  # record ID -> its sequence number
+    stored: dict[str, Any]  # the records as the state held them before this sync
+
+
+@dataclass
 class ReviewItem:
     """A response that could not be accepted, as the Needs Review sheet shows it."""
 
@@ -87,11 +105,11 @@ def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any
 def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
                    candidates: list[Candidate], problems: list[Problem],
                    now: dt.datetime, reuse: bool = False,
-                   adopted: Mapping[str, layout.AdoptedRow] | None = None) -> dict[str, Any]:
+                   adopted: Mapping[str, layout.AdoptedRow] | None = None) -> ProgramResult:
     """One program's records. With `reuse` (the configuration is as the last sync had it),
     a record made of the same unchanged responses as last time is known to be unchanged
     without comparing it. `adopted`: after a restore, the master's rows whose Record IDs the
-    state does not know; the result's "claimed" are the IDs given back."""
+    state does not know; the result's `claimed` are the IDs given back."""
     key = program.key
     known = store.responses(key)
     stored = store.records(key)
@@ -218,9 +236,9 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     counts["possible"] = len(possible)
     review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
                          _answers_by_title(p, program)) for p in problems]
-    return {"records": records, "retired": retired, "registry": registry, "known": known,
-            "counts": counts, "unchanged": unchanged, "claimed": claimed,
-            "possible": possible, "review": review, "seq": seq_of, "stored": stored}
+    return ProgramResult(records=records, retired=retired, registry=registry, known=known,
+                         counts=counts, unchanged=unchanged, claimed=claimed,
+                         possible=possible, review=review, seq=seq_of, stored=stored)
 
 
 def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, str]],
@@ -278,12 +296,12 @@ def _name(key: str, values: dict[str, Any]) -> str:
     return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
 
 
-def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: dt.datetime,
+def save_program(store: store_mod.Store, key: str, result: ProgramResult, now: dt.datetime,
                  finished: dt.datetime) -> None:
     stamp = now.isoformat()
-    stored = result["stored"]
-    for rid, data in result["records"].items():
-        if rid in result["unchanged"]:
+    stored = result.stored
+    for rid, data in result.records.items():
+        if rid in result.unchanged:
             continue
         if rid in stored:
             before = stored[rid]["data"]
@@ -297,25 +315,25 @@ def save_program(store: store_mod.Store, key: str, result: dict[str, Any], now: 
             store.db.execute(
                 "INSERT INTO records (record_id, program, seq, data, created, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (rid, key, seq, store_mod.dumps(data), stamp, stamp))
-    for old, new in result["retired"].items():
+    for old, new in result.retired.items():
         store.db.execute("UPDATE records SET merged_into = ?, updated = ? WHERE record_id = ?",
                          (new, stamp, old))
         log.info("%s merged into %s", old, new)
     # Only responses that are new or changed are written (with their normalised values, so
     # the next sync need not parse them again); vanished ones are forgotten.
-    before = result["known"]
-    registry = result["registry"]
+    before = result.known
+    registry = result.registry
     store.executemany("DELETE FROM responses WHERE program = ? AND identity = ?",
                       ((key, identity) for identity in before if identity not in registry))
     store.executemany(
         "INSERT OR REPLACE INTO responses (program, identity, record_id, fingerprint, cached) "
         "VALUES (?, ?, ?, ?, ?)",
-        ((key, identity, rid, fp, None if result["records"].get(rid, {}).get("purged")
+        ((key, identity, rid, fp, None if result.records.get(rid, {}).get("purged")
           else store_mod.dumps({"values": c.values, "ineligible": c.ineligible}))
          for identity, (rid, fp, c) in registry.items() if c is not None))
-    store.set_meta(f"review:{key}", [vars(r) for r in result["review"]])
-    store.set_meta(f"possible:{key}", result["possible"])
-    store.set_meta(f"counts:{key}", result["counts"])
+    store.set_meta(f"review:{key}", [vars(r) for r in result.review])
+    store.set_meta(f"possible:{key}", result.possible)
+    store.set_meta(f"counts:{key}", result.counts)
     store.db.execute("INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
                      (stamp, finished.isoformat(), key,
-                      store_mod.dumps(result["counts"])))
+                      store_mod.dumps(result.counts)))

@@ -32,7 +32,7 @@ from sync.config.programs import PROGRAMS
 from sync.features import FEATURES
 from sync.ingest.validate import validate
 from sync.master import assemble, heap, layout, progress, restore, staffinput
-from sync.master.records import build_records, save_program
+from sync.master.records import ProgramResult, build_records, save_program
 from sync.sources import Table
 from sync.sources.responses import iter_tables, map_table
 from sync.state import clock, scratch
@@ -133,7 +133,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
         del staff_input
 
     summary = SyncSummary(master=path)
-    results: dict[str, Any] = {}
+    results: dict[str, ProgramResult] = {}
     written: dict[str, tuple[str, str]] = {}
 
     def commit(tmp: Path) -> None:
@@ -169,15 +169,15 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             del table
             results[key] = build_records(store, program, config, candidates, problems, started,
                                          reuse=same_config, adopted=settling.adopted.get(key))
-            unclaimed = settling.claim(key, results[key]["claimed"])
+            unclaimed = settling.claim(key, results[key].claimed)
             if unclaimed:  # rows of records made since a restored backup that did not come back
                 staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed,
                                           started.date())
             del candidates, problems  # the records keep what they need of them
             for feature in FEATURES:  # e.g. purged vacation checks stay purged
                 feature.amend(store, config, key, results[key], started, settling)
-            summary.counts[key] = results[key]["counts"]
-            log.info("%s: %s", key, results[key]["counts"])
+            summary.counts[key] = results[key].counts
+            log.info("%s: %s", key, results[key].counts)
             book.add(assemble.program_sheet(store, config, key, results, written, settling))
         for key in config.programs:  # programs not read this time: as the last sync left them
             if key not in results:

@@ -24,6 +24,7 @@ from sync.errors import HeldError, SyncError
 from sync.ingest import normalize
 from sync.master import staffinput
 from sync.master.hooks import Feature, Rewrite
+from sync.master.records import ProgramResult
 from sync.master.restore import Settling
 from sync.state import clock, files
 from sync.state.store import BACKUPS, MASTER, OUTBOX, Store, dumps, file_digest
@@ -188,7 +189,7 @@ def forget_personal(store: Store, record_ids: list[str]) -> None:
                          "WHERE record_id = ?", (rid,))
 
 
-def keep_purged(store: Store, config: Config, key: str, result: dict[str, Any]) -> None:
+def keep_purged(store: Store, config: Config, key: str, result: ProgramResult) -> None:
     """Keep purged requests purged when a sync rebuilds records from the forms' answers.
 
     A record stays purged while the answers describe the same trip (same return date); a
@@ -200,15 +201,15 @@ def keep_purged(store: Store, config: Config, key: str, result: dict[str, Any]) 
     program = config.program(PROGRAM)
     before = last_cutoff(store.get_meta(HISTORY, []))
     if before is not None:
-        result["review"] = [
+        result.review = [
             replace(r, reasons=[PURGED_REVIEW], answers=_review_kept(r.answers, program))
             if _review_due(r.answers, r.reasons, program, before) else r
-            for r in result.get("review", [])]
-    stored = result.get("stored", {})
-    counts = result.get("counts", {})
+            for r in result.review]
+    stored = result.stored
+    counts = result.counts
     purged = set()
-    for rid in sorted(store.purged(key) & result["records"].keys()):
-        data = result["records"][rid]
+    for rid in sorted(store.purged(key) & result.records.keys()):
+        data = result.records[rid]
         before = stored[rid]["data"] if rid in stored else {}
         marker = before.get("purged")
         if not marker:
@@ -222,8 +223,8 @@ def keep_purged(store: Store, config: Config, key: str, result: dict[str, Any]) 
         if data.get("source_state") == "" and same and counts.get("updated"):
             counts["updated"] -= 1
             counts["unchanged"] = counts.get("unchanged", 0) + 1
-        result["records"][rid] = new
-    blank_names(result.get("possible", []), purged)
+        result.records[rid] = new
+    blank_names(result.possible, purged)
 
 
 def finish(store: Store, config: Config, rewrite: Rewrite) -> bool:
@@ -321,6 +322,6 @@ class Retention(Feature):
     def recover(self, store: Store, config: Config, rewrite: Rewrite) -> None:
         finish(store, config, rewrite)
 
-    def amend(self, store: Store, config: Config, key: str, result: dict[str, Any],
+    def amend(self, store: Store, config: Config, key: str, result: ProgramResult,
               started: dt.datetime, settling: Settling | None) -> None:
         keep_purged(store, config, key, result)
