@@ -22,6 +22,7 @@ from typing import Any
 
 from sync.classes import sessions
 from sync.config import Config, ProgramConfig, Session
+from sync.config.programs import PROGRAMS
 from sync.errors import WorkbookError
 from sync.master import layout
 from sync.master.hooks import Feature
@@ -37,8 +38,8 @@ SHEET = "Attendance"
 RECORD_ID = "Record ID"
 PRESENT_MARKS = ("✓", "✔", "X")  # what counts as present (case does not matter)
 ATTENDED = "Sessions attended"
-ELIGIBLE = {"pip": "Graduation eligible", "tap": "Credit eligible"}
-CLASS_COLUMN = {"pip": "Cohort", "tap": "Semester"}  # the master's computed class column
+ELIGIBLE = {p.key: p.classes.eligible for p in PROGRAMS.values() if p.classes}
+CLASS_COLUMN = {p.key: p.classes.column for p in PROGRAMS.values() if p.classes}  # computed
 _PRESENT = {m.casefold() for m in PRESENT_MARKS}
 _FILES = "attendance:files"  # store meta: {file name: [mtime_ns, size]} last read or written
 VERSION = "attendance:version"  # store meta: bumped whenever marks or rolls change

@@ -28,6 +28,7 @@ from sync.classes import sessions as classes
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
 from sync.errors import ConfigError, HeldError
+from sync.master import layout
 from sync.state import files, scratch
 from sync.state.lock import run_lock
 from sync.state.store import MASTER, STATE, Store
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 SEATED = ("accepted", "enrolled", "graduated", "completed")
 WAITING = ("waitlisted",)
 RELEASED = ("declined", "withdrawn", "cancelled")
-CLASS_KEYS = {"pip": "cohorts", "tap": "semesters"}
+CLASS_KEYS = {p.key: p.classes.config_key for p in PROGRAMS.values() if p.classes}
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def members(program: ProgramConfig, records: dict[str, dict[str, Any]],
     by_class: dict[str, list[Applicant]] = {}
     warnings: list[str] = []
     homeless = 0
-    override = {"pip": "Cohort override", "tap": "Semester override"}[program.key]
+    override = layout.OVERRIDE[program.key]
     for rid, record in records.items():
         data, staff = record["data"], record.get("staff") or {}
         session, unknown = attendance.member_class(program, data, staff)

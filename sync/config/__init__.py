@@ -337,7 +337,8 @@ def _program(r: TableReader, key: str) -> ProgramConfig:
             raise opts.fail(name, "options can only be given for a checkbox (list) field")
         table = opts.sub(name)
         options[name] = {k: table.text(k) for k in table.table}
-    sessions_key = {"pip": "cohorts", "tap": "semesters"}.get(key)
+    classes = PROGRAMS[key].classes
+    sessions_key = classes.config_key if classes else None
     sessions: list[Session] = []
     if sessions_key:
         for i, raw in enumerate(r.get(sessions_key, list, [])):

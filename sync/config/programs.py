@@ -19,12 +19,37 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Classes:
+    """How a program run as classes (PIP cohorts, TAP semesters) names them."""
+
+    config_key: str  # the configuration's list of classes: programs.<key>.<config_key>
+    column: str  # the master's computed class column
+    override: str  # the master's staff column that puts a record in another class
+    eligible: str  # the attendance column saying whether the minimum was met
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a confirmation goes to: `role` "to" or "cc", the name from `names`, the
+    address from the field `address`."""
+
+    role: str
+    names: tuple[str, ...]
+    address: str
+
+
+@dataclass(frozen=True)
 class Program:
     key: str  # pip | tap | vsc
     name: str  # sheet title in the master workbook
     prefix: str  # record-ID prefix
     fields: tuple[Field, ...]
     statuses: tuple[str, ...]
+    # (status, template name) a confirmation is sent for, unless the configuration says
+    # otherwise; "Ineligible" stands for a record whose eligibility rule is not met
+    templates: tuple[tuple[str, str], ...] = ()
+    recipients: tuple[Recipient, ...] = ()  # the first one's name is the record's full name
+    classes: Classes | None = None  # None: the program does not run as classes
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -66,6 +91,10 @@ PIP = Program(
         _f("how_heard", "How they heard"),
     ),
     statuses=("New", "Accepted", "Waitlisted", "Declined", "Withdrawn", "Graduated"),
+    templates=(("Accepted", "pip-accepted"), ("Waitlisted", "pip-waitlisted"),
+               ("Ineligible", "pip-ineligible")),
+    recipients=(Recipient("to", ("first_name", "last_name"), "email"),),
+    classes=Classes("cohorts", "Cohort", "Cohort override", "Graduation eligible"),
 )
 
 TAP = Program(
@@ -91,6 +120,11 @@ TAP = Program(
         _f("guardian_consent", "Guardian consent", "bool", True),
     ),
     statuses=("New", "Enrolled", "Declined", "Withdrawn", "Completed"),
+    templates=(("Enrolled", "tap-enrolled"),),
+    recipients=(Recipient("to", ("student_first_name", "student_last_name"), "student_email"),
+                Recipient("to", ("guardian_name",), "guardian_email"),
+                Recipient("cc", ("counselor_name",), "counselor_email")),
+    classes=Classes("semesters", "Semester", "Semester override", "Credit eligible"),
 )
 
 VSC = Program(
@@ -121,6 +155,8 @@ VSC = Program(
         _f("longitude", "Longitude"),
     ),
     statuses=("New", "Active", "Completed", "Cancelled"),
+    templates=(("New", "vsc-received"), ("Active", "vsc-received"), ("Ineligible", "vsc-declined")),
+    recipients=(Recipient("to", ("first_name", "last_name"), "email"),),
 )
 
 PROGRAMS: dict[str, Program] = {p.key: p for p in (PIP, TAP, VSC)}

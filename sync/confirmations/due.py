@@ -26,23 +26,13 @@ from sync.state.store import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATES = {
-    "pip": {"Accepted": "pip-accepted", "Waitlisted": "pip-waitlisted",
-            "Ineligible": "pip-ineligible"},
-    "tap": {"Enrolled": "tap-enrolled"},
-    "vsc": {"New": "vsc-received", "Active": "vsc-received", "Ineligible": "vsc-declined"},
-}
+DEFAULT_TEMPLATES = {key: dict(p.templates) for key, p in PROGRAMS.items()}  # status -> template
 CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
 SENT_COLUMN = "Confirmation sent"
 CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
                 "department", "eligibility_reason")
-RECIPIENTS = {  # program -> [(role, name fields, address field)]
-    "pip": [("to", ("first_name", "last_name"), "email")],
-    "vsc": [("to", ("first_name", "last_name"), "email")],
-    "tap": [("to", ("student_first_name", "student_last_name"), "student_email"),
-            ("to", ("guardian_name",), "guardian_email"),
-            ("cc", ("counselor_name",), "counselor_email")],
-}
+RECIPIENTS = {key: [(r.role, r.names, r.address) for r in p.recipients]  # role, names, address
+              for key, p in PROGRAMS.items()}
 _TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 Contact = tuple[str, str]  # (display name, address)
 

@@ -43,7 +43,7 @@ ELIGIBILITY = "Eligibility"
 SOURCE_STATE = "Source row"
 STATUS = "Status"
 NOTES = "Notes"
-OVERRIDE = {"pip": "Cohort override", "tap": "Semester override"}
+OVERRIDE = {p.key: p.classes.override for p in PROGRAMS.values() if p.classes}  # staff columns
 
 
 def staff_columns(program: Program) -> list[Column]:
