@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import configs
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Application Default Credentials that find nothing else ask the Compute Engine metadata
@@ -24,49 +26,7 @@ pytest_plugins = ["tests.fake_google", "tests.windows"]  # fixtures: fake_google
 PIP_HEADER = ("Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,"
               "Connection to Torrance,Organization\n")
 
-PIP_CONFIG = """
-[department]
-name = "Torrance Police Department"
-city = "Torrance"
-state = "CA"
-timezone = "America/Los_Angeles"
-zip_codes = ["90501", "90502", "90503", "90504", "90505"]
-station = "3300 Civic Center Drive, Torrance, CA 90503"
-phone = "(310) 328-3456"
-
-[output]
-folder = "out"
-
-[programs.pip.source]
-file = "pip.csv"
-
-[programs.pip.questions]
-submitted_at = "Timestamp"
-email = "Email Address"
-first_name = "First Name"
-last_name = "Last Name"
-date_of_birth = "Date of Birth"
-phone = "Phone"
-affiliations = "Connection to Torrance"
-organization = "Organization"
-
-[programs.pip.options.affiliations]
-"I live in Torrance" = "live"
-"I work in Torrance" = "work"
-"I belong to a civic organization (Kiwanis, Rotary, etc.)" = "civic"
-
-[[programs.pip.cohorts]]
-id = "2020-spring"
-name = "Spring 2020"
-start = 2020-03-05
-sessions = 12
-weekday = "Thursday"
-capacity = 3
-minimum = 2
-graduation_minimum = 9
-registration_opens = 2020-01-01
-registration_closes = 2020-03-04
-"""
+PIP_CONFIG = configs.toml(configs.PIP)
 
 
 class Site:
@@ -150,3 +110,23 @@ def soffice_to_pdf(path: Path, outdir: Path) -> Path:
     assert result.returncode == 0 and pdf.exists() and pdf.stat().st_size > 0, (
         f"LibreOffice could not open {path.name}: {result.stdout} {result.stderr}")
     return pdf
+
+
+@pytest.fixture
+def mount(tmp_path):
+    """Mount a small tmpfs (a real full disk, a real read-only folder); skipped where this
+    process may not mount (not root)."""
+    mounted: list[Path] = []
+
+    def do(where: Path, *options: str) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(where)],
+                              capture_output=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield do
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], check=False)

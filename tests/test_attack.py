@@ -31,19 +31,24 @@ from sync.state import store
 from sync.vacation.purge import purge
 from sync.vacation.routes import write_routes
 from tests.conftest import REPO, Site
-from tests.loopback_smtp import LoopbackSmtp
-from tests.test_confirmations import decided, make_site
-from tests.test_delivery import send, smtp_section
-from tests.test_purge import TODAY, leaks
-from tests.test_rosters import seats, waiting
-from tests.test_routes import VSC_ROWS, _sheet_rows, vsc_site
-from tests.test_state_file import (  # noqa: F401  (mount is a fixture)
-    mount,
-    run,
-    set_status,
+from tests.helpers import (
+    TODAY,
+    VSC_ROWS,
+    decided,
+    leaks,
+    make_site,
+    run_command,
+    seats,
+    send,
+    set_pip_status,
+    smtp_section,
     snapshot,
     statuses,
+    vsc_site,
+    waiting,
+    ws_rows,
 )
+from tests.loopback_smtp import LoopbackSmtp
 from tests.windows import simulated
 
 D = dt.date
@@ -51,7 +56,7 @@ D = dt.date
 
 def sheet_rows(path: Path, title: str) -> list[dict]:
     wb = load_workbook(path, read_only=True)
-    rows = _sheet_rows(wb[title])
+    rows = ws_rows(wb[title])
     wb.close()
     return rows
 
@@ -77,7 +82,7 @@ def test_a_stranger_using_the_residents_name_cannot_take_over_the_request(tmp_pa
     # evidence of the takeover, whatever the verdict: Ann's row is the only one at her address
     assert ann["First submitted"] == dt.datetime(2020, 2, 20, 10, 0)  # the queue place is kept
     summary = write_routes(cfg, start=D(2020, 3, 8), days=1)
-    on_route = _sheet_rows(load_workbook(summary.days[0].path)["Beat 1 - North"])
+    on_route = ws_rows(load_workbook(summary.days[0].path)["Beat 1 - North"])
     assert "VSC-00001" in [r["Record ID"] for r in on_route]
     assert (ann["Email"], ann["Phone"]) == ("ann@example.com", "+13105550101")
     assert ann["Returning"] == dt.datetime(2020, 3, 10)
@@ -183,10 +188,10 @@ def test_a_corrected_birthdate_keeps_the_queue_place_without_staff(site):
 @pytest.fixture
 def used(site, capsys):
     """A folder after two syncs (a master, a state file and a backup of it)."""
-    assert run(site, "sync") == 0
+    assert run_command(site, "sync") == 0
     site.write_pip(site.pip_rows + [
         '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
-    assert run(site, "sync") == 0
+    assert run_command(site, "sync") == 0
     capsys.readouterr()
     return site
 
@@ -206,13 +211,13 @@ def test_a_valid_database_without_the_state_is_refused(used, capsys, replacement
     db.commit()
     db.close()
     before = snapshot(used.out)
-    assert run(used, "sync") == 1
+    assert run_command(used, "sync") == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert "this folder has been used before" in err and "restore-state" in err
     assert snapshot(used.out) == before
-    assert run(used, "restore-state") == 0
-    assert run(used, "sync") == 0
+    assert run_command(used, "restore-state") == 0
+    assert run_command(used, "sync") == 0
     assert "0 new" in capsys.readouterr().out
 
 
@@ -227,7 +232,7 @@ def test_restore_while_another_run_holds_the_lock_does_nothing(used, capsys):
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert run(used, "restore-state") == 3
+        assert run_command(used, "restore-state") == 3
         assert "another run is in progress" in capsys.readouterr().err
         assert snapshot(used.out) == before
     finally:
@@ -235,12 +240,12 @@ def test_restore_while_another_run_holds_the_lock_does_nothing(used, capsys):
         holder.wait(10)
 
 
-def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, capsys):  # noqa: F811
+def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, capsys):
     """restore-state moved the current state file aside first and then copied the backup:
     on a full disk the copy failed and the folder was left with no state file at all."""
     shutil.rmtree(used.out)
     mount(used.out, "size=2m")
-    assert run(used, "sync") == 0
+    assert run_command(used, "sync") == 0
     newest = store.newest_backup(used.out)
     filler = used.out / "filler"
     free = os.statvfs(used.out).f_bavail * os.statvfs(used.out).f_frsize
@@ -251,12 +256,12 @@ def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, caps
             pass
     capsys.readouterr()
     before = snapshot(used.out)
-    assert run(used, "restore-state", "--from", str(newest)) == 1
+    assert run_command(used, "restore-state", "--from", str(newest)) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and "disk is full" in err
     assert snapshot(used.out) == before
     filler.unlink()
-    assert run(used, "restore-state", "--from", str(newest)) == 0
+    assert run_command(used, "restore-state", "--from", str(newest)) == 0
 
 
 def _sent_rows(site: Site) -> int:
@@ -397,7 +402,7 @@ def _made_since_a_backup(site: Site, *new: str) -> Path:
         rows.append(row)
         site.write_pip(rows)
         assert cli.main(["sync", *config]) == 0
-        set_status(site, {f"PIP-{n:05d}": "Accepted"})
+        set_pip_status(site, {f"PIP-{n:05d}": "Accepted"})
         _type(site, f"PIP-{n:05d}", "Notes", f"called {n}")
     assert cli.main(["sync", *config]) == 0
     assert cli.main(["restore-state", *config, "--from", str(yesterday)]) == 0

@@ -17,7 +17,7 @@ from sync.errors import WorkbookError
 from sync.master import syncer
 from sync.xlsx.saving import saving
 from sync.xlsx.sheet import Chart, Column, Formula, Sheet
-from tests.test_sync import cells
+from tests.helpers import cells
 
 
 def _sheet(n: int) -> Sheet:

@@ -14,7 +14,7 @@ from sync.master.syncer import sync
 from sync.state.store import Store
 from sync.vacation import checklog
 from sync.vacation.routes import write_routes
-from tests.test_routes import VscSite, vsc_site
+from tests.helpers import VscSite, type_checks, vsc_site
 
 DAY = dt.date(2020, 3, 5)
 
@@ -29,18 +29,6 @@ def vsite(tmp_path: Path) -> VscSite:
 
 def route_path(site: VscSite, day: dt.date = DAY) -> Path:
     return site.out / "routes" / f"routes-{day.isoformat()}.xlsx"
-
-
-def type_checks(path: Path, entries: dict[str, dict[str, object]]) -> None:
-    """Fill the checker columns of the named stops, as staff do in Excel."""
-    wb = load_workbook(path)
-    for ws in wb.worksheets:
-        header = [c.value for c in ws[1]]
-        for row in ws.iter_rows(min_row=2):
-            rid = row[header.index("Record ID")].value
-            for column, value in entries.get(rid, {}).items():
-                row[header.index(column)].value = value
-    wb.save(path)
 
 
 def check_log(site: VscSite) -> list[tuple[dict, str | None]]:

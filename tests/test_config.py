@@ -10,6 +10,8 @@ import pytest
 
 from sync import config
 from sync.errors import ConfigError
+from tests import configs
+from tests.configs import Replace
 from tests.conftest import PIP_CONFIG
 
 
@@ -30,10 +32,8 @@ def test_loads_and_resolves_relative_paths_from_config_folder(tmp_path: Path):
 
 
 def test_spreadsheet_url_is_reduced_to_its_key(tmp_path: Path):
-    text = PIP_CONFIG.replace(
-        'file = "pip.csv"',
-        'spreadsheet = "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp_qrs-TUV/edit#gid=0"',
-    )
+    text = configs.toml(configs.edited(configs.PIP, {"programs": {"pip": {"source": Replace({
+        "spreadsheet": "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp_qrs-TUV/edit#gid=0"})}}}))
     source = config.load(write(tmp_path, text)).program("pip").source
     assert source.spreadsheet == "1AbCdEfGhIjKlMnOp_qrs-TUV"
     assert source.worksheet == "Form Responses 1"

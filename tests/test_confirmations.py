@@ -13,11 +13,9 @@ import re
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
 
 from sync import cli, confirmations
 from sync.confirmations import due, headers, render
@@ -25,172 +23,15 @@ from sync.errors import SyncError, TemplateError
 from sync.master import syncer
 from sync.state.store import Store
 from tests.conftest import REPO, Site
+from tests.helpers import decided, make_site, parse
 
 GOLDEN = Path(__file__).parent / "golden"
-SHEETS = {"pip": "Partners in Policing", "tap": "Teens and Policing", "vsc": "Vacation Checks"}
-
-CONFIG = """
-[department]
-name = "Torrance Police Department"
-city = "Torrance"
-state = "CA"
-timezone = "America/Los_Angeles"
-zip_codes = ["90501", "90502", "90503", "90504", "90505"]
-station = "3300 Civic Center Drive, Torrance, CA 90503"
-phone = "(310) 328-3456"
-
-[output]
-folder = "out"
-
-[programs.pip.source]
-file = "pip.csv"
-
-[programs.pip.questions]
-submitted_at = "Timestamp"
-email = "Email Address"
-first_name = "First Name"
-last_name = "Last Name"
-date_of_birth = "Date of Birth"
-phone = "Phone"
-affiliations = "Connection to Torrance"
-
-[programs.pip.options.affiliations]
-"I live in Torrance" = "live"
-"I work in Torrance" = "work"
-
-[[programs.pip.cohorts]]
-id = "2030-spring"
-name = "Spring 2030"
-start = 2030-03-07
-sessions = 12
-weekday = "Thursday"
-start_time = "18:00"
-end_time = "20:00"
-capacity = 40
-skip = [2030-04-11]
-location = "Torrance Police Department, 3300 Civic Center Drive (Community Room)"
-graduation_minimum = 9
-registration_opens = 2020-01-01
-registration_closes = 2030-03-06
-
-[programs.tap]
-schools = ["Torrance High School", "North High School"]
-
-[programs.tap.source]
-file = "tap.csv"
-
-[programs.tap.questions]
-submitted_at = "Timestamp"
-counselor_email = "Email Address"
-counselor_name = "Counselor Name"
-school = "High School"
-semester = "Semester"
-student_first_name = "Student First Name"
-student_last_name = "Student Last Name"
-grade = "Grade"
-student_email = "Student Email"
-guardian_name = "Parent/Guardian Name"
-guardian_phone = "Parent/Guardian Phone"
-guardian_email = "Parent/Guardian Email"
-guardian_consent = "Consent"
-
-[[programs.tap.semesters]]
-id = "2030-fall"
-name = "Fall 2030"
-start = 2030-09-03
-sessions = 12
-weekday = "Tuesday"
-capacity = 30
-credit_minimum = 10
-registration_opens = 2020-01-01
-registration_closes = 2030-09-02
-
-[programs.vsc.source]
-file = "vsc.csv"
-
-[programs.vsc.questions]
-submitted_at = "Timestamp"
-email = "Email Address"
-first_name = "First Name"
-last_name = "Last Name"
-phone = "Phone"
-street = "Street"
-city = "City"
-zip = "ZIP"
-leave_date = "Leaving"
-return_date = "Returning"
-emergency_contact_name = "Emergency contact"
-"""
-
-PIP_CSV = """Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,Connection to Torrance
-3/1/2020 10:00:00,ann@example.com,Ann,Smith,1/2/1980,(310) 555-0101,I live in Torrance
-3/1/2020 11:00:00,bob@example.com,Bob,Jones,4/5/1975,310-555-0102,I work in Torrance
-3/2/2020 09:30:00,,Cy,Lee,7/8/1990,310 555 0103,I live in Torrance
-3/2/2020 09:40:00,dee@example.com,Dee,Park,7/8/2015,310 555 0104,I live in Torrance
-3/3/2020 08:00:00,eve@example.com,Eve,Stone,9/9/1985,310 555 0105,I work in Torrance
-"""
-
-TAP_CSV = """Timestamp,Email Address,Counselor Name,High School,Semester,Student First Name,\
-Student Last Name,Grade,Student Email,Parent/Guardian Name,Parent/Guardian Phone,\
-Parent/Guardian Email,Consent
-3/1/2020 10:00:00,counselor@tusd.example,Pat Gomez,Torrance High School,Fall 2030,Tina,\
-Nguyen,11,tina@example.com,Hoa Nguyen,310-555-0201,hoa@example.com,Yes
-3/1/2020 10:05:00,counselor@tusd.example,Pat Gomez,North High School,Fall 2030,Omar,\
-Haddad,12,,Rania Haddad,310-555-0202,rania@example.com,Yes
-"""
-
-VSC_CSV = """Timestamp,Email Address,First Name,Last Name,Phone,Street,City,ZIP,Leaving,Returning,\
-Emergency contact
-3/1/2020 10:00:00,val@example.com,Val,Reyes,310-555-0301,\
-1 Main St <script>alert(1)</script>,Torrance,90503,6/1/2030,6/10/2030,Sam Reyes
-3/1/2020 11:00:00,wes@example.com,Wes,Long,310-555-0302,9 Elm St,Beverly Hills,90210,\
-6/1/2030,6/10/2030,
-"""
-
-
-def make_site(root: Path, extra: str = "", pip_extra: str = "") -> Site:
-    """Three programs with a few people each, synced once. `pip_extra` goes in [programs.pip],
-    `extra` at the end."""
-    text = CONFIG.replace("[programs.tap]\n", textwrap.dedent(pip_extra) + "\n[programs.tap]\n")
-    site = Site(root, text + textwrap.dedent(extra))
-    (root / "pip.csv").write_text(PIP_CSV)
-    (root / "tap.csv").write_text(TAP_CSV)
-    (root / "vsc.csv").write_text(VSC_CSV)
-    syncer.sync(site.config())
-    return site
-
-
-def set_cells(site: Site, edits: dict[tuple[str, str], object]) -> None:
-    """Type into the master as staff do ({(record ID, column): value}), then sync."""
-    wb = load_workbook(site.master)
-    for (rid, column), value in edits.items():
-        ws = wb[SHEETS[rid[:3].lower()]]
-        header = [c.value for c in ws[1]]
-        for row in ws.iter_rows(min_row=2):
-            if row[0].value == rid:
-                row[header.index(column)].value = value
-    wb.save(site.master)
-    syncer.sync(site.config())
-
-
-def set_status(site: Site, statuses: dict[str, str]) -> None:
-    set_cells(site, {(rid, "Status"): s for rid, s in statuses.items()})
-
-
-def decided(site: Site) -> Site:
-    set_status(site, {"PIP-00001": "Accepted", "PIP-00002": "Waitlisted",
-                      "PIP-00003": "Accepted", "PIP-00005": "Waitlisted", "TAP-00001": "Enrolled"})
-    return site
 
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory) -> Site:
     """A site with staff decisions made; tests that change it copy it first."""
     return decided(make_site(tmp_path_factory.mktemp("confirm")))
-
-
-def parse(path: Path) -> email.message.EmailMessage:
-    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
 
 
 def normalized(raw: bytes) -> str:
@@ -284,10 +125,8 @@ def test_classes_that_ended_are_not_due(synced):
 
 
 def test_config_table_replaces_the_defaults(tmp_path):
-    site = decided(make_site(tmp_path, pip_extra="""
-        [programs.pip.templates]
-        Accepted = "pip-accepted"
-        """))
+    site = decided(make_site(tmp_path, changes={
+        "programs": {"pip": {"templates": {"Accepted": "pip-accepted"}}}}))
     summary = confirmations.confirm(site.config(), keys=["pip"])
     assert dict(summary.by_template) == {"pip-accepted": 1}
 
@@ -336,10 +175,8 @@ def test_unknown_attribute_fails_at_render_time_naming_the_file_and_line(tmp_pat
 
 
 def test_missing_template_names_the_config_key(tmp_path):
-    site = make_site(tmp_path, pip_extra="""
-        [programs.pip.templates]
-        Accepted = "pip-welcome"
-        """)
+    site = make_site(tmp_path, changes={
+        "programs": {"pip": {"templates": {"Accepted": "pip-welcome"}}}})
     with pytest.raises(TemplateError, match=r"no template 'pip-welcome': expected pip-welcome.subject"
                        r".*programs\.pip\.templates\.Accepted"):
         confirmations.confirm(site.config())

@@ -11,7 +11,6 @@ import email.policy
 import ipaddress
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -34,10 +33,18 @@ from sync.errors import DeliveryError
 from sync.master import syncer
 from sync.state.store import Store
 from tests.conftest import REPO
-from tests.test_confirmations import decided, make_site, set_cells, set_status
+from tests.helpers import (
+    ALL,
+    decided,
+    free_port,
+    ledger,
+    make_site,
+    send,
+    set_cells,
+    set_status,
+    smtp_section,
+)
 
-SENDER = "Community Programs <programs@tpd.example>"
-ALL = 7  # messages due on a decided site
 ENVELOPES = 9  # their recipients (the TAP one goes to a student, a guardian and a counselor)
 
 
@@ -100,12 +107,6 @@ def _tls(server, session) -> bool:
     return session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server():
     """Start a loopback SMTP server: server(**aiosmtpd options) -> (recorder, port)."""
@@ -125,31 +126,6 @@ def server():
     yield start
     for c in controllers:
         c.stop()
-
-
-def smtp_section(port: int, security: str = "none", extra: str = "") -> str:
-    return f"""
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "{security}"
-from = "{SENDER}"
-reply_to = "programs@tpd.example"
-rate_per_minute = 6000
-send = true
-timeout_seconds = 10
-{extra}
-"""
-
-
-def ledger(site) -> dict[tuple[str, str, str], str]:
-    with Store(site.out / syncer.STATE) as store:
-        rows = store.db.execute("SELECT record_id, template, recipient, state FROM ledger")
-        return {(r, t, a): s for r, t, a, s in rows}
-
-
-def send(site, *extra: str) -> int:
-    return cli.main(["confirmations", "--config", str(site.config_path), "--send", *extra])
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sync.sources import Row, Table
 from sync.sources.exports import read_export
 from sync.sources.responses import map_table
 from tests.conftest import PIP_HEADER
-from tests.test_sync import cells, rows_by_id
+from tests.helpers import cells, rows_by_id
 
 BOM = b"\xef\xbb\xbf"
 ROWS = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import textwrap
 from pathlib import Path
@@ -11,38 +10,10 @@ import pytest
 
 from sync import cli
 from sync.check import check_file
-from tests.conftest import PIP_CONFIG, Site
+from tests.conftest import Site
 from tests.fake_google import DEFAULT_EMAIL, FakeGoogle
+from tests.helpers import HEADER, KEY, ROW, google_site, lines
 from tests.loopback_smtp import LoopbackSmtp, self_signed
-
-KEY = "1PipResponsesSheet0123456789"
-HEADER = ["Timestamp", "Email Address", "First Name", "Last Name", "Date of Birth", "Phone",
-          "Connection to Torrance", "Organization"]
-ROW = [dt.datetime(2020, 3, 1, 10, 0), "ann@example.com", "Ann", "Smith", dt.date(1980, 1, 2),
-       "(310) 555-0101", "I live in Torrance", ""]
-
-
-def google_site(root: Path, fake: FakeGoogle, smtp: str = "") -> Path:
-    """The conftest configuration, reading PIP from the fake's spreadsheet."""
-    key_file = fake.write_key(root)
-    text = textwrap.dedent(PIP_CONFIG).replace(
-        '[programs.pip.source]\nfile = "pip.csv"',
-        f'[programs.pip.source]\nspreadsheet = "{KEY}"\nworksheet = "Form Responses 1"')
-    text += textwrap.dedent(f"""
-        [google]
-        credentials = "{key_file.name}"
-        api_endpoint = "{fake.url}"
-        timeout_seconds = 2
-        retry_seconds = 1
-        max_attempts = 1
-        """) + textwrap.dedent(smtp)
-    path = root / "programs.toml"
-    path.write_text(text)
-    return path
-
-
-def lines(report) -> dict[str, tuple[bool, str]]:
-    return {what: (ok, detail) for what, ok, detail in report.lines}
 
 
 def test_every_line_ok_against_google_and_smtp(tmp_path: Path, fake_google: FakeGoogle):

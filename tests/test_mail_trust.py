@@ -30,9 +30,8 @@ from sync.confirmations import headers, render
 from sync.errors import ConfigError, DeliveryError
 from sync.master import syncer
 from tests.conftest import REPO, Site
+from tests.helpers import ALL, decided, free_port, ledger, make_site, parse, send, set_cells, smtp_section
 from tests.loopback_smtp import LoopbackSmtp
-from tests.test_confirmations import decided, make_site, parse, set_cells
-from tests.test_delivery import ALL, free_port, ledger, send, smtp_section
 
 EVIL = "evil@evil.example"
 PAYLOADS = {  # (first name, last name, email address) a respondent typed

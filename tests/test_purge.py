@@ -15,18 +15,13 @@ from sync.state.lock import LOCK_NAME
 from sync.state.store import Store
 from sync.vacation.purge import purge
 from sync.vacation.routes import write_routes
-from tests.test_checklog import type_checks
-from tests.test_routes import VSC_ROWS, VscSite, vsc_site
+from tests.helpers import TODAY, VSC_ROWS, VscSite, leaks, type_checks, vsc_site
 from tests.windows import simulated
 
-TODAY = dt.date(2020, 4, 20)  # 30 days' retention: requests back before March 21 are purged
 EVE = ("2/22/2020 10:00:00,eve@example.com,Eve,Stone,310-555-0105,1300 Maple Ave,Torrance,90501,"
        "4/10/2020,4/15/2020,Rex Friend,310-555-0198,,,,,,,Water the plants,green")
 FAY = ("2/23/2020 9:00:00,fay@example.com,Fay,Moss,310-555-0106,40 Oak St,Torrance,90503,"
        "5/1/2020,5/5/2020,,,,,,,,,,")
-SECRETS = ("Smith", "ann@example.com", "555-0101", "5550101", "1200 Maple", "Zed", "ADT",
-           "7ABC123", "Gardener", "HYPERLINK", "Called the daughter", "Jones", "Hawthorne",
-           "blue")
 
 
 @pytest.fixture
@@ -66,23 +61,6 @@ def output_digests(out: Path) -> dict[Path, str]:
     """Every file under the output folder but the run lock, which each run (a dry run too)
     stamps with its process and start time."""
     return {p: digest(p) for p in out.rglob("*") if p.is_file() and p.name != LOCK_NAME}
-
-
-def leaks(out: Path) -> list[str]:
-    """Every file under the output folder that still holds one of SECRETS."""
-    found = []
-    for path in sorted(out.rglob("*")):
-        if not path.is_file() or path.name.startswith("~$"):  # Excel's owner file: no data
-            continue
-        if path.suffix == ".xlsx":
-            wb = load_workbook(path, read_only=True)
-            text = " ".join(str(v) for ws in wb.worksheets
-                            for row in ws.iter_rows(values_only=True) for v in row if v)
-            wb.close()
-        else:
-            text = path.read_bytes().decode("utf-8", "replace")
-        found += [f"{path.relative_to(out)}: {s}" for s in SECRETS if s in text]
-    return found
 
 
 def test_dry_run_lists_record_ids_and_changes_nothing(vsite):

@@ -14,20 +14,13 @@ from sync.classes.rosters import Applicant, assign, write_rosters
 from sync.cli import main
 from sync.master.syncer import sync
 from tests.conftest import soffice_to_pdf
+from tests.helpers import seats, waiting
 
 
 def applicant(n: int, day: int, hour: int, status: str = "", eligible: bool = True,
               school: str = "") -> Applicant:
     values = {"first_name": f"P{n}", "last_name": "Test", "school": school}
     return Applicant(f"PIP-{n:05d}", dt.datetime(2020, 2, day, hour), status, values, eligible)
-
-
-def seats(roster) -> list[str]:
-    return [p.applicant.record_id for p in roster.seated]
-
-
-def waiting(roster) -> list[str]:
-    return [p.applicant.record_id for p in roster.waitlist]
 
 
 @pytest.fixture

@@ -18,93 +18,7 @@ from sync.errors import ConfigError
 from sync.master.syncer import sync
 from sync.vacation import routing
 from sync.vacation.routes import COLUMNS, write_routes
-from tests.conftest import Site
-
-VSC_CONFIG = """
-[department]
-name = "Torrance Police Department"
-city = "Torrance"
-timezone = "America/Los_Angeles"
-zip_codes = ["90501", "90502", "90503", "90504", "90505"]
-station = "3300 Civic Center Drive, Torrance, CA 90503"
-
-[output]
-folder = "out"
-
-[programs.vsc.source]
-file = "vsc.csv"
-
-[programs.vsc.questions]
-submitted_at = "Timestamp"
-email = "Email Address"
-first_name = "First Name"
-last_name = "Last Name"
-phone = "Phone"
-street = "Street"
-city = "City"
-zip = "ZIP"
-leave_date = "Leaving"
-return_date = "Returning"
-emergency_contact_name = "Emergency contact"
-emergency_contact_phone = "Emergency phone"
-key_holder = "Key holder"
-alarm_company = "Alarm company"
-vehicles = "Vehicles"
-lights_on_timers = "Lights"
-pets = "Pets"
-authorized_persons = "Authorized"
-instructions = "Instructions"
-
-[programs.vsc.rules]
-retention_days = 30
-geocodes = "geocodes.csv"
-
-[[programs.vsc.rules.beats]]
-name = "Beat 1 - North"
-zip_codes = ["90501", "90504"]
-
-[[programs.vsc.rules.beats]]
-name = "Beat 2 - West"
-zip_codes = ["90503"]
-streets = [{street = "Hawthorne Blvd", from = 17000, to = 19999}]
-"""
-
-VSC_HEADER = ("Timestamp,Email Address,First Name,Last Name,Phone,Street,City,ZIP,Leaving,"
-              "Returning,Emergency contact,Emergency phone,Key holder,Alarm company,Vehicles,"
-              "Lights,Pets,Authorized,Instructions,Favourite colour\n")
-
-# Ann and Bob are away around March 5-10, 2020; Cy's ZIP is in no beat; Di cancels later.
-VSC_ROWS = [
-    "2/20/2020 10:00:00,ann@example.com,Ann,Smith,(310) 555-0101,1200 Maple Ave,Torrance,90501,"
-    "3/1/2020,3/10/2020,Zed Neighbour,310-555-0199,Zed has a key,ADT 800-555-0100,"
-    "Blue Civic 7ABC123,Living room,Cat,Gardener Tue,=HYPERLINK(\"http://x\"),blue",
-    "2/20/2020 11:00:00,bob@example.com,Bob,Jones,310-555-0102,18000 Hawthorne Boulevard,Torrance,"
-    "90504,3/5/2020,3/7/2020,,,,,,,,,,",
-    "2/21/2020 09:00:00,cy@example.com,Cy,Lee,310-555-0103,55 Unknown Rd,Torrance,90505,"
-    "3/5/2020,3/6/2020,,,,,,,,,,",
-    "2/21/2020 10:00:00,di@example.com,Di,Park,310-555-0104,1210 Maple Ave,Torrance,90501,"
-    "3/4/2020,3/8/2020,,,,,,,,,,",
-]
-
-GEOCODES = """address,latitude,longitude
-"3300 Civic Center Drive, Torrance, CA 90503",33.8366,-118.3420
-1200 Maple Avenue,33.8700,-118.3300
-18000 Hawthorne Blvd,33.8650,-118.3530
-not an address,north,west
-"""
-
-
-class VscSite(Site):
-    def write_vsc(self, rows: list[str]) -> None:
-        (self.root / "vsc.csv").write_text(VSC_HEADER + "".join(r + "\n" for r in rows),
-                                           encoding="utf-8")
-
-
-def vsc_site(root: Path, rows: list[str] | None = None, config_text: str = VSC_CONFIG) -> VscSite:
-    site = VscSite(root, config_text)
-    site.write_vsc(VSC_ROWS if rows is None else rows)
-    (root / "geocodes.csv").write_text(GEOCODES, encoding="utf-8")
-    return site
+from tests.helpers import GEOCODES, VSC_ROWS, VscSite, vsc_site, ws_rows
 
 
 @pytest.fixture
@@ -265,11 +179,6 @@ def test_geocode_csv_matches_normalised_addresses(tmp_path, caplog):
 # -- the workbooks ----------------------------------------------------------------------------
 
 
-def _sheet_rows(ws) -> list[dict]:
-    rows = list(ws.iter_rows(values_only=True))
-    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
-
-
 def test_route_workbook_per_day_and_beat(vsite, caplog):
     cfg = vsite.config()
     sync(cfg)
@@ -292,7 +201,7 @@ def test_route_workbook_per_day_and_beat(vsite, caplog):
     assert wb.sheetnames == ["Beat 1 - North", "Beat 2 - West", "Unassigned"]
     ws = wb["Beat 1 - North"]
     assert [c.value for c in ws[1]] == [c.header for c in COLUMNS]
-    rows = _sheet_rows(ws)
+    rows = ws_rows(ws)
     assert [(r["#"], r["Record ID"]) for r in rows] == [(1, "VSC-00001"), (2, "VSC-00004")]
     ann = rows[0]
     assert ann["Address"] == "1200 Maple Ave\nTorrance 90501"
@@ -329,7 +238,7 @@ def test_routes_order_from_the_station(vsite):
     summary = write_routes(cfg, start=dt.date(2020, 3, 6), days=1)
     assert summary.days[0].without_coordinates == 2  # Di and Cy
     ws = load_workbook(summary.days[0].path)["Beat 1 - North"]
-    assert [r["Record ID"] for r in _sheet_rows(ws)] == ["VSC-00001", "VSC-00004"]
+    assert [r["Record ID"] for r in ws_rows(ws)] == ["VSC-00001", "VSC-00004"]
 
 
 def test_cancelled_in_the_master_leaves_the_route(vsite):
@@ -390,8 +299,8 @@ def test_a_stranger_cannot_take_over_a_residents_request(vsite):
     cfg = vsite.config()
     sync(cfg)
     wb = load_workbook(vsite.master, read_only=True)
-    checks = {r["Record ID"]: r for r in _sheet_rows(wb["Vacation Checks"])}
-    pairs = _sheet_rows(wb["Possible Duplicates"])
+    checks = {r["Record ID"]: r for r in ws_rows(wb["Vacation Checks"])}
+    pairs = ws_rows(wb["Possible Duplicates"])
     wb.close()
     assert len(checks) == 5
     ann = checks["VSC-00001"]
@@ -402,5 +311,5 @@ def test_a_stranger_cannot_take_over_a_residents_request(vsite):
     assert [(p["Record A"], p["Record B"], p["Evidence"]) for p in pairs] == [
         ("VSC-00001", "VSC-00005", "same address, overlapping dates, different person")]
     summary = write_routes(cfg, start=dt.date(2020, 3, 8), days=1)
-    on_route = _sheet_rows(load_workbook(summary.days[0].path)["Beat 1 - North"])
+    on_route = ws_rows(load_workbook(summary.days[0].path)["Beat 1 - North"])
     assert "VSC-00001" in [r["Record ID"] for r in on_route]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -19,7 +20,9 @@ from sync.master import progress
 from sync.run import FAILED, OK, SKIPPED, StepResult, run
 from sync.sources.exports import read_export
 from sync.state import logfile
-from tests.conftest import PIP_CONFIG, REPO, Site
+from tests import configs
+from tests.configs import Replace
+from tests.conftest import REPO, Site
 from tests.loopback_smtp import LoopbackSmtp
 
 STAFF = "staff@example.org"
@@ -87,9 +90,10 @@ def test_run_over_the_example_data(example_site: Path, capsys):
 def future_site(root: Path, server: LoopbackSmtp, send: bool) -> Site:
     """Three eligible applicants for a class far in the future and one without a Torrance
     affiliation, whose "ineligible" confirmation is due."""
-    text = (PIP_CONFIG.replace("start = 2020-03-05", "start = 2099-03-05")
-            .replace("registration_opens = 2020-01-01", "registration_opens = 2026-01-01")
-            .replace("registration_closes = 2020-03-04", "registration_closes = 2099-03-04"))
+    cohort = configs.PIP["programs"]["pip"]["cohorts"][0] | {
+        "start": dt.date(2099, 3, 5), "registration_opens": dt.date(2026, 1, 1),
+        "registration_closes": dt.date(2099, 3, 4)}
+    text = configs.toml(configs.edited(configs.PIP, {"programs": {"pip": {"cohorts": Replace([cohort])}}}))
     text += textwrap.dedent(f"""
         [smtp]
         host = "127.0.0.1"

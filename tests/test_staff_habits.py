@@ -21,7 +21,7 @@ from sync.master.syncer import sync
 from sync.state.store import Store
 from sync.vacation import checklog
 from sync.vacation.routes import write_routes
-from tests.test_routes import vsc_site
+from tests.helpers import vsc_site
 
 PIP = "Partners in Policing"
 VSC = "Vacation Checks"
@@ -32,7 +32,7 @@ ANNE = '3/3/2020 10:00:00,anne.s@example.org,Anne,Smith,1/2/1980,3105550199,I li
 FAY = '3/3/2020 11:00:00,fay@example.com,Fay,Wong,5/6/1970,3105550106,I live in Torrance,'
 
 
-def sheet_rows(path: Path, title: str) -> list[tuple]:
+def ws_rows(path: Path, title: str) -> list[tuple]:
     wb = load_workbook(path, read_only=True)
     try:
         return [tuple(r) for r in wb[title].iter_rows(values_only=True)]
@@ -45,7 +45,7 @@ def header_at(rows: list[tuple], anchor: str = "Record ID") -> int:
 
 
 def by_id(path: Path, title: str = PIP) -> dict[str, dict]:
-    rows = sheet_rows(path, title)
+    rows = ws_rows(path, title)
     top = header_at(rows)
     header = rows[top]
     rid = header.index("Record ID")
@@ -74,7 +74,7 @@ def insert_title_row(path: Path, title: str, text: str) -> None:
 
 
 def staff_rows(path: Path) -> list[dict]:
-    rows = sheet_rows(path, STAFF_ROWS)
+    rows = ws_rows(path, STAFF_ROWS)
     top = header_at(rows, "Staff row")
     return [dict(zip(rows[top], r, strict=False)) for r in rows[top + 1:]]
 
@@ -101,14 +101,14 @@ def test_title_row_above_vacation_checks_keeps_notes_status_and_staff_column(tmp
     assert records["VSC-00001"]["Notes"] == "gate code at the front desk"
     assert records["VSC-00004"]["Status"] == "Cancelled"
     assert records["VSC-00002"]["Called?"] == "yes"
-    rows = sheet_rows(site.master, VSC)
+    rows = ws_rows(site.master, VSC)
     assert rows[0][0] == "Spring checks - do not share" and rows[1][0] == "Record ID"
     assert f"'{VSC}': 1 title row above the header kept" in logged(caplog)
     assert "do not share" not in logged(caplog)
     # the carried-over title row changes nothing at the next syncs, and edits still count
-    before = sheet_rows(site.master, VSC)
+    before = ws_rows(site.master, VSC)
     assert sync(site.config()).unchanged
-    assert sheet_rows(site.master, VSC) == before
+    assert ws_rows(site.master, VSC) == before
     wb = load_workbook(site.master)
     ws = wb[VSC]
     header = [c.value for c in ws[2]]
@@ -116,7 +116,7 @@ def test_title_row_above_vacation_checks_keeps_notes_status_and_staff_column(tmp
     wb.save(site.master)
     sync(site.config())
     assert by_id(site.master, VSC)["VSC-00001"]["Notes"] == "key with Zed"
-    assert sheet_rows(site.master, VSC)[0][0] == "Spring checks - do not share"
+    assert ws_rows(site.master, VSC)[0][0] == "Spring checks - do not share"
 
 
 def test_title_row_above_possible_duplicates_keeps_the_decision(site):
@@ -128,14 +128,14 @@ def test_title_row_above_possible_duplicates_keeps_the_decision(site):
     wb.save(site.master)
     sync(site.config())
     assert "PIP-00004" not in by_id(site.master)
-    assert sheet_rows(site.master, DUPLICATES)[0][0] == "Check these by Friday"
+    assert ws_rows(site.master, DUPLICATES)[0][0] == "Check these by Friday"
 
 
 def test_no_header_row_stops_the_sync_and_changes_nothing(site, capsys, restore_logging):
     """Guards against discarding staff input when the header row cannot be found."""
     sync(site.config())
     edit(site.master, PIP, {"PIP-00002": {"Notes": "called back"}})
-    header = sheet_rows(site.master, PIP)[0]
+    header = ws_rows(site.master, PIP)[0]
     wb = load_workbook(site.master)
     wb[PIP].delete_rows(1)  # the header row deleted
     wb.save(site.master)

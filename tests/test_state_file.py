@@ -12,53 +12,21 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
 
-from sync import cli
 from sync.errors import StateError
 from sync.state import store
 from sync.state.store import Store
+from tests.helpers import run_command, set_pip_status, snapshot, statuses
 
 STAFF_EDIT = {"PIP-00002": "Accepted", "PIP-00003": "Declined"}
-
-
-def run(site, *args: str) -> int:
-    return cli.main([*args, "--config", str(site.config_path)])
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` (but the log and the lock with its holder's details, which
-    every run touches)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "logs" not in p.parts
-            and p.name not in (".tpd-programs.lock", "lock-holder.txt")}
-
-
-def set_status(site, statuses: dict[str, str]) -> None:
-    wb = load_workbook(site.master)
-    ws = wb["Partners in Policing"]
-    header = [c.value for c in ws[1]]
-    for row in ws.iter_rows(min_row=2):
-        rid = row[header.index("Record ID")].value
-        if rid in statuses:
-            row[header.index("Status")].value = statuses[rid]
-    wb.save(site.master)
-
-
-def statuses(site) -> dict[str, str]:
-    wb = load_workbook(site.master, read_only=True)
-    rows = list(wb["Partners in Policing"].iter_rows(values_only=True))
-    wb.close()
-    header = rows[0]
-    return {r[header.index("Record ID")]: r[header.index("Status")] for r in rows[1:]}
 
 
 @pytest.fixture
 def used(site, capsys):
     """A folder after two syncs, staff decisions typed in between."""
-    assert run(site, "sync") == 0
-    set_status(site, STAFF_EDIT)
-    assert run(site, "sync") == 0
+    assert run_command(site, "sync") == 0
+    set_pip_status(site, STAFF_EDIT)
+    assert run_command(site, "sync") == 0
     capsys.readouterr()
     return site
 
@@ -72,17 +40,17 @@ def test_an_emptied_state_file_is_refused_then_restored_with_every_decision(used
     state.write_bytes(b"")
     before = snapshot(used.out)
     for command in ("sync", "confirmations", "rosters", "run"):
-        assert run(used, command) == 1, command
+        assert run_command(used, command) == 1, command
         out, err = capsys.readouterr()
         text = out + err
         assert "Traceback" not in text, text
         assert "the state file is empty, but this folder has been used before" in text
         assert str(newest) in text and "tpd-programs restore-state" in text
         assert snapshot(used.out) == before  # nothing was done, nothing created
-    assert run(used, "restore-state") == 0
+    assert run_command(used, "restore-state") == 0
     out = capsys.readouterr().out
     assert f"from {newest}" in out and "3 records" in out
-    assert run(used, "sync") == 0
+    assert run_command(used, "sync") == 0
     assert "0 new" in capsys.readouterr().out
     got = statuses(used)
     assert {rid: got[rid] for rid in STAFF_EDIT} == STAFF_EDIT
@@ -94,7 +62,7 @@ def test_a_missing_state_file_is_refused_and_not_created(used, capsys):
     state.unlink()
     for extra in ("-wal", "-shm"):
         state.with_name(state.name + extra).unlink(missing_ok=True)
-    assert run(used, "sync") == 1
+    assert run_command(used, "sync") == 1
     assert "the state file is missing" in capsys.readouterr().err
     assert not state.exists()
 
@@ -109,21 +77,21 @@ def test_damaged_pages_are_found_when_the_state_is_opened(used, capsys):
         fh.write(b"\xff" * 8192)
     before = snapshot(used.out)
     for command in ("sync", "run"):
-        assert run(used, command) == 1
+        assert run_command(used, command) == 1
         out, err = capsys.readouterr()
         assert "Traceback" not in out + err
         assert "the state file is damaged" in out + err
         assert "restore-state" in out + err
         assert snapshot(used.out) == before
-    assert run(used, "restore-state") == 0
+    assert run_command(used, "restore-state") == 0
     kept = list((used.out / "backups").glob("damaged-state-*.sqlite"))
     assert len(kept) == 1 and kept[0].stat().st_size == size  # the damaged file is not lost
-    assert run(used, "sync") == 0
+    assert run_command(used, "sync") == 0
     assert {rid: statuses(used)[rid] for rid in STAFF_EDIT} == STAFF_EDIT
 
 
 def test_state_backups_are_whole_owner_only_and_rotate_by_day(site, capsys):
-    assert run(site, "sync") == 0
+    assert run_command(site, "sync") == 0
     folder = site.out / "backups"
     first = sorted(folder.glob("state-*.sqlite"))
     assert len(first) == 1
@@ -132,7 +100,7 @@ def test_state_backups_are_whole_owner_only_and_rotate_by_day(site, capsys):
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 3
     db.close()
-    assert run(site, "sync") == 0  # nothing changed: no new copy
+    assert run_command(site, "sync") == 0  # nothing changed: no new copy
     assert sorted(folder.glob("state-*.sqlite")) == first
     # copies of earlier days: one per day is kept, for the newest `backups` days
     for day in range(1, 9):
@@ -140,7 +108,7 @@ def test_state_backups_are_whole_owner_only_and_rotate_by_day(site, capsys):
             (folder / f"state-202001{day:02d}-10000{n}-000000.sqlite").write_bytes(first[0].read_bytes())
     site.write_pip(site.pip_rows + [
         '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
-    assert run(site, "sync") == 0
+    assert run_command(site, "sync") == 0
     kept = sorted(p.name for p in folder.glob("state-*.sqlite"))
     today = dt.date.today().strftime("%Y%m%d")
     assert [k[6:14] for k in kept] == ["20200105", "20200106", "20200107", "20200108", today]
@@ -149,10 +117,10 @@ def test_state_backups_are_whole_owner_only_and_rotate_by_day(site, capsys):
 
 def test_starting_over_is_deliberate(used, capsys):
     (used.out / "state.sqlite").write_bytes(b"")
-    assert run(used, "restore-state", "--start-over") == 0
+    assert run_command(used, "restore-state", "--start-over") == 0
     assert "confirmations will be sent again" in capsys.readouterr().out
     assert len(list((used.out / "backups").glob("damaged-state-*"))) == 0  # it was empty
-    assert run(used, "sync") == 0
+    assert run_command(used, "sync") == 0
     assert "3 new" in capsys.readouterr().out
 
 
@@ -160,7 +128,7 @@ def test_restoring_a_damaged_backup_is_refused(used, capsys, tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"not a database at all" * 100)
     before = snapshot(used.out)
-    assert run(used, "restore-state", "--from", str(bad)) == 1
+    assert run_command(used, "restore-state", "--from", str(bad)) == 1
     assert "not a state file" in capsys.readouterr().err
     assert snapshot(used.out) == before
 
@@ -177,33 +145,13 @@ def test_a_new_folder_still_starts_a_state_file(tmp_path):
 # -- the machine fails ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def mount(tmp_path):
-    """Mount a small tmpfs (a real full disk, a real read-only folder); skipped where this
-    process may not mount (not root)."""
-    mounted: list[Path] = []
-
-    def do(where: Path, *options: str) -> Path:
-        where.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(where)],
-                              capture_output=True, check=False)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-        mounted.append(where)
-        return where
-
-    yield do
-    for where in reversed(mounted):
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def remount(where: Path, *options: str) -> None:
     subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(where)], check=True)
 
 
 def test_an_output_folder_that_cannot_be_written_is_one_message(site, mount, capsys):
     mount(site.out, "size=1m", "ro")
-    assert run(site, "sync") == 1
+    assert run_command(site, "sync") == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert err.count("\n") == 1
@@ -212,14 +160,14 @@ def test_an_output_folder_that_cannot_be_written_is_one_message(site, mount, cap
 
 def test_a_state_file_that_cannot_be_written_is_one_message(site, mount, capsys):
     mount(site.out, "size=4m")
-    assert run(site, "sync") == 0
+    assert run_command(site, "sync") == 0
     site.write_pip(site.pip_rows + [
         '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
     capsys.readouterr()
     before = snapshot(site.out)
     remount(site.out, "ro")
     for command in ("sync", "run"):
-        assert run(site, command) == 1
+        assert run_command(site, command) == 1
         out, err = capsys.readouterr()
         assert "Traceback" not in out + err
         assert "cannot be written" in out + err
@@ -231,7 +179,7 @@ def test_a_full_disk_during_run_says_the_disk_is_full(site, mount, capsys):
     """Guards the message: a full disk used to be reported as a damaged state file, and the
     log handler printed tracebacks."""
     mount(site.out, "size=2m")
-    assert run(site, "run") == 0
+    assert run_command(site, "run") == 0
     site.write_pip(site.pip_rows + [
         '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
     free = os.statvfs(site.out).f_bavail * os.statvfs(site.out).f_frsize
@@ -243,7 +191,7 @@ def test_a_full_disk_during_run_says_the_disk_is_full(site, mount, capsys):
             pass
     capsys.readouterr()
     before = snapshot(site.out)
-    assert run(site, "run") == 1
+    assert run_command(site, "run") == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert "disk is full" in out
@@ -251,7 +199,7 @@ def test_a_full_disk_during_run_says_the_disk_is_full(site, mount, capsys):
     assert snapshot(site.out) == before
     assert list((site.out / ".tmp").iterdir()) == []
     filler.unlink()  # room again: the next run takes the change
-    assert run(site, "run") == 0
+    assert run_command(site, "run") == 0
     assert "PIP-00004" in statuses(site)
 
 
@@ -267,6 +215,6 @@ def test_another_database_in_place_of_the_state_is_refused(used, capsys):
     db.commit()
     db.close()
     before = snapshot(used.out)
-    assert run(used, "sync") == 1
+    assert run_command(used, "sync") == 1
     assert "holds no toolkit data" in capsys.readouterr().err
     assert snapshot(used.out) == before

@@ -22,23 +22,8 @@ from sync.master.records import build_records
 from sync.sources.responses import map_table, read_tables
 from sync.state import store as store_mod
 from tests.conftest import REPO, temporary_files
+from tests.helpers import PIP, cells, rows_by_id
 from tests.windows import simulated
-
-PIP = "Partners in Policing"
-
-
-def cells(path: Path) -> dict[str, list[tuple]]:
-    wb = load_workbook(path)
-    try:
-        return {ws.title: [tuple(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
-    finally:
-        wb.close()
-
-
-def rows_by_id(path: Path, sheet: str = PIP) -> dict[str, dict]:
-    data = cells(path)[sheet]
-    header = data[0]
-    return {r[0]: dict(zip(header, r, strict=False)) for r in data[1:]}
 
 
 def edit(path: Path, sheet: str, record_id: str, column: str, value) -> None:

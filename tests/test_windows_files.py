@@ -33,12 +33,10 @@ from sync.state import files, lock, scratch
 from sync.state.store import Store
 from sync.vacation.purge import purge
 from sync.vacation.routes import write_routes
+from tests import configs
 from tests.conftest import PIP_CONFIG, REPO, Site
+from tests.helpers import ALL, VSC_ROWS, decided, make_site, smtp_section, type_checks, vsc_site
 from tests.loopback_smtp import LoopbackSmtp
-from tests.test_checklog import type_checks
-from tests.test_confirmations import decided, make_site
-from tests.test_delivery import ALL, smtp_section
-from tests.test_routes import VSC_ROWS, vsc_site
 from tests.windows import SHARING_VIOLATION, excel_owner_file, libreoffice_lock_file, simulated
 
 NEW_ROW = "3/3/2020 10:00:00,{n}@example.com,New{n},Person{n},5/6/1970,31055501{n:02d},I live in Torrance,"
@@ -123,7 +121,7 @@ def test_a_second_run_exits_3_though_the_locked_lock_file_cannot_be_read(
 def test_an_old_backup_held_open_never_fails_the_sync(tmp_path, windows_like, caplog):
     """Guards against this: rotation deleted an old backup before the replace, so a backup
     staff had open failed every sync with a message naming master.xlsx."""
-    site = Site(tmp_path, PIP_CONFIG.replace('folder = "out"', 'folder = "out"\nbackups = 2'))
+    site = Site(tmp_path, configs.toml(configs.edited(configs.PIP, {"output": {"backups": 2}})))
     site.write_pip([NEW_ROW.format(n=n) for n in range(3)])
     for _ in range(3):  # a master and two backups of it
         syncer.sync(site.config())

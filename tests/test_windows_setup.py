@@ -27,8 +27,8 @@ from sync.check import check_file
 from sync.state import logfile
 from tests.conftest import PIP_CONFIG, REPO, Site
 from tests.fake_google import FakeGoogle
+from tests.helpers import HEADER, KEY, ROW, google_site, lines
 from tests.loopback_smtp import LoopbackSmtp
-from tests.test_health import HEADER, KEY, ROW, google_site, lines
 
 USER, DOMAIN = "jlopez", "DESKTOP-7QK2M"
 

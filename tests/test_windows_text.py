@@ -33,7 +33,7 @@ from sync.errors import ConfigError, TemplateError
 from sync.master import syncer
 from sync.vacation.routing import read_geocodes
 from tests.conftest import PIP_CONFIG, REPO, Site
-from tests.test_confirmations import set_status
+from tests.helpers import set_status
 
 HINT = "single quotes"
 BOM = b"\xef\xbb\xbf"
