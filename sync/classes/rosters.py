@@ -226,7 +226,9 @@ def _answer(get: Any) -> Any:
 
 
 @dataclass
-class Book:
+class ClassWorkbook:
+    """The sheets of one class's roster workbook, and who is on its attendance roll."""
+
     sheets: list[Sheet]
     roll: list[str]  # record IDs on the Attendance sheet
 
@@ -240,7 +242,7 @@ def _table(title: str, spec: Spec, items: list[Placement], **options: Any) -> Sh
 
 
 def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
-                    class_marks: dict[str, dict[dt.date, str]]) -> Book:
+                    class_marks: dict[str, dict[dt.date, str]]) -> ClassWorkbook:
     """Every sheet of one class's roster workbook, as plain data."""
     key, session, dates = program.key, roster.session, roster.dates
     tap = key == "tap"
@@ -295,7 +297,7 @@ def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
     sheets.extend(attendance.sign_in_sheets(
         PROGRAMS[key].name, session, dates, [c for c, _ in listed],
         [[get(p) for _, get in listed] for p in by_name]))
-    return Book(sheets, [r for r, _ in people])
+    return ClassWorkbook(sheets, [r for r, _ in people])
 
 
 def _contacts(key: str, roster: ClassRoster, who: Spec, print_setup: PrintSetup) -> Sheet:

@@ -198,7 +198,7 @@ def _missing(values: dict[str, Any], program: ProgramConfig, names: Iterable[str
             for n in names if _empty(values.get(n))]
 
 
-class PipRules:
+class PipChecks:
     @staticmethod
     def required(values: dict[str, Any], program: ProgramConfig) -> Reasons:
         reasons = _missing(values, program, ("submitted_at", "first_name", "last_name",
@@ -223,7 +223,7 @@ class PipRules:
         return reasons
 
 
-class TapRules:
+class TapChecks:
     @staticmethod
     def required(values: dict[str, Any], program: ProgramConfig) -> Reasons:
         reasons = _missing(values, program, (
@@ -263,7 +263,7 @@ def match_school(answer: str, schools: Iterable[str]) -> str | None:
     return keys[found[0]] if found else None
 
 
-class VscRules:
+class VscChecks:
     @staticmethod
     def required(values: dict[str, Any], program: ProgramConfig) -> Reasons:
         reasons = _missing(values, program, ("submitted_at", "first_name", "last_name", "phone",
@@ -295,4 +295,4 @@ class VscRules:
         return reasons
 
 
-RULES = {"pip": PipRules, "tap": TapRules, "vsc": VscRules}
+RULES = {"pip": PipChecks, "tap": TapChecks, "vsc": VscChecks}
