@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync.config import Config
+from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
 from sync.features import FEATURES
-from sync.ingest.validate import validate
+from sync.ingest.validate import Candidate, Problem, validate
 from sync.master import assemble, heap, layout, progress, restore, staffinput
 from sync.master.records import ProgramResult, build_records, save_program
 from sync.sources import Table
@@ -38,7 +38,9 @@ from sync.sources.responses import iter_tables, map_table
 from sync.state import clock, scratch
 from sync.state import store as store_mod
 from sync.state.lock import run_lock
+from sync.xlsx.background import BackgroundBook
 from sync.xlsx.saving import saving
+from sync.xlsx.writer import Book
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +113,9 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     read: list[tuple[str, Table]] = []  # tables read while nothing had changed yet
     if (not master_changed and same_config
             and store.get_meta("features_digest") == assemble.features_digest(store)
-            and store.get_meta(assemble.SUMMARY_DAY) == started.date().isoformat()):
-        for key, table in tables:
-            read.append((key, table))
-            source_digests[key] = _table_digest(table)
-            if previous_sources.get(key) != source_digests[key]:
-                break
-        else:
-            counts = {k: _unchanged_counts(store, k) for k in keys}
-            with store.transaction():
-                _log_run(store, started, clock.now(config), counts)
-                store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
-            store.nothing_to_back_up()  # the run's log line alone is worth no new backup
-            log.info("nothing changed: sources, configuration and master workbook as last written")
-            return SyncSummary(counts, unchanged=True, master=path)
+            and store.get_meta(assemble.SUMMARY_DAY) == started.date().isoformat()
+            and _all_unchanged(tables, previous_sources, source_digests, read)):
+        return _nothing_changed(store, config, keys, started, path)
 
     settling = restore.Settling.of(staff_input.programs, staff_input.read_from) \
         if staff_input is not None else restore.Settling()
@@ -137,19 +128,9 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
     written: dict[str, tuple[str, str]] = {}
 
     def commit(tmp: Path) -> None:
-        finished = clock.now(config)
-        with store.transaction():
-            for key, result in results.items():
-                save_program(store, key, result, started, finished)
-            assemble.save_written(store, written)
-            store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
-                              ((staff, rid) for rid, staff in settling.staff.items()))
-            store.set_meta("master_digest", store_mod.file_digest(tmp))
-            store.set_meta("config_digest", config_digest)
-            store.set_meta("source_digests", {**previous_sources, **source_digests})
-            store.set_meta("features_digest", assemble.features_digest(store))
-            store.set_meta(assemble.SUMMARY_DAY, started.date().isoformat())
-            store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
+        _commit(store, config, tmp, started, results, written, settling,
+                {"config_digest": config_digest,
+                 "source_digests": {**previous_sources, **source_digests}})
 
     # A big master's cells are written by a second process while this one reads the next
     # program's source and builds its records.
@@ -167,32 +148,94 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
             candidates, problems = validate(map_table(table, program), program, config,
                                             known=store.validated(key) if same_config else None)
             del table
-            results[key] = build_records(store, program, config, candidates, problems, started,
-                                         reuse=same_config, adopted=settling.adopted.get(key))
-            unclaimed = settling.claim(key, results[key].claimed)
-            if unclaimed:  # rows of records made since a restored backup that did not come back
-                staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed,
-                                          started.date())
+            results[key] = _program_result(store, config, program, candidates, problems, started,
+                                           same_config, settling, path)
             del candidates, problems  # the records keep what they need of them
-            for feature in FEATURES:  # e.g. purged vacation checks stay purged
-                feature.amend(store, config, key, results[key], started, settling)
             summary.counts[key] = results[key].counts
             log.info("%s: %s", key, results[key].counts)
             book.add(assemble.program_sheet(store, config, key, results, written, settling))
-        for key in config.programs:  # programs not read this time: as the last sync left them
-            if key not in results:
-                book.add(assemble.program_sheet(store, config, key, results, written))
         summary.counts = {k: summary.counts[k] for k in keys}  # in the configuration's order
-        # The Sync Log shows this run too: add it before the sheets are built.
-        pending_runs = [(started.isoformat(), clock.now(config).isoformat(), k, summary.counts[k])
-                        for k in keys]
-        for sheet in assemble.closing_sheets(store, config, results, pending_runs, started.date()):
-            book.add(sheet)
+        _add_the_rest(book, store, config, results, written, summary.counts, started)
     settling.log()
     summary.writer_peak_mb = book.helper_peak_kb // 1024
     if summary.writer_peak_mb:
         log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
     return summary
+
+
+def _program_result(store: store_mod.Store, config: Config, program: ProgramConfig,
+                    candidates: list[Candidate], problems: list[Problem], started: dt.datetime,
+                    same_config: bool, settling: restore.Settling, path: Path) -> ProgramResult:
+    """One program's records from its validated responses, as the features amend them."""
+    key = program.key
+    result = build_records(store, program, config, candidates, problems, started,
+                           reuse=same_config, adopted=settling.adopted.get(key))
+    unclaimed = settling.claim(key, result.claimed)
+    if unclaimed:  # rows of records made since a restored backup that did not come back
+        staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed, started.date())
+    for feature in FEATURES:  # e.g. purged vacation checks stay purged
+        feature.amend(store, config, key, result, started, settling)
+    return result
+
+
+def _add_the_rest(book: Book | BackgroundBook, store: store_mod.Store, config: Config,
+                  results: dict[str, ProgramResult], written: dict[str, tuple[str, str]],
+                  counts: dict[str, dict[str, int]], started: dt.datetime) -> None:
+    """The sheets of programs not read this time (as the last sync left them), then the
+    closing sheets, the Sync Log with this run (`counts`) in it."""
+    for key in config.programs:
+        if key not in results:
+            book.add(assemble.program_sheet(store, config, key, results, written))
+    pending_runs = [(started.isoformat(), clock.now(config).isoformat(), k, c)
+                    for k, c in counts.items()]
+    for sheet in assemble.closing_sheets(store, config, results, pending_runs, started.date()):
+        book.add(sheet)
+
+
+def _all_unchanged(tables: Iterator[tuple[str, Table]], previous: dict[str, str],
+                   digests: dict[str, str], read: list[tuple[str, Table]]) -> bool:
+    """Read the sources in turn until one differs from what the last sync read; True when
+    none did. What was read is kept in `read` (and its digests in `digests`) for the sync."""
+    for key, table in tables:
+        read.append((key, table))
+        digests[key] = _table_digest(table)
+        if previous.get(key) != digests[key]:
+            return False
+    return True
+
+
+def _nothing_changed(store: store_mod.Store, config: Config, keys: list[str],
+                     started: dt.datetime, path: Path) -> SyncSummary:
+    """The run's Sync Log line, and nothing else, when neither the sources, the configuration
+    nor the master changed."""
+    counts = {k: _unchanged_counts(store, k) for k in keys}
+    with store.transaction():
+        _log_run(store, started, clock.now(config), counts)
+        store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
+    store.nothing_to_back_up()  # the run's log line alone is worth no new backup
+    log.info("nothing changed: sources, configuration and master workbook as last written")
+    return SyncSummary(counts, unchanged=True, master=path)
+
+
+def _commit(store: store_mod.Store, config: Config, tmp: Path, started: dt.datetime,
+            results: dict[str, ProgramResult], written: dict[str, tuple[str, str]],
+            settling: restore.Settling, digests: dict[str, Any]) -> None:
+    """Save what the new master `tmp` holds to the state, just before it replaces the old
+    one: the records, the values written, staff values settled after a restore, and the
+    digests (`digests`: of the configuration and the sources) the next sync compares."""
+    finished = clock.now(config)
+    with store.transaction():
+        for key, result in results.items():
+            save_program(store, key, result, started, finished)
+        assemble.save_written(store, written)
+        store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
+                          ((staff, rid) for rid, staff in settling.staff.items()))
+        store.set_meta("master_digest", store_mod.file_digest(tmp))
+        store.set_meta("config_digest", digests["config_digest"])
+        store.set_meta("source_digests", digests["source_digests"])
+        store.set_meta("features_digest", assemble.features_digest(store))
+        store.set_meta(assemble.SUMMARY_DAY, started.date().isoformat())
+        store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
 
 
 def _sources(config: Config, keys: list[str],
