@@ -39,45 +39,49 @@ def test_spreadsheet_url_is_reduced_to_its_key(tmp_path: Path):
     assert source.worksheet == "Form Responses 1"
 
 
+def _cohort(**changes: object) -> dict[str, object]:
+    """The PIP configuration's cohort list, its one class changed."""
+    cohort = configs.PIP["programs"]["pip"]["cohorts"][0] | changes
+    return {"programs": {"pip": {"cohorts": Replace([cohort])}}}
+
+
+ZIPS = configs.DEPARTMENT["zip_codes"]
+
+
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("changes", "appended", "message"),
     [
-        (lambda t: t.replace("[programs.pip.source]", "[programs.xyz.source]\nfile = 'a.csv'\n"
-                             "[programs.pip.source]"), "programs.xyz: unknown program"),
-        (lambda t: t.replace('email = "Email Address"', 'emial = "Email Address"'),
+        ({"programs": {"xyz": {"source": {"file": "a.csv"}}}}, "", "programs.xyz: unknown program"),
+        ({"programs": {"pip": {"questions": {"email": None, "emial": "Email Address"}}}}, "",
          "programs.pip.questions.emial: unknown field"),
-        (lambda t: t.replace('last_name = "Last Name"\n', ""),
+        ({"programs": {"pip": {"questions": {"last_name": None}}}}, "",
          "programs.pip.questions.last_name: missing"),
-        (lambda t: t.replace('file = "pip.csv"', 'file = "pip.csv"\nspreadsheet = "abcdefghijklmnop"'),
+        ({"programs": {"pip": {"source": {"spreadsheet": "abcdefghijklmnop"}}}}, "",
          "programs.pip.source: give exactly one of spreadsheet"),
-        (lambda t: t.replace('file = "pip.csv"', ""), "programs.pip.source: give exactly one"),
-        (lambda t: t.replace('file = "pip.csv"', 'file = "pip.txt"'),
+        ({"programs": {"pip": {"source": {"file": None}}}}, "", "programs.pip.source: give exactly one"),
+        ({"programs": {"pip": {"source": {"file": Replace("pip.txt")}}}}, "",
          "programs.pip.source.file: must be a .csv or .xlsx"),
-        (lambda t: t.replace('"America/Los_Angeles"', '"Mars/Olympus"'),
-         "department.timezone: unknown time zone"),
+        ({"department": {"timezone": Replace("Mars/Olympus")}}, "", "department.timezone: unknown time zone"),
         # a region is a folder of zones, not a zone: it must not become a traceback
-        (lambda t: t.replace('"America/Los_Angeles"', '"America"'),
+        ({"department": {"timezone": Replace("America")}}, "",
          "department.timezone: unknown time zone 'America'"),
-        (lambda t: t.replace('"America/Los_Angeles"', '"Pacific"'),
+        ({"department": {"timezone": Replace("Pacific")}}, "",
          "department.timezone: unknown time zone 'Pacific'"),
-        (lambda t: t.replace('"90501", ', '"9050", '), "department.zip_codes: '9050'"),
-        (lambda t: t.replace("capacity = 3", 'capacity = "forty"'),
-         "programs.pip.cohorts[0].capacity: must be int"),
-        (lambda t: t.replace('weekday = "Thursday"', 'weekday = "Thursdy"'),
-         "programs.pip.cohorts[0].weekday"),
-        (lambda t: t.replace("start = 2020-03-05", 'start = "March 5"'),
-         "programs.pip.cohorts[0].start: must be a date"),
-        (lambda t: t + '\n[smtp]\nhost = "h"\nfrom = "a@b.c"\npassword = "hunter2"\n',
+        ({"department": {"zip_codes": Replace(["9050", *ZIPS[1:]])}}, "", "department.zip_codes: '9050'"),
+        (_cohort(capacity="forty"), "", "programs.pip.cohorts[0].capacity: must be int"),
+        (_cohort(weekday="Thursdy"), "", "programs.pip.cohorts[0].weekday"),
+        (_cohort(start="March 5"), "", "programs.pip.cohorts[0].start: must be a date"),
+        ({"smtp": {"host": "h", "from": "a@b.c", "password": "hunter2"}}, "",
          "smtp.password: never put a password in the file"),
-        (lambda t: t + '\n[smtp]\nhost = "h"\nfrom = "a@b.c"\nsecurity = "tls"\n',
+        ({"smtp": {"host": "h", "from": "a@b.c", "security": "tls"}}, "",
          "smtp.security: must be starttls, ssl or none"),
-        (lambda t: t + "\n[surprise]\nx = 1\n", "surprise: unknown key"),
-        (lambda t: t.replace("[department]", "[department]\ncity2 = 'x'"), "department.city2: unknown key"),
-        (lambda t: t + "\nnot toml at all [", "not valid TOML"),
+        ({"surprise": {"x": 1}}, "", "surprise: unknown key"),
+        ({"department": {"city2": "x"}}, "", "department.city2: unknown key"),
+        ({}, "\nnot toml at all [", "not valid TOML"),  # the file's syntax itself
     ],
 )
-def test_every_config_error_names_the_key(tmp_path: Path, change, message):
-    path = write(tmp_path, change(PIP_CONFIG))
+def test_every_config_error_names_the_key(tmp_path: Path, changes, appended, message):
+    path = write(tmp_path, configs.toml(configs.edited(configs.PIP, changes)) + appended)
     with pytest.raises(ConfigError) as err:
         config.load(path)
     assert str(err.value).startswith(str(path))
