@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,30 +131,14 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
         for identity, (rid, _fp) in known.items():
             made_of.setdefault(rid, set()).add(identity)
 
-    people = []
-    present: set[str] = set()
-    edited = _edited_in_place(candidates, known, stored, current)
-    for i, c in enumerate(candidates):
-        rid = edited.get(i) or current(known.get(c.identity, (None, None))[0])
-        if rid not in stored:
-            rid = None
-        if rid:
-            present.add(rid)
-        people.append(dedupe.person(key, c.values, rid))
-    orphans = [rid for rid in stored if rid not in present]
-    for rid in orphans:
-        people.append(dedupe.person(key, stored[rid]["data"]["values"], rid))
+    people = _people(key, candidates, known, stored, current)
     decisions = store.decisions(key)
     merge = [(current(a), current(b)) for a, b, d in decisions if d == "Merge"]
     apart = [(current(a), current(b)) for a, b, d in decisions if d == "Not duplicate"]
     grouping = dedupe.group(key, people, merge=merge, apart=apart)
 
     adopted = adopted or {}
-    claims: dict[Any, list[str]] = {}  # source ref or first submission -> adopted IDs
-    for rid, row in adopted.items():
-        first = row.tool.get(layout.FIRST)
-        for ref in row.sources + ([first] if first is not None else []):
-            claims.setdefault(ref, []).append(rid)
+    claims = _claims(adopted)
     next_seq = max([store.next_seq(key)] + [int(rid.split("-")[1]) + 1 for rid in adopted])
     claimed: set[str] = set()
     records: dict[str, dict[str, Any]] = {}
@@ -183,20 +167,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
             index_to_rid[i] = rid
         old = [stored[people[i].record_id]["data"] for i in members if i >= n]
         if real:
-            # A record's place in a first-come queue is when it was first seen: an edit or a
-            # re-submission updates its answers and "Latest submitted", never this.
-            firsts = [c.first for c in real] + [o["first"] for o in old]
-            firsts += [stored[r]["first"] for r in ids if stored[r]["first"] is not None]
-            data = {
-                "values": _latest_values(real, "values"),
-                "extra": _latest_values(real, "extra"),
-                "first": min(firsts),
-                "latest": max([real[-1].submitted] + [o["latest"] for o in old]),
-                "sources": [c.response.ref for c in sorted(real, key=lambda c: c.response.row)],
-                "eligibility": ("Ineligible: " + "; ".join(real[-1].ineligible))
-                if real[-1].ineligible else "",
-                "source_state": "",
-            }
+            data = _from_responses(real, old, [stored[r] for r in ids])
             counts["merged"] += len(real) - 1
             for c in real:
                 # a response's normalised answers are saved when new or changed, or all of them
@@ -204,12 +175,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
                 unsaved = not reuse or known.get(c.identity) != (rid, c.fingerprint)
                 registry[c.identity] = (rid, c.fingerprint, c if unsaved else None)
         else:
-            data = dict(old[0])
-            for o in old[1:]:
-                data["first"] = min(data["first"], o["first"])
-                data["latest"] = max(data["latest"], o["latest"])
-                data["sources"] = sorted(set(data["sources"]) | set(o["sources"]))
-            data["source_state"] = "Missing from source"
+            data = _without_responses(old)
             counts["missing"] += 1
         if rid not in stored:
             if real:
@@ -224,8 +190,82 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
             counts["unchanged" if same else "updated"] += 1
         records[rid] = data
     counts["records"] = len(records)
+    possible = _possible(key, grouping.maybe, index_to_rid, records, decisions)
+    counts["possible"] = len(possible)
+    review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
+                         _answers_by_title(p, program)) for p in problems]
+    return ProgramResult(records=records, retired=retired, registry=registry, known=known,
+                         counts=counts, unchanged=unchanged, claimed=claimed,
+                         possible=possible, review=review, seq=seq_of, stored=stored)
+
+
+def _people(key: str, candidates: list[Candidate], known: dict[str, tuple[str, str]],
+            stored: dict[str, Any], current: Callable[[str | None], str | None]) -> list[Any]:
+    """Who is who, for deduplication: every response (with the record it belonged to, if
+    still there), then every stored record none of whose responses came back."""
+    people = []
+    present: set[str] = set()
+    edited = _edited_in_place(candidates, known, stored, current)
+    for i, c in enumerate(candidates):
+        rid = edited.get(i) or current(known.get(c.identity, (None, None))[0])
+        if rid not in stored:
+            rid = None
+        if rid:
+            present.add(rid)
+        people.append(dedupe.person(key, c.values, rid))
+    orphans = [rid for rid in stored if rid not in present]
+    for rid in orphans:
+        people.append(dedupe.person(key, stored[rid]["data"]["values"], rid))
+    return people
+
+
+def _from_responses(real: list[Candidate], old: list[dict[str, Any]],
+                    before: list[dict[str, Any]]) -> dict[str, Any]:
+    """A record's data from its responses `real` (oldest first), the data of records without
+    responses merged into it (`old`) and the stored records it continues (`before`)."""
+    # A record's place in a first-come queue is when it was first seen: an edit or a
+    # re-submission updates its answers and "Latest submitted", never this.
+    firsts = [c.first for c in real] + [o["first"] for o in old]
+    firsts += [r["first"] for r in before if r["first"] is not None]
+    return {
+        "values": _latest_values(real, "values"),
+        "extra": _latest_values(real, "extra"),
+        "first": min(firsts),
+        "latest": max([real[-1].submitted] + [o["latest"] for o in old]),
+        "sources": [c.response.ref for c in sorted(real, key=lambda c: c.response.row)],
+        "eligibility": ("Ineligible: " + "; ".join(real[-1].ineligible))
+        if real[-1].ineligible else "",
+        "source_state": "",
+    }
+
+
+def _without_responses(old: list[dict[str, Any]]) -> dict[str, Any]:
+    """A record none of whose responses is in the source any more, from its stored data."""
+    data = dict(old[0])
+    for o in old[1:]:
+        data["first"] = min(data["first"], o["first"])
+        data["latest"] = max(data["latest"], o["latest"])
+        data["sources"] = sorted(set(data["sources"]) | set(o["sources"]))
+    data["source_state"] = "Missing from source"
+    return data
+
+
+def _claims(adopted: Mapping[str, layout.AdoptedRow]) -> dict[Any, list[str]]:
+    """Source ref or first submission -> the adopted rows' record IDs that show it."""
+    claims: dict[Any, list[str]] = {}
+    for rid, row in adopted.items():
+        first = row.tool.get(layout.FIRST)
+        for ref in row.sources + ([first] if first is not None else []):
+            claims.setdefault(ref, []).append(rid)
+    return claims
+
+
+def _possible(key: str, maybe: Any, index_to_rid: dict[int, str],
+              records: dict[str, dict[str, Any]],
+              decisions: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The possible duplicate pairs for staff, with the decision staff made on each."""
     possible = []
-    for i, j, evidence in grouping.maybe:
+    for i, j, evidence in maybe:
         a, b = sorted((index_to_rid[i], index_to_rid[j]), key=lambda r: (len(r), r))
         possible.append({"program": PROGRAMS[key].name, "a": a, "b": b,
                          "name_a": _name(key, records[a]["values"]),
@@ -233,12 +273,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     decided = {(a, b): d for a, b, d in decisions}
     for p in possible:
         p["decision"] = decided.get((p["a"], p["b"]))
-    counts["possible"] = len(possible)
-    review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
-                         _answers_by_title(p, program)) for p in problems]
-    return ProgramResult(records=records, retired=retired, registry=registry, known=known,
-                         counts=counts, unchanged=unchanged, claimed=claimed,
-                         possible=possible, review=review, seq=seq_of, stored=stored)
+    return possible
 
 
 def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, str]],
