@@ -205,3 +205,16 @@ def _chart_colours(pdf: Path, prefix: Path) -> dict[str, int]:
                 if all(abs(a - b) <= 40 for a, b in zip(rgb, target, strict=True)):
                     counts[name] += 1
     return counts
+
+
+@pytest.mark.libreoffice
+def test_an_answer_that_looks_like_a_formula_prints_as_typed(site, tmp_path):
+    """Guards "no answer becomes a formula" where staff see it: LibreOffice opens the master
+    and prints the name "=1+1" as those characters, never as the result 2."""
+    site.write_pip(site.pip_rows + ['3/3/2020 10:00:00,fay@example.com,"=1+1",Wong,5/6/1970,'
+                                    '3105550106,I live in Torrance,'])
+    sync(site.config())
+    doc = _print(site.master, tmp_path / "pdf")
+    text = " ".join(doc.pages)
+    assert "=1+1" in text
+    assert "Wong" in text
