@@ -164,16 +164,22 @@ def _check_credentials(config: Config, report: CheckReport) -> bool:
         return False
     detail = (f"{path} (service account {email}: share each response spreadsheet with this "
               "address as a Viewer)")
+    _private_file(report, what, path, detail, "the key")
+    return True
+
+
+def _private_file(report: CheckReport, what: str, path: Path, detail: str, noun: str) -> None:
+    """OK with `detail` when only the owner can read the secret at `path`, else a FIX line
+    with the command that makes it so (an access list on Windows, file modes elsewhere)."""
     if os.name == "nt":
         found = _open_to_others(report, what, path, detail, path, False)
         if found:
-            report.add(what, False, f"{path}: {found[0]} can read the key: run {found[1]}")
+            report.add(what, False, f"{path}: {found[0]} can read {noun}: run {found[1]}")
     elif path.stat().st_mode & 0o077:
-        report.add(what, False, f"{path}: other users of this computer can read the key: "
+        report.add(what, False, f"{path}: other users of this computer can read {noun}: "
                    f"run chmod 600 {path}")
     else:
         report.add(what, True, detail)
-    return True
 
 
 def _check_signin(config: Config, report: CheckReport) -> bool:
@@ -204,16 +210,7 @@ def _check_signin(config: Config, report: CheckReport) -> bool:
     detail = (f"{google.token}: signed in as {who} with `tpd-programs login` on "
               f"{when(saved.signed_in)}; token last refreshed {when(saved.refreshed)} (this "
               "account must be able to open each response spreadsheet and form)")
-    path = google.token
-    if os.name == "nt":
-        found = _open_to_others(report, what, path, detail, path, False)
-        if found:
-            report.add(what, False, f"{path}: {found[0]} can read the sign-in: run {found[1]}")
-    elif path.stat().st_mode & 0o077:
-        report.add(what, False, f"{path}: other users of this computer can read the sign-in: "
-                   f"run chmod 600 {path}")
-    else:
-        report.add(what, True, detail)
+    _private_file(report, what, google.token, detail, "the sign-in")
     return True
 
 
