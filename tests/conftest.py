@@ -112,6 +112,18 @@ def soffice_to_pdf(path: Path, outdir: Path) -> Path:
     return pdf
 
 
+def fill_disk(folder: Path) -> Path:
+    """Fill the disk `folder` is on (a small tmpfs from `mount`) with one file; returns it."""
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    filler = folder / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            fh.write(b"\0" * free)
+        except OSError:  # full: that is the point
+            pass
+    return filler
+
+
 @pytest.fixture
 def mount(tmp_path):
     """Mount a small tmpfs (a real full disk, a real read-only folder); skipped where this

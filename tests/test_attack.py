@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -30,7 +29,7 @@ from sync.master import syncer
 from sync.state import store
 from sync.vacation.purge import purge
 from sync.vacation.routes import write_routes
-from tests.conftest import REPO, Site
+from tests.conftest import REPO, Site, fill_disk
 from tests.helpers import (
     TODAY,
     VSC_ROWS,
@@ -247,13 +246,7 @@ def test_restore_on_a_full_disk_leaves_the_state_file_in_place(used, mount, caps
     mount(used.out, "size=2m")
     assert run_command(used, "sync") == 0
     newest = store.newest_backup(used.out)
-    filler = used.out / "filler"
-    free = os.statvfs(used.out).f_bavail * os.statvfs(used.out).f_frsize
-    with open(filler, "wb") as fh:
-        try:
-            fh.write(b"\0" * free)
-        except OSError:
-            pass
+    filler = fill_disk(used.out)
     capsys.readouterr()
     before = snapshot(used.out)
     assert run_command(used, "restore-state", "--from", str(newest)) == 1

@@ -5,7 +5,6 @@ clear message, never a traceback, with every file left as it was."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 import stat
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from sync.errors import StateError
 from sync.state import store
 from sync.state.store import Store
+from tests.conftest import fill_disk
 from tests.helpers import run_command, set_pip_status, snapshot, statuses
 
 STAFF_EDIT = {"PIP-00002": "Accepted", "PIP-00003": "Declined"}
@@ -182,13 +182,7 @@ def test_a_full_disk_during_run_says_the_disk_is_full(site, mount, capsys):
     assert run_command(site, "run") == 0
     site.write_pip(site.pip_rows + [
         '3/3/2020 08:00:00,di@example.com,Di,Park,7/8/1990,310 555 0104,I live in Torrance,'])
-    free = os.statvfs(site.out).f_bavail * os.statvfs(site.out).f_frsize
-    filler = site.out / "filler"
-    with open(filler, "wb") as fh:
-        try:
-            fh.write(b"\0" * free)
-        except OSError:
-            pass
+    filler = fill_disk(site.out)
     capsys.readouterr()
     before = snapshot(site.out)
     assert run_command(site, "run") == 1

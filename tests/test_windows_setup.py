@@ -400,20 +400,26 @@ def test_unexpected_error_is_one_line_and_a_log_entry_without_its_message(
         assert part not in captured.out + captured.err + text
 
 
+def _notifying_site(root: Path, port: int) -> Site:
+    """A site with no responses whose failure notices go to the loopback server at `port`."""
+    site = Site(root, PIP_CONFIG + textwrap.dedent(f"""
+        [smtp]
+        host = "127.0.0.1"
+        port = {port}
+        security = "none"
+        from = "Community Programs <programs@example.org>"
+        notify = ["staff@example.org"]
+        """))
+    site.write_pip([])
+    return site
+
+
 def test_unexpected_error_in_run_still_sends_the_failure_notice(tmp_path: Path, monkeypatch,
                                                                 capsys):
     import sync.run
 
     with LoopbackSmtp() as server:
-        site = Site(tmp_path, PIP_CONFIG + textwrap.dedent(f"""
-            [smtp]
-            host = "127.0.0.1"
-            port = {server.port}
-            security = "none"
-            from = "Community Programs <programs@example.org>"
-            notify = ["staff@example.org"]
-            """))
-        site.write_pip([])
+        site = _notifying_site(tmp_path, server.port)
         monkeypatch.setattr(sync.run, "run", _raise_with_personal_data)
         assert cli.main(["run", "--config", str(site.config_path)]) == 1
         captured = capsys.readouterr()
@@ -440,15 +446,7 @@ def test_a_toolkit_error_outside_the_steps_of_run_is_notified_too(tmp_path: Path
         raise SyncError(f"{config.output}: cannot create the lock file (disk full)")
 
     with LoopbackSmtp() as server:
-        site = Site(tmp_path, PIP_CONFIG + textwrap.dedent(f"""
-            [smtp]
-            host = "127.0.0.1"
-            port = {server.port}
-            security = "none"
-            from = "Community Programs <programs@example.org>"
-            notify = ["staff@example.org"]
-            """))
-        site.write_pip([])
+        site = _notifying_site(tmp_path, server.port)
         monkeypatch.setattr(sync.run, "run", cannot_start)
         assert cli.main(["run", "--config", str(site.config_path)]) == 1
         assert len(server.messages) == 1
