@@ -385,7 +385,7 @@ def test_unexpected_error_is_one_line_and_a_log_entry_without_its_message(
         site: Site, monkeypatch, capsys):
     """Regression: an exception outside the toolkit's own errors reached the screen as a
     traceback (message and all) and never the log file."""
-    monkeypatch.setitem(cli._HANDLERS, "sync", _raise_with_personal_data)
+    monkeypatch.setitem(cli.HANDLERS, "sync", _raise_with_personal_data)
     assert cli.main(["sync", "--config", str(site.config_path)]) == 1
     captured = capsys.readouterr()
     err = captured.err.strip()

@@ -1,0 +1,322 @@
+"""The `tpd-programs` commands: each parses its own options, calls one library function and
+prints its summary. `command` registers a function as a subcommand; `sync.cli` builds the
+parser from COMMANDS and dispatches to HANDLERS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sync import config as config_mod
+from sync.config.programs import PROGRAMS
+from sync.errors import RefusedError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, help_text: str):
+    """Register `func(args, config) -> int` as subcommand `name`, with an options builder."""
+
+    def wrap(func):
+        def options(parser: argparse.ArgumentParser) -> None:
+            add = getattr(func, "options", None)
+            if add:
+                add(parser)
+
+        COMMANDS[name] = (help_text, options)
+        func.command_name = name
+        HANDLERS[name] = func
+        return func
+
+    return wrap
+
+
+HANDLERS: dict[str, Callable] = {}
+
+
+def _program_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--program", choices=sorted(PROGRAMS), help="only this program (default: every configured one)"
+    )
+
+
+def _selected(args: argparse.Namespace, cfg: config_mod.Config) -> list[str]:
+    if getattr(args, "program", None):
+        cfg.program(args.program)  # a clear error if it is not configured
+        return [args.program]
+    return list(cfg.programs)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+@command("sync", "read every form's responses and update the master workbook")
+def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.master.syncer import sync
+
+    summary = sync(cfg, _selected(args, cfg))
+    print(summary.render())
+    return EXIT_OK
+
+
+cmd_sync.options = _program_option
+
+
+@command("check", "check the configuration, the sources and that every mapped question exists")
+def cmd_check(args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
+    from sync.check import check_file
+
+    report = check_file(args.config, getattr(args, "program", None))
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+cmd_check.options = _program_option
+cmd_check.needs_config = False  # a configuration error is one of the FIX lines
+
+
+@command("run", "the daily job for a scheduler: sync, rosters, confirmations, routes; "
+         "exit 1 if any step failed")
+def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.run import run
+
+    report = run(cfg)
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _run_failed(cfg: config_mod.Config, err: BaseException) -> str:
+    from sync.run import notify_aborted
+
+    return notify_aborted(cfg, err)
+
+
+cmd_run.on_failure = _run_failed  # a run that stops outside its steps still tells staff
+
+
+@command("init", "write a starter configuration and templates folder for a new department")
+def cmd_init(args: argparse.Namespace, cfg: None) -> int:
+    from sync.init import write_starter
+
+    print(write_starter(args.folder, examples=args.examples, force=args.force).render())
+    return EXIT_OK
+
+
+def _init_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("config"),
+                        help="where to write programs.toml and templates/ (default: config)")
+    parser.add_argument("--examples", action="store_true",
+                        help="also copy the sample form exports and read them, to try the "
+                        "toolkit offline")
+    parser.add_argument("--force", action="store_true", help="replace files that already exist")
+
+
+cmd_init.options = _init_options
+cmd_init.needs_config = False
+
+
+def _iso_date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2020-03-05: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days, at least 1: {text!r}")
+    return int(text)
+
+
+@command("rosters", "write each class's roster, waitlist, attendance and sign-in sheets "
+         "(one workbook per cohort or semester)")
+def cmd_rosters(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.classes.rosters import write_rosters
+
+    print(write_rosters(cfg, args.program, args.cohort).render())
+    return EXIT_OK
+
+
+def _rosters_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--program", choices=["pip", "tap"],
+                        help="only this program (default: both)")
+    parser.add_argument("--cohort", metavar="ID",
+                        help="only this cohort or semester (its id, e.g. 2020-spring, or name)")
+
+
+cmd_rosters.options = _rosters_options
+
+
+@command("routes", "write the vacation-check route sheets (one workbook per day, a sheet per beat)")
+def cmd_routes(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.vacation.routes import write_routes
+
+    print(write_routes(cfg, start=args.date, days=args.days).render())
+    return EXIT_OK
+
+
+def _routes_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                        help="first day (default: today in the department's time zone)")
+    parser.add_argument("--days", type=_positive, default=None, metavar="N",
+                        help="how many days from --date (default: routes.days in the config)")
+
+
+cmd_routes.options = _routes_options
+
+
+@command("purge", "remove vacation-check personal data past retention (dry run unless --apply)")
+def cmd_purge(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.vacation.purge import purge
+
+    print(purge(cfg, apply=args.apply).render())
+    return EXIT_OK
+
+
+def _purge_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--apply", action="store_true",
+                        help="really remove it (default: only list what would be removed)")
+
+
+cmd_purge.options = _purge_options
+
+
+@command("confirmations", "render the confirmation emails that are due into the outbox "
+         "(nothing is sent unless --send)")
+def cmd_confirmations(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.confirmations import confirm, resolve
+
+    if args.mark_sent:
+        n = resolve(cfg, args.mark_sent, "sent")
+        print(f"{args.mark_sent}: {n} possibly-sent message row(s) marked as sent.")
+        return EXIT_OK
+    if args.retry:
+        n = resolve(cfg, args.retry, "retry")
+        print(f"{args.retry}: {n} possibly-sent or refused message row(s) to be sent again by "
+              "the next --send.")
+        return EXIT_OK
+    summary = confirm(cfg, _selected(args, cfg), send=args.send, limit=args.limit,
+                      preview=args.preview)
+    print(summary.render())
+    refusal = summary.refusal()
+    if refusal:
+        raise RefusedError(refusal)
+    return EXIT_OK
+
+
+def _confirmations_options(parser: argparse.ArgumentParser) -> None:
+    _program_option(parser)
+    parser.add_argument("--limit", type=_count, metavar="N",
+                        help="write and send at most N messages this run")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--send", action="store_true",
+                      help="deliver them through the [smtp] server (needs smtp.send = true)")
+    what.add_argument("--preview", metavar="RECORD_ID",
+                      help="show the confirmation of one record, whatever was sent before")
+    what.add_argument("--mark-sent", metavar="RECORD_ID",
+                      help="a possibly-sent message did arrive: never send it again")
+    what.add_argument("--retry", metavar="RECORD_ID",
+                      help="a possibly-sent message did not arrive, or the cause of a refused "
+                      "one is fixed: send it with the next --send")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1: {text!r}")
+    return int(text)
+
+
+cmd_confirmations.options = _confirmations_options
+
+
+@command("restore-state", "put back the newest backup of the state file (or --from FILE), "
+         "or start a new one with --start-over")
+def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.master.restore import restore
+    from sync.state.lock import run_lock
+    from sync.vacation.purge import reapply
+
+    def purges(replaced: Path, restored: Path) -> str | None:
+        return reapply(cfg, replaced, restored)
+
+    with run_lock(cfg.output):
+        print(restore(cfg.output, args.source, start_over=args.start_over,
+                      carry_over=[purges]))
+    return EXIT_OK
+
+
+def _restore_options(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--from", dest="source", type=Path, metavar="FILE",
+                      help="this backup instead of the newest one in the backups folder")
+    what.add_argument("--start-over", action="store_true",
+                      help="begin an empty state: new record IDs, and every confirmation is "
+                      "sent again (the old file is kept aside)")
+
+
+cmd_restore_state.options = _restore_options
+
+
+@command("login", "sign in to Google as yourself for google.auth = \"user\": allow read-only "
+         "access in a browser once; scheduled runs then refresh the saved sign-in")
+def cmd_login(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    import threading
+    import webbrowser
+
+    from sync.login import Login
+
+    with Login(cfg.google, port=args.port) as pending:
+        print(pending.instructions(browser=not args.no_browser), flush=True)
+        if args.no_browser:
+            threading.Thread(target=_read_pasted, args=(pending,), daemon=True).start()
+        else:
+            webbrowser.open(pending.url)
+        signed = pending.wait()
+    print(signed.render())
+    return EXIT_OK
+
+
+def _read_pasted(pending) -> None:
+    """Hand each pasted line to the login until one is the redirect address (CLI only)."""
+    try:
+        for line in sys.stdin:
+            problem = pending.offer(line)
+            if problem is None:
+                return
+            if line.strip():
+                print(f"tpd-programs: {problem}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # no terminal (a closed or absent stdin): the port still waits
+        return
+
+
+def _login_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not open a browser: print the address to open on any computer, "
+                        "then wait for the answer on a local port or for the pasted address")
+    parser.add_argument("--port", type=_port, default=0, metavar="N",
+                        help="the local port Google's answer comes back to (default: any free "
+                        "one; fix it to forward it over ssh -L N:127.0.0.1:N)")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535: {text!r}")
+    return int(text)
+
+
+cmd_login.options = _login_options
+
+
+@command("logout", "revoke the Google sign-in saved by `tpd-programs login` and delete its file")
+def cmd_logout(args: argparse.Namespace, cfg: config_mod.Config) -> int:
+    from sync.login import logout
+
+    print(logout(cfg.google))
+    return EXIT_OK
