@@ -14,6 +14,7 @@ neither OK (nobody looked) nor FIX (nothing is known to be wrong), so the check 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import stat
@@ -56,10 +57,12 @@ class CheckReport:
         return "\n".join([*rows, verdict])
 
 
-def check_file(path: Path, program: str | None = None) -> CheckReport:
-    """Load the configuration at `path` and check it; a configuration error is one FIX line."""
+def check_file(path: Path, program: str | None = None,
+               as_of: dt.date | None = None) -> CheckReport:
+    """Load the configuration at `path` (its clock set to `as_of`, if given) and check it; a
+    configuration error is one FIX line."""
     try:
-        config = load(path)
+        config = load(path, as_of=as_of)
         keys = [config.program(program).key] if program else list(config.programs)
     except ConfigError as err:
         report = CheckReport()

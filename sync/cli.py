@@ -18,7 +18,7 @@ from sync import config as config_mod
 from sync.commands import COMMANDS, EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, HANDLERS
 from sync.errors import LockedError, SyncError
 from sync.master import heap, progress
-from sync.state import logfile
+from sync.state import clock, logfile
 
 __all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_USAGE", "HANDLERS", "main"]
 
@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
     common.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    common.add_argument("--as-of", metavar="YYYY-MM-DD",
+                        help="run as if today were this day in the department's time zone "
+                        "(what is due, active, this week, the route day, retention), at the "
+                        "real time of day")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, options) in COMMANDS.items():
         sub = subs.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -83,25 +87,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
+    try:
+        args.as_of = clock.parse_day(args.as_of) if args.as_of is not None else None
+    except ValueError as err:
+        print(f"tpd-programs {args.command}: --as-of: {err}", file=sys.stderr)
+        return EXIT_USAGE
     setup_logging(args.verbose, args.quiet)
     progress.configure(False if args.quiet else None)
     handler = HANDLERS[args.command]
     file_log = None
     cfg = None
     try:
-        cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
+        cfg = config_mod.load(args.config, as_of=args.as_of) \
+            if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
             file_log = logfile.attach(cfg.output)
         with heap.young_collections_only():  # every command builds many long-lived objects
-            try:
-                return handler(args, cfg)
-            except (OSError, sqlite3.Error) as err:  # the state file, a full disk
-                from sync.state.store import translate
-
-                known = translate(err, cfg.output) if cfg is not None else None
-                if known is None:
-                    raise
-                raise known from None
+            return _call(handler, args, cfg)
     except LockedError as err:
         print(f"tpd-programs: {err}", file=sys.stderr)
         return EXIT_LOCKED
@@ -127,6 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if file_log is not None:
             logfile.detach(file_log)
+
+
+def _call(handler: Callable, args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
+    """The command's handler, with an outside error the state knows (a full disk, a damaged
+    state file) translated into its message."""
+    try:
+        return handler(args, cfg)
+    except (OSError, sqlite3.Error) as err:
+        from sync.state.store import translate
+
+        known = translate(err, cfg.output) if cfg is not None else None
+        if known is None:
+            raise
+        raise known from None
 
 
 def _after_failure(handler: Callable, cfg: config_mod.Config | None, err: BaseException) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from sync import config as config_mod
 from sync.config.programs import PROGRAMS
 from sync.errors import RefusedError
+from sync.state import clock
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -71,7 +72,7 @@ cmd_sync.options = _program_option
 def cmd_check(args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
     from sync.check import check_file
 
-    report = check_file(args.config, getattr(args, "program", None))
+    report = check_file(args.config, getattr(args, "program", None), as_of=args.as_of)
     print(report.render())
     return EXIT_OK if report.ok else EXIT_ERROR
 
@@ -103,7 +104,8 @@ cmd_run.on_failure = _run_failed  # a run that stops outside its steps still tel
 def cmd_init(args: argparse.Namespace, cfg: None) -> int:
     from sync.init import write_starter
 
-    print(write_starter(args.folder, examples=args.examples, force=args.force).render())
+    print(write_starter(args.folder, examples=args.examples, force=args.force,
+                        today=args.as_of).render())
     return EXIT_OK
 
 
@@ -248,7 +250,7 @@ def cmd_restore_state(args: argparse.Namespace, cfg: config_mod.Config) -> int:
 
     with run_lock(cfg.output):
         print(restore(cfg.output, args.source, start_over=args.start_over,
-                      carry_over=[purges]))
+                      carry_over=[purges], now=clock.now(cfg)))
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync.errors import ConfigError
-from sync.state import files
+from sync.state import clock, files
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example.toml"
@@ -86,8 +86,10 @@ def starter_config(example: str, *, examples: bool, today: dt.date) -> str:
     return re.sub(r'^# (credentials = .*)$', r"\1", text, count=1, flags=re.MULTILINE)
 
 
-def write_starter(folder: Path, *, examples: bool = False, force: bool = False) -> Starter:
-    """Write `folder/programs.toml` and `folder/templates/` (and `folder/examples/`)."""
+def write_starter(folder: Path, *, examples: bool = False, force: bool = False,
+                  today: dt.date | None = None) -> Starter:
+    """Write `folder/programs.toml` and `folder/templates/` (and `folder/examples/`), dated
+    `today` (default: the server's date; there is no department's zone yet)."""
     if not EXAMPLE.is_file():
         raise ConfigError(f"{EXAMPLE}: the example configuration is missing from this copy of "
                           "the toolkit; reinstall it from its source folder")
@@ -106,7 +108,7 @@ def write_starter(folder: Path, *, examples: bool = False, force: bool = False) 
                           f"{len(targets)} files do); nothing was written. Use --force to "
                           "replace them with the starter versions")
     text = starter_config(EXAMPLE.read_text(encoding="utf-8"), examples=examples,
-                          today=dt.date.today())
+                          today=today or clock.system_today())
     _mkdir(folder)
     _write(starter.config, text.encode("utf-8"))
     starter.written.append(starter.config)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -365,7 +365,7 @@ def failure_message(config: Config, report: RunReport) -> EmailMessage:
                           f"failed ({', '.join(report.failed)})")
     message["From"] = config.smtp.sender
     message["To"] = ", ".join(config.smtp.notify)
-    message["Date"] = formatdate(localtime=True)
+    message["Date"] = format_datetime(clock.moment(config).replace(microsecond=0))
     message["Message-ID"] = make_msgid(domain="tpd-programs.local")
     body = [
         f"The scheduled run of the Community Programs Toolkit ({config.department.name}) "

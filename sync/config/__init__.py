@@ -1,6 +1,7 @@
 """Load and validate the TOML configuration once; every error names the key.
 
-`load(path)` returns a frozen `Config`. Nothing else in the package reads the file or the
+`load(path)` returns a frozen `Config`; `load(path, as_of=day)` one whose clock
+(`sync.state.clock`) reads as if today were `day`. Nothing else in the package reads the file or the
 environment for settings: secrets (the SMTP password) arrive here from the variable the
 file names, and travel on in the returned object. Names that become file or sheet names
 (class ids, beat names) must differ when case is ignored, as on Windows (`sync.state.filenames`).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +20,7 @@ from sync.config.google import Google, read_google
 from sync.config.programs import PROGRAMS
 from sync.config.tomltable import TableReader, parse
 from sync.errors import ConfigError
-from sync.state import filenames
+from sync.state import clock, filenames
 
 DEFAULT_CONFIG = Path("config/programs.toml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -135,6 +136,7 @@ class Config:
     smtp: Smtp | None
     backups: int = 5
     route_days: int = 3
+    as_of: clock.AsOf | None = None  # --as-of: the day every command takes as today
 
     def program(self, key: str) -> ProgramConfig:
         try:
@@ -406,8 +408,9 @@ def _smtp(r: TableReader) -> Smtp | None:
     )
 
 
-def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
-    """Read and validate the configuration file at `path`."""
+def load(path: str | os.PathLike[str] = DEFAULT_CONFIG, as_of: dt.date | None = None) -> Config:
+    """Read and validate the configuration file at `path`; with `as_of`, its clock reads as if
+    today were that day in the department's time zone."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -430,7 +433,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             raise progs.fail(key, f"unknown program (known programs: {', '.join(PROGRAMS)})")
     if not progs.table:
         raise root.fail("programs", "configure at least one program (pip, tap or vsc)")
-    return Config(
+    config = Config(
         path=path,
         department=_department(root.sub("department", required=True)),
         output=out.path_value("folder", "out"),
@@ -440,3 +443,6 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         backups=out.number("backups", 5),
         route_days=routes.number("days", 3, minimum=1),
     )
+    if as_of is None:
+        return config
+    return replace(config, as_of=clock.as_of(as_of, config.department.timezone))

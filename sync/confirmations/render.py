@@ -41,6 +41,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sync.confirmations import headers
 from sync.confirmations.headers import one_line
 from sync.errors import TemplateError
+from sync.state import clock as clocks
 from sync.state import files
 
 PARTS = (("subject", ".subject.txt"), ("text", ".txt"), ("html", ".html"))
@@ -290,7 +291,7 @@ def compose(rendered: Rendered, sender: Address, to: Sequence[Address],
     for label, mailboxes in addresses.items():
         if mailboxes:
             msg.set_raw(label, headers.address_header(label, mailboxes))
-    msg["Date"] = format_datetime((when or dt.datetime.now().astimezone()).replace(microsecond=0))
+    msg["Date"] = format_datetime((when or clocks.system_moment()).replace(microsecond=0))
     msg["Message-ID"] = make_msgid(domain=sender.domain or None)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text, cte="quoted-printable")

@@ -17,6 +17,7 @@ import unicodedata
 from dateutil import parser as dateutil_parser
 
 from sync.sources import Value
+from sync.state import clock
 
 SERIAL_EPOCH = dt.datetime(1899, 12, 30)
 MAX_SERIAL = 2958465  # 9999-12-31
@@ -162,7 +163,7 @@ def parse_date(
     Text: "3/5/2020", "03/05/2020", "3-5-2020", "2020-03-05", "2020/03/05", "March 5, 2020",
     "Thu, Mar. 5th 2020", "5 March 2020", "05-Mar-2020"; a trailing time is ignored. Month
     before day unless `dayfirst`. Two-digit years: see `_full_year` (`today` defaults to
-    the current date). Empty values raise ValueError("no date given").
+    the server's date; a run passes the clock's). Empty values raise ValueError("no date given").
     """
     if isinstance(value, bool):
         raise ValueError("not a date")
@@ -177,7 +178,7 @@ def parse_date(
         raise ValueError("no date given")
     if m := _TIME_TAIL.fullmatch(text):
         text = m.group("date")
-    return _date_from_text(text, dayfirst, today or dt.date.today(), future)
+    return _date_from_text(text, dayfirst, today or clock.system_today(), future)
 
 
 def _zone(text: str) -> dt.tzinfo:
@@ -206,9 +207,8 @@ def _to_target(moment: dt.datetime, source: dt.tzinfo, target: dt.tzinfo) -> dt.
         raise ValueError("date is out of range") from None
 
 
-def _datetime_from_text(text: str, dayfirst: bool) -> dt.datetime:
+def _datetime_from_text(text: str, dayfirst: bool, today: dt.date) -> dt.datetime:
     """A naive or aware datetime from cleaned text, or raise ValueError."""
-    today = dt.date.today()
     m = _TIME_TAIL.fullmatch(text)
     if m is None:
         try:
@@ -239,6 +239,7 @@ def parse_datetime(
     source_tz: dt.tzinfo | None = None,
     target_tz: dt.tzinfo,
     dayfirst: bool = False,
+    today: dt.date | None = None,
 ) -> dt.datetime:
     """A naive local datetime in `target_tz`, seconds precision.
 
@@ -246,7 +247,8 @@ def parse_datetime(
     `source_tz` (`target_tz` when None). Text: Sheets display ("3/5/2020 18:04:11",
     "3/5/2020 6:04:11 PM"), Forms CSV ("2020/03/05 6:04:11 PM PST", "... GMT-8" meaning
     UTC-8, "... p.m. EST"), ISO 8601 with "Z" or an offset. A date alone is midnight.
-    Aware values are converted. Two-digit years are in the past 100 years.
+    Aware values are converted. Two-digit years are in the 100 years up to `today` (as
+    `parse_date`).
     """
     source = source_tz or target_tz
     if isinstance(value, bool):
@@ -261,5 +263,5 @@ def parse_datetime(
         text = _clean(str(value if value is not None else ""))
         if not text:
             raise ValueError("no date given")
-        moment = _datetime_from_text(text, dayfirst)
+        moment = _datetime_from_text(text, dayfirst, today or clock.system_today())
     return _to_target(moment, source, target_tz)

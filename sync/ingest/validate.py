@@ -22,6 +22,7 @@ from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
 from sync.ingest import normalize
 from sync.sources.responses import Response
+from sync.state import clock
 
 NAME_FIELDS = {
     "first_name", "last_name", "student_first_name", "student_last_name", "counselor_name",
@@ -83,10 +84,11 @@ def _parse(kind: str, name: str, raw: Any, response: Response, program: ProgramC
            config: Config) -> Any:
     if kind == "datetime":
         return normalize.parse_datetime(
-            raw, source_tz=response.timezone, target_tz=config.department.timezone
-        )
+            raw, source_tz=response.timezone, target_tz=config.department.timezone,
+            today=clock.today(config))
     if kind == "date":
-        return normalize.parse_date(raw, future=name in ("leave_date", "return_date"))
+        return normalize.parse_date(raw, future=name in ("leave_date", "return_date"),
+                                    today=clock.today(config))
     if kind == "email":
         return normalize.email(raw)
     if kind == "phone":

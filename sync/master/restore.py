@@ -51,7 +51,7 @@ CarryOver = Callable[[Path, Path], str | None]
 
 
 def restore(output: Path, source: Path | None = None, start_over: bool = False,
-            carry_over: Sequence[CarryOver] = ()) -> str:
+            carry_over: Sequence[CarryOver] = (), *, now: dt.datetime) -> str:
     """Put a backup of the state file back (the newest, or `source`), or with `start_over`
     begin an empty one. The file it replaces is kept in `backups/` as `damaged-state-*`;
     each of `carry_over` is first given that file and the restored copy. The caller holds
@@ -73,7 +73,7 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
         # read before the file is moved: its journal (if a read makes one) moves with it
         if path.exists() and path.stat().st_size:
             extra_lines = [line for carry in carry_over if (line := carry(path, partial))]
-        carried = _mark_restored(partial, source, _sent_rows(path))
+        carried = _mark_restored(partial, source, _sent_rows(path), now)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
     if path.exists() and path.stat().st_size:
@@ -92,7 +92,7 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
         db = sqlite3.connect(path)
         db.executescript(SCHEMA)
         db.execute("INSERT INTO meta (key, value) VALUES ('started_over', ?)",
-                   (dumps(dt.datetime.now().replace(microsecond=0)),))
+                   (dumps(now),))
         db.commit()
         db.close()
         lines.insert(0, f"Started a new, empty state file: {path}. The next sync gives every "
@@ -135,7 +135,8 @@ def _sent_rows(path: Path) -> list[tuple[object, ...]] | None:
         return None
 
 
-def _mark_restored(partial: Path, source: Path, rows: list[tuple[object, ...]] | None) -> int | None:
+def _mark_restored(partial: Path, source: Path, rows: list[tuple[object, ...]] | None,
+                   now: dt.datetime) -> int | None:
     """Carry `rows` into the restored copy at `partial` (but over a 'sent' row, or the same
     row) and mark it restored; how many were carried, None when there were none to read."""
     carried = 0
@@ -150,7 +151,7 @@ def _mark_restored(partial: Path, source: Path, rows: list[tuple[object, ...]] |
             db.execute(f"INSERT OR REPLACE INTO ledger ({_LEDGER}) "  # noqa: S608
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
             carried += 1
-        mark = {"from": source.name, "on": dt.datetime.now().replace(microsecond=0),
+        mark = {"from": source.name, "on": now,
                 "ledger": None if rows is None else carried}
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (RESTORED, dumps(mark)))
         db.execute("COMMIT")

@@ -80,7 +80,9 @@ def _text(value: Any) -> str:
     return normalize.clean_text(value) if value is not None else ""
 
 
-def _date(value: Any) -> str:
+def _date(value: Any, today: dt.date | None) -> str:
+    """A typed check date as ISO text; a two-digit year is the one up to `today` (the route's
+    day)."""
     if value is None or value == "":
         return ""
     if isinstance(value, dt.datetime):
@@ -88,7 +90,7 @@ def _date(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     try:
-        return normalize.parse_date(value).isoformat()
+        return normalize.parse_date(value, today=today).isoformat()
     except ValueError:
         return _text(value)
 
@@ -143,7 +145,7 @@ def read_checks(rows: Sequence[Sequence[Any]], route_file: str,
         typed = [get(h) for h in CHECK_HEADERS]
         if all(v is None or _text(v) == "" for v in typed):
             continue
-        date = _date(get(CHECK_DATE)) or (default_date.isoformat() if default_date else "")
+        date = _date(get(CHECK_DATE), default_date) or (default_date.isoformat() if default_date else "")
         out.append(Check(rid, date, _time(get(CHECK_TIME)), _text(get(CHECKED_BY)),
                          _result(get(RESULT)), _text(get(CHECK_NOTES)), route_file))
     return out
