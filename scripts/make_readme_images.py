@@ -1,17 +1,23 @@
-"""Make the README's pictures from the example data: docs/images/summary.png and route-sheet.png.
+"""Make the README's pictures from the README's first command: docs/images/summary.png and
+route-sheet.png.
 
     python scripts/make_readme_images.py
 
-Syncs the example configuration (config/example.toml) into a temporary folder, writes the
-Summary sheet as of 2020-12-24 and that day's route sheets, prints both with LibreOffice
-(soffice) to PDF, and turns the first page of each into a PNG with pdftoppm (poppler-utils).
-Nothing is written outside the temporary folder except the two pictures.
+Copies config/ into a temporary folder and runs there the very `tpd-programs` command the
+README's first code block runs on the example (`run --config config/example.toml --as-of
+...`, read from README.md, so the two cannot drift apart). Then prints with LibreOffice
+(soffice) to PDF the master workbook, whose first page is the Summary sheet, and the route
+workbook of the busiest day that run wrote, and turns the first page of each into a PNG with
+pdftoppm (poppler-utils). Nothing is written outside the temporary folder except the two
+pictures.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,7 +25,31 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DAY = dt.date(2020, 12, 24)  # the example data has vacation checks and a full autumn then
+PROGRAM = "tpd-programs"
+
+
+def readme_command(readme: Path = REPO / "README.md") -> list[str]:
+    """The arguments the README's first command gives `tpd-programs` (after its name)."""
+    text = readme.read_text(encoding="utf-8")
+    block = re.search(r"^```sh\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    if block is None:
+        raise SystemExit(f"{readme}: no ```sh block")
+    first = block.group(1).splitlines()[0]
+    for step in first.split("&&"):
+        words = shlex.split(step)
+        if words and Path(words[0]).name == PROGRAM:
+            return words[1:]
+    raise SystemExit(f"{readme}: the first command does not run {PROGRAM}")
+
+
+def run_readme_command(root: Path) -> Path:
+    """Copy config/ to `root` and run the README's first command there; the output folder."""
+    shutil.copytree(REPO / "config", root / "config")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(REPO), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-m", "sync", *readme_command()], cwd=root, env=env,
+                   check=True, timeout=600)
+    return root / "out"
 
 
 def to_pdf(path: Path, outdir: Path) -> Path:
@@ -27,9 +57,9 @@ def to_pdf(path: Path, outdir: Path) -> Path:
     exe = shutil.which("soffice") or shutil.which("libreoffice")
     if exe is None:
         sys.exit("LibreOffice (soffice) is needed: install it and run again")
-    subprocess.run([exe, f"-env:UserInstallation=file://{outdir / 'lo-profile'}", "--headless",
-                    "--norestore", "--convert-to", "pdf", "--outdir", str(outdir), str(path)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run([exe, f"-env:UserInstallation={(outdir / 'lo-profile').as_uri()}",
+                    "--headless", "--norestore", "--convert-to", "pdf", "--outdir", str(outdir),
+                    str(path)], check=True, capture_output=True, timeout=300)
     return outdir / f"{path.stem}.pdf"
 
 
@@ -45,33 +75,40 @@ def to_png(pdf: Path, target: Path, page: int = 1, dpi: int = 110,
                     "-singlefile", str(pdf), str(target.with_suffix(""))], check=True, timeout=120)
 
 
+def text_bottom(pdf: Path, page: int = 1) -> float:
+    """How far down page `page` of `pdf` its lowest text reaches above the footer, in inches."""
+    done = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                          check=True, capture_output=True, text=True, timeout=120)
+    height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', done.stdout).group(1))
+    bottoms = [float(y) for y in re.findall(r'yMax="([\d.]+)"', done.stdout)]
+    body = [y for y in bottoms if y < height * 0.9]  # not the "Page 1 of 2" footer
+    return max(body, default=height) / 72
+
+
+def busiest_route_file(out: Path) -> Path:
+    """The route workbook with the most stops among those the run wrote."""
+    sys.path.insert(0, str(REPO))
+    from sync.vacation.checklog import read_route_file, route_files
+
+    files = route_files(out)
+    if not files:
+        raise SystemExit(f"{out}: the README's command wrote no route sheets")
+    return max(files, key=lambda p: (len(read_route_file(p)[1]), -files.index(p)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images",
                         help="folder for the PNG files (default: docs/images)")
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    from sync import config as config_mod
-    from sync import summary
-    from sync.master.syncer import STATE, sync
-    from sync.state.store import Store
-    from sync.vacation.routes import write_routes
-    from sync.xlsx.saving import write_workbook
-
     with tempfile.TemporaryDirectory(prefix="tpd-readme-") as tmp:
         root = Path(tmp)
-        shutil.copytree(REPO / "config", root / "config")
-        config = config_mod.load(root / "config" / "example.toml")
-        sync(config)
-        routes = write_routes(config, start=DAY, days=1)
-        with Store(config.output / STATE) as store:
-            sheet = summary.build(store, config, DAY)
-        book = root / "summary.xlsx"
-        write_workbook(book, [sheet])
-        to_png(to_pdf(book, root), args.out / "summary.png")
-        # Beat 1's six stops fill the top of the (landscape) page: show that part, larger
-        to_png(to_pdf(routes.days[0].path, root), args.out / "route-sheet.png", dpi=150,
-               top_inches=3.1)
+        out = run_readme_command(root)
+        to_png(to_pdf(out / "master.xlsx", root), args.out / "summary.png")
+        # the first beat's stops fill the top of the (landscape) page: show that part, larger
+        route = to_pdf(busiest_route_file(out), root)
+        to_png(route, args.out / "route-sheet.png", dpi=150,
+               top_inches=text_bottom(route) + 0.5)
     for name in ("summary.png", "route-sheet.png"):
         print(args.out / name)
     return 0
