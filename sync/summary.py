@@ -3,8 +3,9 @@
 Plain Python over the state: `figures()` counts, `summary_sheet()` lays the counts out as a
 `sheet.Sheet` with native charts. Every figure is a number in its own cell, so staff can
 reuse it in their own formulas. "This week" and "this month" are relative to `today` (the
-department's local date); a week starts on Monday. Applicants are counted by their first
-submission, so a person who applied twice counts once, in the week they first applied.
+department's local date, or the `--as-of` day); a week starts on Monday. Applicants are
+counted by their first submission, so a person who applied twice counts once, in the week
+they first applied; as of an earlier day, those who first applied after it are not counted.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def figures(store: Store, config: Config, today: dt.date,
         review = fresh.review if fresh else store.get_meta(f"review:{key}", [])
         pairs = fresh.possible if fresh else store.get_meta(f"possible:{key}", [])
         counts = fresh.counts if fresh else store.get_meta(f"counts:{key}", {})
-        firsts = [d for d in (_day(r["data"].get("first")) for r in records.values()) if d]
+        firsts = [d for d in (_day(r["data"].get("first")) for r in records.values())
+                  if d and d <= today]  # as of an earlier day, later answers are not new yet
         for monday, by_key in out.weeks:
             by_key[key] = sum(1 for d in firsts if monday <= d < monday + dt.timedelta(weeks=1))
         waitlisted = None
