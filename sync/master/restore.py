@@ -87,14 +87,7 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
         if journal.exists():
             files.replace(journal, aside.with_name(aside.name + extra))
     if start_over:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | files.O_BINARY, 0o600)
-        os.close(fd)
-        db = sqlite3.connect(path)
-        db.executescript(SCHEMA)
-        db.execute("INSERT INTO meta (key, value) VALUES ('started_over', ?)",
-                   (dumps(now),))
-        db.commit()
-        db.close()
+        _empty_state(path, now)
         lines.insert(0, f"Started a new, empty state file: {path}. The next sync gives every "
                      "record a new ID, and confirmations will be sent again to everyone.")
         log.warning("state file started over deliberately")
@@ -117,6 +110,17 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
     log.info("state file restored from %s; %s ledger row(s) carried over", source.name,
              "no" if carried is None else carried)
     return "\n".join(lines)
+
+
+def _empty_state(path: Path, now: dt.datetime) -> None:
+    """A new state file at `path` (where none is now), marked as started over at `now`."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | files.O_BINARY, 0o600)
+    os.close(fd)
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    db.execute("INSERT INTO meta (key, value) VALUES ('started_over', ?)", (dumps(now),))
+    db.commit()
+    db.close()
 
 
 def _sent_rows(path: Path) -> list[tuple[object, ...]] | None:
