@@ -102,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
             file_log = logfile.attach(cfg.output)
+        if args.as_of is not None:
+            log.info("%s runs as of %s (--as-of)", args.command, args.as_of.isoformat())
         with heap.young_collections_only():  # every command builds many long-lived objects
             return _call(handler, args, cfg)
     except LockedError as err:

@@ -166,7 +166,8 @@ def cmd_routes(args: argparse.Namespace, cfg: config_mod.Config) -> int:
 
 def _routes_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", type=_iso_date, default=None, metavar="YYYY-MM-DD",
-                        help="first day (default: today in the department's time zone)")
+                        help="first day (default: today in the department's time zone, or "
+                        "the --as-of day)")
     parser.add_argument("--days", type=_positive, default=None, metavar="N",
                         help="how many days from --date (default: routes.days in the config)")
 
