@@ -123,12 +123,10 @@ cmd_init.needs_config = False
 
 
 def _iso_date(text: str):
-    import datetime as dt
-
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date like 2020-03-05: {text!r}") from None
+        return clock.parse_day(text)  # as --as-of reads a day
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive(text: str) -> int:
