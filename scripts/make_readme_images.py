@@ -75,14 +75,19 @@ def to_png(pdf: Path, target: Path, page: int = 1, dpi: int = 110,
                     "-singlefile", str(pdf), str(target.with_suffix(""))], check=True, timeout=120)
 
 
-def text_bottom(pdf: Path, page: int = 1) -> float:
-    """How far down page `page` of `pdf` its lowest text reaches above the footer, in inches."""
-    done = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                          check=True, capture_output=True, text=True, timeout=120)
-    height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', done.stdout).group(1))
-    bottoms = [float(y) for y in re.findall(r'yMax="([\d.]+)"', done.stdout)]
-    body = [y for y in bottoms if y < height * 0.9]  # not the "Page 1 of 2" footer
-    return max(body, default=height) / 72
+def ink_bottom(pdf: Path, page: int = 1, dpi: int = 30) -> float:
+    """How far down page `page` of `pdf` its lowest mark (text, a line, a picture such as a QR
+    code) reaches above the footer, in inches: rendered as a plain PPM image by pdftoppm."""
+    done = subprocess.run(["pdftoppm", "-gray", "-r", str(dpi), "-f", str(page), "-l", str(page),
+                           str(pdf)], check=True, capture_output=True, timeout=120)
+    header = re.match(rb"P5\s+(\d+)\s+(\d+)\s+\d+\s", done.stdout)
+    if header is None:
+        raise SystemExit(f"{pdf}: pdftoppm gave no image")
+    width, height = int(header.group(1)), int(header.group(2))
+    pixels = done.stdout[header.end():]
+    body = int(height * 0.9)  # not the "Page 1 of 2" footer
+    inked = [y for y in range(body) if min(pixels[y * width:(y + 1) * width]) < 200]
+    return (max(inked) + 1 if inked else body) / dpi
 
 
 def busiest_route_file(out: Path) -> Path:
@@ -105,10 +110,10 @@ def main() -> int:
         root = Path(tmp)
         out = run_readme_command(root)
         to_png(to_pdf(out / "master.xlsx", root), args.out / "summary.png")
-        # the first beat's stops fill the top of the (landscape) page: show that part, larger
+        # the first beat of the busiest day, down to the last thing printed for it, larger
         route = to_pdf(busiest_route_file(out), root)
         to_png(route, args.out / "route-sheet.png", dpi=150,
-               top_inches=text_bottom(route) + 0.5)
+               top_inches=min(ink_bottom(route) + 0.4, 8.5))
     for name in ("summary.png", "route-sheet.png"):
         print(args.out / name)
     return 0
