@@ -16,7 +16,7 @@ from sync import cli
 from sync.config import Beat
 from sync.errors import ConfigError
 from sync.master.syncer import sync
-from sync.vacation import routing
+from sync.vacation import routing, tour
 from sync.vacation.routes import COLUMNS, write_routes
 from tests.helpers import GEOCODES, VSC_ROWS, VscSite, vsc_site, ws_rows
 
@@ -106,11 +106,11 @@ def test_two_opt_is_never_longer_than_nearest_neighbour_on_random_points():
         n = rng.randint(1, 40)
         points = [(33.80 + rng.random() * 0.08, -118.39 + rng.random() * 0.1) for _ in range(n)]
         start = None if trial % 5 == 0 else STATION
-        nn = routing.nearest_neighbour(points, start)
-        better = routing.two_opt(nn, points, start)
+        nn = tour.nearest_neighbour(points, start)
+        better = tour.two_opt(nn, points, start)
         assert sorted(better) == list(range(n))
-        nn_km = routing.route_length(nn, points, start)
-        better_km = routing.route_length(better, points, start)
+        nn_km = tour.route_length(nn, points, start)
+        better_km = tour.route_length(better, points, start)
         assert better_km <= nn_km + 1e-9
         improved += better_km < nn_km - 1e-6
     assert improved > 100  # 2-opt does real work, not only no harm
@@ -121,19 +121,19 @@ def test_known_small_case_reaches_the_best_order():
     offsets = [(0.0158, 0.022), (0.0256, 0.0036), (0.0065, 0.0278), (0.0164, 0.0113),
                (0.0123, 0.0381)]
     points = [(STATION[0] + a, STATION[1] + b) for a, b in offsets]
-    nn = routing.nearest_neighbour(points, STATION)
+    nn = tour.nearest_neighbour(points, STATION)
     assert nn == [3, 0, 2, 4, 1]
-    assert routing.plan_route(points, STATION) == [1, 3, 0, 2, 4]
+    assert tour.plan_route(points, STATION) == [1, 3, 0, 2, 4]
     best = min(itertools.permutations(range(5)),
-               key=lambda o: routing.route_length(o, points, STATION))
+               key=lambda o: tour.route_length(o, points, STATION))
     assert list(best) == [1, 3, 0, 2, 4]
-    assert routing.route_length(nn, points, STATION) == pytest.approx(8.918, abs=0.01)
-    assert routing.route_length(best, points, STATION) == pytest.approx(7.416, abs=0.01)
+    assert tour.route_length(nn, points, STATION) == pytest.approx(8.918, abs=0.01)
+    assert tour.route_length(best, points, STATION) == pytest.approx(7.416, abs=0.01)
 
 
 def test_haversine_known_distance():
     # Torrance station to Los Angeles City Hall (34.0537, -118.2428): about 25.7 km.
-    assert routing.haversine(STATION, (34.0537, -118.2428)) == pytest.approx(25.7, abs=0.3)
+    assert tour.haversine(STATION, (34.0537, -118.2428)) == pytest.approx(25.7, abs=0.3)
 
 
 def _stop(rid: str, street: str, point=None) -> routing.Stop:
