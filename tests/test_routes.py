@@ -17,7 +17,8 @@ from sync.config import Beat
 from sync.errors import ConfigError
 from sync.master.syncer import sync
 from sync.vacation import routing, tour
-from sync.vacation.routes import COLUMNS, write_routes
+from sync.vacation.routes import write_routes
+from sync.vacation.routesheet import COLUMNS
 from tests.helpers import GEOCODES, VSC_ROWS, VscSite, vsc_site, ws_rows
 
 
