@@ -44,7 +44,7 @@ CHECK_COLUMNS = (
     Column(checklog.CHECK_NOTES, width=14, staff=True, wrap=True),
 )
 COLUMNS = STOP_COLUMNS + CHECK_COLUMNS
-QR_POINTS = 118.0  # a code's side on the sheet; printed at the page's scale (about 1.4 inches)
+QR_POINTS = 112.0  # a code's side on the sheet; printed at the page's scale (about 1.3 inches)
 QR_SCALE = 8  # PNG pixels per module
 CAPTION_POINTS = 16.0
 
@@ -135,9 +135,9 @@ def _pixels(width: float) -> float:
 
 def directions(stops: Sequence[routing.Stop], station: str, state: str = "",
                city: str = "") -> Block | None:
-    """The beat's route as Google Maps links and QR codes, one per leg, left to right under
-    a title line; a leg's code sits below its link, in the same row (one row never breaks
-    across pages)."""
+    """The beat's route as Google Maps links and QR codes, one per leg, left to right (two a
+    row) under a title line; a leg's code sits below its link, in the same row (one row
+    never breaks across pages)."""
     if not stops:
         return None
     places = [address(s.values, state, city) for s in stops]
@@ -145,14 +145,9 @@ def directions(stops: Sequence[routing.Stop], station: str, state: str = "",
     if not legs:
         return None
     side = QR_POINTS * 4 / 3  # pixels
-    lefts, x = [], 0.0
-    for width in (c.width or 8 for c in COLUMNS):
-        lefts.append(x)
-        x += _pixels(width)
-    anchors = [0]
-    for i, left in enumerate(lefts):
-        if left >= lefts[anchors[-1]] + side + 12 and left + side <= x:
-            anchors.append(i)
+    # A code sits inside one column: spread over several, LibreOffice stretches it to its own
+    # (wider) column widths, and a code is then no longer square.
+    anchors = [i for i, c in enumerate(COLUMNS) if _pixels(c.width or 8) >= side + 4]
     rows: list[list[Any]] = []
     pictures: list[tuple[int, int, Picture]] = []
     for at in range(0, len(legs), len(anchors)):
