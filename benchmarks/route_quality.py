@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync.vacation import tour  # noqa: E402
+from sync.vacation import tour
 
 STATION = (33.8366, -118.3420)
 SPREAD = 0.04  # degrees either side of the station: about 9 km north-south
