@@ -159,8 +159,9 @@ def directions(stops: Sequence[routing.Stop], station: str, state: str = "",
                 maps.qr_png(leg.url, QR_SCALE), side / (modules * QR_SCALE), leg.url,
                 CAPTION_POINTS)))
         rows.append(row)
-    title = "Google Maps directions from the station, in stop order: scan each code, or click"
-    return Block(title, rows, [CAPTION_POINTS + QR_POINTS + 6] * len(rows), pictures)
+    for row in rows:  # the note beside the codes: a separate title line could print a page apart
+        row[1] = "Directions in Google Maps from the station, in stop order: scan each code"
+    return Block("", rows, [CAPTION_POINTS + QR_POINTS + 6] * len(rows), pictures)
 
 
 # -- sheets -----------------------------------------------------------------------------------

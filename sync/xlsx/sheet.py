@@ -99,7 +99,7 @@ class Picture:
 
 @dataclass(frozen=True)
 class Block:
-    """Rows below a sheet's tables, one blank line apart: a bold title line, then rows of
+    """Rows below a sheet's tables, one blank line apart: a bold title line (if any), then rows of
     text and `Link`s, each `heights` points tall when given, and `Picture`s over cells of
     those rows ((row, column, picture), 0-based in `rows`)."""
 

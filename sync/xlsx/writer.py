@@ -237,8 +237,9 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
 
 def _add_block(ws, formats: _Formats, r: int, block: Block) -> None:
     """`block` from 0-based row `r` on: its title, then its rows (text, links), pictures."""
-    _write(ws, formats, r, 0, block.title, PLAIN, fmt=formats.get(**TITLE))
-    top = r + 1
+    if block.title:
+        _write(ws, formats, r, 0, block.title, PLAIN, fmt=formats.get(**TITLE))
+    top = r + 1 if block.title else r
     for n, values in enumerate(block.rows):
         if n < len(block.heights) and block.heights[n]:
             ws.set_row(top + n, block.heights[n])
@@ -247,7 +248,8 @@ def _add_block(ws, formats: _Formats, r: int, block: Block) -> None:
                 ws.write_url(top + n, c, value.url, formats.get(
                     valign="top", underline=1, font_color="#0563C1"), string=safe_text(value.text))
             else:
-                _write(ws, formats, top + n, c, value, PLAIN, fmt=formats.get(valign="top"))
+                _write(ws, formats, top + n, c, value, PLAIN,
+                       fmt=formats.get(valign="top", text_wrap=True))
     for n, c, picture in block.pictures:
         options: dict[str, Any] = {
             "image_data": io.BytesIO(picture.png), "x_scale": picture.scale,
