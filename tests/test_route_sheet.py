@@ -285,3 +285,14 @@ def test_the_route_is_never_longer_than_nearest_neighbour():
             ours = tour.plan_route(points, start)
             assert sorted(ours) == list(range(len(points)))
             assert tour.route_length(ours, points, start) <= tour.route_length(nn, points, start) + 1e-9
+
+
+def test_the_route_quality_benchmark_meets_its_target():
+    """A few instances of benchmarks/route_quality.py: the exact order by dynamic programming
+    is never longer than the toolkit's, which is within the target on average."""
+    from benchmarks import route_quality
+
+    result = route_quality.measure(instances=18, seed=3)
+    assert result["longer_than_nn"] == 0
+    assert 0 <= result["mean_gap"] <= route_quality.TARGET_GAP
+    assert "met" in route_quality.render(result)
