@@ -158,7 +158,8 @@ def _address(stop: dict) -> str:
 def test_each_beat_links_its_stops_in_order_within_the_maps_limits(printed):
     """The links of a beat, leg after leg, drive from the station through every stop in the
     sheet's order; no leg has more than three waypoints (Google's documented limit on mobile
-    browsers) or more than 2,048 characters; each leg starts where the last one ended."""
+    browsers) or more characters than a legible printed code holds (412, under Google's
+    2,048); each leg starts where the last one ended."""
     links = _links(printed["xlsx"])
     station = printed["config"].department.station
     for title, stops in _stops(printed["xlsx"]):
@@ -172,7 +173,7 @@ def test_each_beat_links_its_stops_in_order_within_the_maps_limits(printed):
             assert query["api"] == ["1"] and query["travelmode"] == ["driving"]
             assert query["origin"] == [origin]
             waypoints = query["waypoints"][0].split("|") if "waypoints" in query else []
-            assert len(waypoints) <= maps.MAX_WAYPOINTS and len(link) <= maps.MAX_URL
+            assert len(waypoints) <= maps.MAX_WAYPOINTS and len(link) <= maps.PRINTED_URL
             route += waypoints + query["destination"]
             origin = query["destination"][0]
         assert route == [_address(s) for s in stops]
@@ -183,11 +184,13 @@ def test_a_long_route_and_long_addresses_split_into_legs():
     legs = maps.legs("3300 Civic Center Drive, Torrance, CA 90503", places)
     assert [(leg.first, leg.last) for leg in legs] == [(1, 4), (5, 8), (9, 10)]
     assert [leg.label for leg in legs] == ["Stops 1-4", "Stops 5-8", "Stops 9-10"]
-    long = [f"{n} {'Very Long Street Name ' * 30}" for n in range(1, 5)]
+    long = [f"{n} {'Long Street Name ' * 5}, Torrance, CA 90501" for n in range(1, 5)]
     legs = maps.legs("Station", long)
-    assert all(0 < len(leg.url) <= maps.MAX_URL for leg in legs)
-    assert len(legs) > 1 and legs[-1].last == 4
+    assert all(0 < len(leg.url) <= maps.PRINTED_URL <= maps.MAX_URL for leg in legs)
+    assert len(legs) > 1 and legs[-1].last == 4  # fewer waypoints a leg, every stop still there
+    assert [leg.first for leg in legs] == [1] + [leg.last + 1 for leg in legs[:-1]]
     assert maps.legs("Station", ["x" * 3000])[0].url == ""  # too long for any link
+    assert len(maps.legs("Station", ["x" * 1000], max_url=maps.MAX_URL)[0].url) > maps.PRINTED_URL
 
 
 def _page_image(pdf: Path, page: int, dpi: int, prefix: Path) -> tuple[int, int, bytes]:

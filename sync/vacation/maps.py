@@ -9,7 +9,8 @@ link may open in the browser rather than the Maps app, and a browser drops the w
 past the third without a word: so a route is split into legs of at most three waypoints
 (five places: where the leg starts, three stops, the stop it ends at), each leg starting
 where the one before ended, and a leg whose URL would pass 2,048 characters takes fewer
-stops. The first leg starts at the station.
+stops; so does one whose QR code would print too fine to scan (over 412 characters, which
+three waypoints of ordinary addresses never reach). The first leg starts at the station.
 
 Only this module imports segno (pure Python; it writes PNG itself, no Pillow).
 """
@@ -26,6 +27,9 @@ import segno
 DIRECTIONS = "https://www.google.com/maps/dir/"
 MAX_WAYPOINTS = 3  # the documented limit on mobile browsers (nine elsewhere)
 MAX_URL = 2048  # characters, the documented limit of a Maps URL
+# The most a code of version 15 at level M holds: 77 modules, so that in its 1.3-inch square on
+# the sheet a module prints at about 0.4 mm, which a phone reads at arm's length.
+PRINTED_URL = 412
 QR_ERROR = "m"  # recovers about 15% of a smudged or creased code
 
 
@@ -50,9 +54,9 @@ def url(origin: str, places: Sequence[str]) -> str:
 
 
 def legs(origin: str, places: Sequence[str], max_waypoints: int = MAX_WAYPOINTS,
-         max_url: int = MAX_URL) -> list[Leg]:
+         max_url: int = min(MAX_URL, PRINTED_URL)) -> list[Leg]:
     """The route from `origin` through `places` (in order) as legs within the limits. A
-    leg that does not fit even without a waypoint (an address of thousands of characters)
+    leg that does not fit even without a waypoint (an address of hundreds of characters)
     has no URL ("")."""
     out: list[Leg] = []
     start, at = origin, 0
