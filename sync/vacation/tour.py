@@ -28,17 +28,15 @@ def haversine(a: Point, b: Point) -> float:
 
 
 def _distance(points: Sequence[Point], start: Point | None) -> Callable[[int, int], float]:
-    """Distance between nodes 0..n-1 (the points) and n (the start). Without a station the
-    start is a node at no distance from anything, which leaves the route free to begin
-    anywhere."""
+    """Distance between nodes 0..n-1 (the points) and n (the start), each worked out once.
+    Without a station the start is a node at no distance from anything, which leaves the
+    route free to begin anywhere."""
     n = len(points)
-
-    def d(i: int, j: int) -> float:
-        if i == n or j == n:
-            return 0.0 if start is None else haversine(start, points[j if i == n else i])
-        return haversine(points[i], points[j])
-
-    return d
+    nodes = list(points)
+    matrix = [[haversine(a, b) for b in nodes] + [0.0 if start is None else haversine(a, start)]
+              for a in nodes]
+    matrix.append([row[n] for row in matrix] + [0.0])
+    return lambda i, j: matrix[i][j]
 
 
 def route_length(order: Sequence[int], points: Sequence[Point], start: Point | None) -> float:
