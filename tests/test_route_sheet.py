@@ -299,3 +299,15 @@ def test_the_route_quality_benchmark_meets_its_target():
     assert result["longer_than_nn"] == 0
     assert 0 <= result["mean_gap"] <= route_quality.TARGET_GAP
     assert "met" in route_quality.render(result)
+
+
+def test_glue_keeps_numbers_dates_and_ids_whole():
+    from sync.vacation.routesheet import glue
+
+    text = glue("Call Zed at 310-555-0199 or (424) 555 0192 ext. 12, back March 10, 2020 "
+                "(2020-03-10), see VSC-00012; 3 cats")
+    for whole in ("310-555-0199", "(424) 555 0192 ext. 12", "March 10, 2020", "2020-03-10",
+                  "VSC-00012"):
+        glued = whole.replace(" ", "\u00a0").replace("-", "\u2011")
+        assert glued in text, whole
+    assert "Call Zed at " in text and " 3 cats" in text  # ordinary words still wrap

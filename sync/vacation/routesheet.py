@@ -28,6 +28,13 @@ NO_REQUESTS = "No requests"
 NOTES = "Notes for the officer"
 NBSP, NBHYPHEN = "\u00a0", "\u2011"
 _PHONE = re.compile(r"(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?: ?(?:ext\.?|x) ?\d+)?")
+_UNBREAKABLE = re.compile("|".join((
+    _PHONE.pattern,
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?"
+    r"(?:,? \d{4})?\b",  # March 10, 2020
+    r"\b\d{4}-\d{2}-\d{2}\b",  # 2020-03-10
+    r"\b[A-Z]{2,5}-\d{3,}\b",  # a record ID
+)))
 
 # Every cell wraps, so that each row's text starts at the top of the row.
 STOP_COLUMNS = (
@@ -63,9 +70,9 @@ def _show(value: Any) -> str:
 
 
 def glue(text: str) -> str:
-    """`text` with no-break spaces and hyphens inside each phone number, so that a wrapped
-    cell never splits one across lines."""
-    return _PHONE.sub(lambda m: m.group().replace(" ", NBSP).replace("-", NBHYPHEN), text)
+    """`text` with no-break spaces and hyphens inside each phone number, date and record ID,
+    so that a wrapped cell never splits one across lines."""
+    return _UNBREAKABLE.sub(lambda m: m.group().replace(" ", NBSP).replace("-", NBHYPHEN), text)
 
 
 def phone_text(value: Any) -> str:
