@@ -21,7 +21,7 @@ from sync.config.programs import PROGRAMS
 from sync.confirmations import headers
 from sync.confirmations import render as mailmerge
 from sync.errors import TemplateError
-from sync.ingest import normalize
+from sync.ingest import normalize, validate
 from sync.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ DEFAULT_TEMPLATES = {key: dict(p.templates) for key, p in PROGRAMS.items()}  # s
 CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
 SENT_COLUMN = "Confirmation sent"
 CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
-                "department", "eligibility_reason")
+                "department", "eligibility_reason", "reasons")
 RECIPIENTS = {key: [(r.role, r.names, r.address) for r in p.recipients]  # role, names, address
               for key, p in PROGRAMS.items()}
 _TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -219,6 +219,20 @@ def addresses(key: str, values: dict[str, Any]) -> tuple[list[Contact], list[Con
     return to, cc, problems
 
 
+def reasons_of(data: dict[str, Any], program: ProgramConfig,
+               config: Config) -> list[dict[str, Any]]:
+    """The record's ineligibility reasons as a letter's fields (`validate.Reason`): the rules
+    its answers break, as the master's Eligibility column names them. A reason the rules no
+    longer give (the configuration changed since the sync) is rule "other", with its text."""
+    shown = str(data.get("eligibility") or "").removeprefix("Ineligible: ")
+    if not shown:
+        return []
+    found = validate.reasons(data["values"], program, config) if data.get("values") else []
+    if "; ".join(r.text for r in found) == shown:
+        return [vars(r) for r in found]
+    return [vars(validate.Reason("other", text)) for text in shown.split("; ")]
+
+
 def _waitlist(program: ProgramConfig, records: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Each waiting record's place on its class's waitlist, as the roster shows it."""
     if program.key not in rosters.CLASS_KEYS:
@@ -327,6 +341,7 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
                     "waitlist_position": positions.get(rid),
                     "eligibility_reason": str(data.get("eligibility") or "")
                     .removeprefix("Ineligible: "),
+                    "reasons": reasons_of(data, program, config),
                 }
                 due = Due(rid, name, to, cc, context)
                 if only is None and not _unsent(due, aliases.get(rid, [rid]), ledger, summary):
