@@ -151,10 +151,11 @@ def address_header(label: str, addresses: Sequence[Address]) -> str:
 
 def subject_header(subject: str) -> str:
     """The Subject's value as written: ASCII words as they are, each run of other words (or
-    of words too long for a line) as UTF-8 encoded words (the spaces inside a run are encoded with it, as a reader drops
-    the space between two encoded words), folded between words as `_fold` does. The email
-    package's own folder moves a Subject that overflows the first line onto a line of its
-    own ("Subject:" alone, then the text), which some mail programs show as empty."""
+    of words too long for a line) as UTF-8 encoded words (the spaces inside a run encoded
+    with it, as a reader drops the space between two encoded words), folded between words
+    as `_fold` does. The email package's own folder moves a Subject that overflows the
+    first line onto a line of its own ("Subject:" alone, then the text), which some mail
+    programs show as empty."""
     words: list[str] = []
     run: list[str] = []
     for word in one_line(subject).split(" ") + [""]:
