@@ -93,6 +93,11 @@ class Summary:
         c = self.counts
         lines = list(self.warnings) + ([self.preview] if self.preview else [])
         kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.by_template.items()))
+        if self.preview:  # a preview is not a due message: it ignores the ledger and dates
+            lines.append(f"Previewed {c['previewed']} message(s), whatever was sent before or "
+                         "the dates; nothing was written or sent. Run without --preview to see "
+                         "what is due.")
+            return "\n".join(lines + self._to_look_at())
         lines.append(f"{c['due']} confirmations due" + (f" ({kinds})" if kinds else "")
                      + f"; {c['already_sent']} already sent; {c['skipped']} skipped; "
                      f"{c['past']} not due as the class ended or the resident is back.")
@@ -104,9 +109,16 @@ class Summary:
                             "the next run)" if c["undelivered"] else "")
                          + (f"; {c['refused']} refused by the server for good (below)"
                             if c["refused"] else "") + ".")
-        elif not self.preview:
+        else:
             lines.append("Nothing was sent: run with --send to deliver them.")
-        lines.extend(f"  {rid}: {problem}" for rid, problem in self.problems)
+        return "\n".join(lines + self._to_look_at())
+
+    def attention(self) -> list[str]:
+        """What needs a look (`-q`): the warnings, and the messages not sent and why."""
+        return list(self.warnings) + self._to_look_at()
+
+    def _to_look_at(self) -> list[str]:
+        lines = [f"  {rid}: {problem}" for rid, problem in self.problems]
         if self.refused or self.held:
             lines.append("Refused by the mail server (not sent, and not tried again on their "
                          "own). Fix what the reply names, often an answer (correct it in the "
@@ -120,7 +132,7 @@ class Summary:
                          "confirmations --mark-sent RECORD_ID` if it went, or `--retry "
                          "RECORD_ID` to send it again:")
             lines.extend(f"  {rid} {tpl} (started {when})" for rid, tpl, when in self.unconfirmed)
-        return "\n".join(lines)
+        return lines
 
 
 def template_map(program: ProgramConfig) -> dict[str, str]:
