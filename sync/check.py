@@ -55,6 +55,12 @@ class CheckReport:
                    else "All checks passed.")
         return "\n".join([*rows, verdict])
 
+    def attention(self) -> list[str]:
+        """`check -q`: the FIX and WARN lines and the verdict, or nothing when all passed."""
+        lines = self.render().splitlines()
+        return [line for line in lines[:-1] if not line.startswith("OK ")] + (
+            lines[-1:] if not self.ok or self.warned else [])
+
 
 def check_file(path: Path, program: str | None = None) -> CheckReport:
     """Load the configuration at `path` and check it; a configuration error is one FIX line."""
