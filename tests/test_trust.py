@@ -42,3 +42,57 @@ def test_a_preview_is_not_counted_as_due(decided_site, capsys, restore_logging):
     out = capsys.readouterr().out.split("== pip-accepted ==")[1]
     assert "confirmations due" not in out
     assert "Previewed 1 message(s)" in out and "nothing was written or sent" in out
+
+
+# -- workbooks with nothing new are left alone ----------------------------------------------
+
+
+def _state(folder):
+    """{file name: (bytes, mtime)} of every workbook under `folder` (backups included)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*.xlsx"))}
+
+
+def test_write_workbook_leaves_a_file_that_holds_the_same_alone(tmp_path):
+    """Saving compares the workbook's parts (not the zip's bytes, which carry timestamps):
+    the same sheets again write nothing and back nothing up; a change writes once, with one
+    backup."""
+    from sync.xlsx.saving import write_workbook
+    from sync.xlsx.sheet import Column, Sheet
+
+    path = tmp_path / "book.xlsx"
+
+    def sheets(value):
+        return [Sheet("Roster", [Column("Name"), Column("Seat", "int")], [["Ann", value]])]
+
+    assert write_workbook(path, sheets(1), backups=3, if_changed=True) is True
+    before = _state(tmp_path)
+    assert write_workbook(path, sheets(1), backups=3, if_changed=True) is False
+    assert _state(tmp_path) == before and not (tmp_path / "backups").exists()
+    assert write_workbook(path, sheets(2), backups=3, if_changed=True) is True
+    assert path.read_bytes() != before["book.xlsx"][0]
+    assert [p.read_bytes() for p in (tmp_path / "backups").iterdir()] == [before["book.xlsx"][0]]
+    assert write_workbook(path, sheets(2), backups=3) is True  # the master's way: always
+
+
+def test_rosters_and_route_sheets_with_nothing_new_are_not_rewritten(decided_site, capsys,
+                                                                      restore_logging):
+    """Rosters and route sheets were rewritten, and rosters backed up, on every run: the
+    backups filled with identical copies and pushed out the useful older versions."""
+    config = str(decided_site.config_path)
+    out = decided_site.out
+    for command in ("rosters", "routes"):
+        assert cli.main([command, "--config", config]) == 0
+    first = _state(out)
+    assert any(n.startswith("rosters") for n in first) and any(n.startswith("routes") for n in first)
+    for command in ("rosters", "routes", "rosters"):
+        assert cli.main([command, "--config", config]) == 0
+    assert _state(out) == first  # bytes and times, and no backup of a roster
+    from tests.helpers import set_status
+    set_status(decided_site, {"PIP-00005": "Accepted"})
+    assert cli.main(["rosters", "--config", config]) == 0
+    now = _state(out)
+    changed = sorted(n for n in now if n in first and now[n] != first[n])
+    assert changed == ["master.xlsx", "rosters/pip-2030-spring.xlsx"]  # the sync, the roster
+    backups = [n for n in now if n.startswith("rosters/backups/") and n not in first]
+    assert len(backups) == 1 and backups[0].startswith("rosters/backups/pip-2030-spring-")

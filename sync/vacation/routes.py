@@ -274,7 +274,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
                 recorded.setdefault(check.record_id, []).append(check)
             try:
                 write_workbook(path, day_sheets(plan, config.department.name, recorded),
-                               scratch=scratch.folder(config.output))
+                               scratch=scratch.folder(config.output), if_changed=True)
             except HeldError:  # open in Excel: the other days are written all the same
                 held.append(path)
                 continue
