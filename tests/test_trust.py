@@ -96,3 +96,48 @@ def test_rosters_and_route_sheets_with_nothing_new_are_not_rewritten(decided_sit
     assert changed == ["master.xlsx", "rosters/pip-2030-spring.xlsx"]  # the sync, the roster
     backups = [n for n in now if n.startswith("rosters/backups/") and n not in first]
     assert len(backups) == 1 and backups[0].startswith("rosters/backups/pip-2030-spring-")
+
+
+# -- the Sync Log -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server_in_tokyo(monkeypatch):
+    """The server's own zone 17 hours from the department's (Los Angeles)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_sync_log_is_in_the_department_time_and_run_order(tmp_path, server_in_tokyo):
+    """After the master was rewritten, a run's Finished read as UTC beside a Started in the
+    department's time (an 8-hour run), and the rows came back in another order."""
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from sync.master import syncer
+    from sync.state import clock
+    from tests.helpers import set_status
+
+    (tmp_path / "s").mkdir()
+    site = make_site(tmp_path / "s")  # pip, tap and vsc in the configuration's order
+    set_status(site, {"PIP-00001": "Accepted"})  # a second sync, and the master rewritten
+    with (site.root / "vsc.csv").open("a") as fh:  # a new request, synced on its own
+        fh.write("3/2/2020 10:00:00,xia@example.com,Xia,Wu,310-555-0309,3 Elm St,Torrance,"
+                 "90503,6/1/2030,6/10/2030,\n")
+    syncer.sync(site.config(), ["vsc"])
+    now = clock.now(site.config())
+    assert abs(dt.datetime.now() - now) > dt.timedelta(hours=10)  # the zones differ
+    wb = load_workbook(site.master, read_only=True)
+    rows = list(wb["Sync Log"].iter_rows(values_only=True))[1:]
+    wb.close()
+    assert [r[2] for r in rows] == ["Partners in Policing", "Teens and Policing",
+                                    "Vacation Checks"] * 2 + ["Vacation Checks"]
+    for started, finished, *_ in rows:
+        assert dt.timedelta(0) <= finished - started < dt.timedelta(minutes=5)
+        assert abs(now - finished) < dt.timedelta(minutes=5)

@@ -225,8 +225,8 @@ def _commit(store: store_mod.Store, config: Config, tmp: Path, started: dt.datet
     digests (`digests`: of the configuration and the sources) the next sync compares."""
     finished = clock.now(config)
     with store.transaction():
-        for key, result in results.items():
-            save_program(store, key, result, started, finished)
+        for key in [k for k in config.programs if k in results]:  # the Sync Log's order
+            save_program(store, key, results[key], started, finished)
         assemble.save_written(store, written)
         store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
                           ((staff, rid) for rid, staff in settling.staff.items()))
