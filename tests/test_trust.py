@@ -4,6 +4,8 @@ init's comments, and errors that say how to go on."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sync import cli
@@ -141,3 +143,42 @@ def test_the_sync_log_is_in_the_department_time_and_run_order(tmp_path, server_i
     for started, finished, *_ in rows:
         assert dt.timedelta(0) <= finished - started < dt.timedelta(minutes=5)
         assert abs(now - finished) < dt.timedelta(minutes=5)
+
+
+# -- init's comments match its lines ---------------------------------------------------------
+
+
+def _comment_contradictions(text: str) -> list[str]:
+    """Comments that tell to uncomment a line that is active, or to remove one that is not."""
+    lines = text.splitlines()
+    active = {m.group(1) for line in lines if (m := re.match(r"(\w+)\s*=", line))}
+    commented = {m.group(1) for line in lines if (m := re.match(r"#\s*(\w+)\s*=", line))}
+    found = []
+    for i, line in enumerate(lines):
+        for name in re.findall(r"(?i)uncomment the (\w+) line\b", line):
+            if name in active or name not in commented:
+                found.append(f"{i + 1}: {line.strip()}")
+        for name in re.findall(r"(?i)remove the (\w+) line\b", line):
+            if name not in active:
+                found.append(f"{i + 1}: {line.strip()}")
+        if "remove the two lines above" in line and any(
+                not re.match(r"\w+\s*=", above) for above in lines[i - 2:i]):
+            found.append(f"{i + 1}: {line.strip()}")
+    return found
+
+
+@pytest.mark.parametrize("examples", [False, True])
+def test_init_comments_match_the_lines_they_speak_of(tmp_path, examples):
+    """`init` made the credentials line active and kept "3. Uncomment the credentials line",
+    and kept "remove the file line" where it had already replaced the file line."""
+    from sync.init import EXAMPLE, write_starter
+
+    starter = write_starter(tmp_path / "config", examples=examples)
+    text = starter.config.read_text(encoding="utf-8")
+    assert _comment_contradictions(text) == []
+    assert _comment_contradictions(EXAMPLE.read_text(encoding="utf-8")) == []
+    if not examples:
+        assert re.search(r"^credentials = ", text, re.MULTILINE)
+        assert "Name the key file in the credentials line below" in text
+        assert re.search(r'^spreadsheet = "', text, re.MULTILINE)
+        assert not re.search(r"^file = ", text, re.MULTILINE)
