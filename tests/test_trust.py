@@ -182,3 +182,25 @@ def test_init_comments_match_the_lines_they_speak_of(tmp_path, examples):
         assert "Name the key file in the credentials line below" in text
         assert re.search(r'^spreadsheet = "', text, re.MULTILINE)
         assert not re.search(r"^file = ", text, re.MULTILINE)
+
+
+# -- errors that say how to go on -------------------------------------------------------------
+
+
+def test_no_configuration_says_how_to_make_one(tmp_path, monkeypatch, capsys, restore_logging):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sync"]) == 1
+    err = capsys.readouterr().err
+    assert "config/programs.toml: configuration file not found" in err
+    assert "`tpd-programs init config`" in err and "--config FILE" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_export_names_its_configuration_key(site, capsys, restore_logging):
+    (site.root / "pip.csv").unlink()
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 1
+    err = capsys.readouterr().err
+    assert "pip.csv: export file not found (programs.pip.source.file in " in err
+    assert str(site.config_path) in err
+    assert cli.main(["check", "--config", str(site.config_path)]) == 1
+    assert "(programs.pip.source.file in " in capsys.readouterr().out

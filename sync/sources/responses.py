@@ -100,6 +100,11 @@ def read_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = No
     return dict(iter_tables(config, keys, cache=cache))
 
 
+def export_setting(config: Config, key: str) -> str:
+    """Where the configuration names program `key`'s export file, for an error message."""
+    return f"programs.{key}.source.file in {config.path}"
+
+
 def iter_tables(config: Config, keys: Iterable[str], *,
                 cache: Cache | None = None) -> Iterator[tuple[str, Table]]:
     """(program key, source table) in the order of `keys`, each source read when its turn
@@ -118,7 +123,7 @@ def iter_tables(config: Config, keys: Iterable[str], *,
     try:
         for key, source in sources.items():
             if source.file is not None:
-                yield key, read_export(source.file)
+                yield key, read_export(source.file, export_setting(config, key))
             elif source.form is not None:
                 yield key, read[source.form]
             else:
