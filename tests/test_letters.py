@@ -162,3 +162,19 @@ def test_the_subject_starts_on_the_subject_line(subject):
     import email.policy
     got = email.message_from_string(raw, policy=email.policy.default)["Subject"]
     assert got == subject
+
+
+def test_tap_and_pip_reasons_carry_their_fields():
+    from sync import config as config_mod
+    from tests.conftest import REPO
+
+    cfg = config_mod.load(REPO / "config" / "example.toml")
+    tap = validate.reasons({"grade": 10, "school": "Redondo Union High"}, cfg.program("tap"), cfg)
+    assert [(r.rule, r.value) for r in tap] == [("grade", 10), ("school", "Redondo Union High")]
+    assert tap[0].limit == [11, 12] and "Torrance High School" in tap[1].limit
+    pip = validate.reasons({"submitted_at": dt.datetime(2031, 6, 1, 9), "affiliations": [],
+                            "date_of_birth": dt.date(2015, 1, 1)}, cfg.program("pip"), cfg)
+    assert [(r.rule, r.value, r.limit, r.date, r.on) for r in pip] == [
+        ("affiliation", None, "Torrance", None, ""),
+        ("minimum_age", 16, 18, dt.date(2031, 6, 1), "application")]
+    assert [str(r) for r in pip][1] == "under 18 on the application date"
