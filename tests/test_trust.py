@@ -204,3 +204,15 @@ def test_a_missing_export_names_its_configuration_key(site, capsys, restore_logg
     assert str(site.config_path) in err
     assert cli.main(["check", "--config", str(site.config_path)]) == 1
     assert "(programs.pip.source.file in " in capsys.readouterr().out
+
+
+def test_quiet_run_shows_the_failed_step_and_the_verdict(site, capsys, restore_logging):
+    config = str(site.config_path)
+    assert cli.main(["run", "--config", config, "-q"]) == 0
+    assert capsys.readouterr().out == ""  # a clean run has nothing to say
+    (site.root / "pip.csv").unlink()
+    assert cli.main(["run", "--config", config, "-q"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert re.match(r"sync\s+FAILED .*pip\.csv: export file not found", out[0])
+    assert not any(re.match(r"\w+\s+(ok|skipped)\s", line) for line in out)
+    assert any(line.startswith("Run finished with 1 failed step(s): sync") for line in out)
