@@ -21,7 +21,7 @@ when the server accepts it they become 'sent'. So:
   code 1 naming the record. It is not sent again on its own, since it would be refused
   again. Staff fix what the reply names (often an answer: correct it in the master) and run
   `tpd-programs confirmations --retry RECORD_ID`; the next `--send` sends it once more.
-  The same reply to `SAME_REPLY_LIMIT` messages in a row is about the server (a sending
+  The same reply to `sending.SAME_REPLY_LIMIT` messages in a row is about the server (a sending
   quota), not the messages: those go back to 'failed' and the run stops;
 - 'sending' left behind means the run stopped (crash, power cut, dropped connection) while
   the message was in flight: it may have been delivered. It is never resent silently; every
