@@ -25,7 +25,7 @@ PIP_ROWS = """Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,C
 VSC_ROWS = """\
 Timestamp,Email Address,First Name,Last Name,Phone,Street,City,ZIP,Leaving,Returning,Emergency contact
 3/1/2020 11:00:00,wes@example.com,Wes,Long,310-555-0302,9 Elm St,Beverly Hills,90210,6/1/2030,6/10/2030,
-3/1/2020 11:00:00,lou@example.com,Lou,Ames,310-555-0303,4 Oak Ave,Long Beach,,6/1/2030,6/10/2030,
+3/1/2020 11:00:00,lou@example.com,Lou,Ames,310-555-0303,4 Oak Ave,Long Beach <i>,,6/1/2030,6/10/2030,
 5/31/2030 20:00:00,nia@example.com,Nia,Cole,310-555-0304,5 Pine St,Torrance,90503,6/1/2030,6/10/2030,
 6/1/2030 09:00:00,ora@example.com,Ora,Diaz,310-555-0305,6 Ash St,Torrance,90503,6/1/2030,6/10/2030,
 3/1/2020 11:00:00,pat@example.com,Pat,Ruiz,310-555-0306,7 Elm St,Torrance,90503,6/1/2030,8/12/2030,
@@ -70,7 +70,7 @@ def test_refusal_letters_say_each_rule_in_plain_sentences_with_dates_written_out
                      "application does not mention any of these.",
         "VSC-00001": "We check homes inside Torrance city limits only, and the ZIP code on your "
                      "request, 90210, is outside the city.",
-        "VSC-00002": "your request gives the city as Long Beach.",
+        "VSC-00002": "your request gives the city as Long Beach <i>.",
         "VSC-00003": "We need at least 48 hours' notice before you leave to arrange the checks, "
                      "and your request reached us 4 hours before Saturday, June 1, 2030.",
         "VSC-00004": "your request reached us on or after the day you leave, Saturday, June 1, "
@@ -85,6 +85,12 @@ def test_refusal_letters_say_each_rule_in_plain_sentences_with_dates_written_out
         assert not INTERNAL.search(text), (rid, INTERNAL.search(text))
     assert "from Saturday, June 1, 2030 through Monday, August 12, 2030" in _sentences(
         texts["VSC-00005"])
+
+
+def test_an_answer_in_a_reason_is_escaped_in_html(letters):
+    site, _ = letters
+    html = parse(site.out / "outbox" / "VSC-00002-vsc-declined.eml").get_body(("html",))
+    assert "gives the city as Long Beach &lt;i&gt;." in html.get_content()
 
 
 def test_the_master_keeps_the_staff_wording(letters):
