@@ -72,7 +72,8 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
     `if_changed`, a book that holds what `path` holds already leaves it (and its backups) as
     they are, and its `unchanged` is True."""
     path = Path(path)
-    files.refuse_if_open(path)
+    if not if_changed:  # else only once it is known to change: an open file is fine as it is
+        files.refuse_if_open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     where = scratch if scratch is not None else path.parent
     try:
@@ -99,6 +100,8 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
                 book.unchanged = True
                 log.info("%s: unchanged, left as it was", path.name)
                 return
+            if if_changed:
+                files.refuse_if_open(path)
             with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
                 os.fsync(fh.fileno())
             if before_replace is not None:
