@@ -413,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
-            file_log = logfile.attach(cfg.output)
+            file_log = logfile.attach(cfg.output, zone=cfg.department.timezone)
         with heap.young_collections_only():  # every command builds many long-lived objects
             try:
                 return handler(args, cfg)

@@ -241,3 +241,16 @@ def test_a_roster_open_in_excel_with_nothing_new_is_no_error(decided_site, windo
     err = capsys.readouterr().err
     assert f"{roster} (open by Maria)" in err and "open in another program" in err
     assert roster.read_bytes() == before["rosters/pip-2030-spring.xlsx"][0]
+
+
+def test_the_log_file_is_in_the_department_time(site, server_in_tokyo, restore_logging):
+    """The log file's lines carried the server's time beside a Sync Log in the department's."""
+    import datetime as dt
+
+    from sync.state import clock, logfile
+
+    assert cli.main(["sync", "--config", str(site.config_path)]) == 0
+    now = clock.now(site.config())
+    stamps = [dt.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+              for line in logfile.log_path(site.out).read_text().splitlines() if line[:2] == "20"]
+    assert stamps and all(abs(now - s) < dt.timedelta(minutes=5) for s in stamps)
