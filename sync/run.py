@@ -66,6 +66,7 @@ class StepResult:
     counts: dict[str, Any] = field(default_factory=dict)  # label -> number (or nested dict)
     ids: list[str] = field(default_factory=list)
     note: str = ""
+    failures: list[str] = field(default_factory=list)  # parts that failed, the rest done
 
 
 @dataclass
@@ -79,8 +80,15 @@ class StepOutcome:
 
     def line(self) -> str:
         head = f"{self.name:<13} {self.status:<7} {self.seconds:6.1f} s"
+        if self.status == FAILED and self.result.failures:  # the rest was done: say both
+            return "\n".join([f"{head}  {self._done()}"] + [
+                f"  {failure}  Next: {self.next_action}" for failure in self.result.failures])
         if self.status == FAILED:
             return f"{head}  {self.error}  Next: {self.next_action}"
+        done = self._done()
+        return f"{head}  {done}" if done else head
+
+    def _done(self) -> str:
         parts = [_counts_text(self.result.counts)] if self.result.counts else []
         if self.result.ids:
             shown = ", ".join(self.result.ids[:MAX_IDS])
@@ -88,7 +96,7 @@ class StepOutcome:
             parts.append(f"records {shown}" + (f" and {more} more" if more > 0 else ""))
         if self.result.note:
             parts.append(self.result.note)
-        return f"{head}  {'; '.join(parts)}" if parts else head
+        return "; ".join(parts)
 
 
 @dataclass
@@ -177,9 +185,13 @@ def _step_sync(config: Config, state: dict[str, Any]) -> StepResult:
     from sync.master.syncer import sync
 
     summary = sync(config)
+    state["synced"] = list(summary.counts)
     counts = {key: {k: v for k, v in c.items() if v or k in ("read", "records")}
               for key, c in summary.counts.items()}
-    return StepResult(counts, note="nothing changed" if summary.unchanged else "")
+    note = "nothing changed" if summary.unchanged else ""
+    if summary.failures:
+        note = f"{len(summary.failures)} program(s) not synced, kept as last read"
+    return StepResult(counts, note=note, failures=summary.failure_lines())
 
 
 def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
@@ -204,10 +216,16 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
     from sync.confirmations import confirm
 
     wanted = bool(config.smtp and config.smtp.send)
-    send = wanted and state["sync_ok"]
-    summary = confirm(config, send=send)
+    synced = state.get("synced", [])
+    partly = wanted and not state["sync_ok"] and bool(synced)  # some programs synced
+    send = wanted and (state["sync_ok"] or partly)
+    summary = confirm(config, keys=synced if partly else None, send=send)
     notes = []
-    if wanted and not send:
+    if partly:
+        waiting = [k for k in config.programs if k not in synced]
+        notes.append(f"not sent for {', '.join(waiting)}: its sync failed, so its messages wait "
+                     "for its next good sync")
+    elif wanted and not send:
         notes.append("not sent: the sync failed, so sending waits for the next good sync "
                      "(the messages are in the outbox)")
     elif not send:
@@ -313,6 +331,10 @@ def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> S
         raise
     except Exception as err:  # one step's failure must not stop the others
         return _failed(config, name, translate(err, config.output) or err, started)
+    if result.failures:  # done in part: the step failed, and says what it did
+        return StepOutcome(name, FAILED, time.monotonic() - started, result,
+                           error="\n".join(result.failures),
+                           next_action=next_action(name, SourceError(""), config))
     return StepOutcome(name, OK, time.monotonic() - started, result)
 
 

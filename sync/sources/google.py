@@ -53,28 +53,47 @@ def read_spreadsheets(
 
 
 def iter_spreadsheets(
-    wanted: Wanted, google: Google, *, stats: dict[str, int] | None = None
-) -> Iterator[dict[tuple[str, str], Table]]:
+    wanted: Wanted, google: Google, *, stats: dict[str, int] | None = None,
+    keep_going: bool = False,
+) -> Iterator[dict[tuple[str, str], Table | SourceError]]:
     """The wanted tabs one spreadsheet at a time, in the order `wanted` first names them:
     each spreadsheet is read (its wanted tabs in one request) only when the caller asks for
-    the next, so it can work on one while the rest wait. One sign-in serves them all."""
+    the next, so it can work on one while the rest wait. One sign-in serves them all.
+
+    With `keep_going`, a spreadsheet that cannot be read (not shared, a tab renamed, Google
+    failing after the retries) gives its error in place of each of its tabs, and the next
+    spreadsheet is still read; without it, the error is raised."""
     wanted = list(dict.fromkeys(wanted))
     tabs = 0
     with _SheetsApi(google, stats) as api:
         try:
             for key, titles in _by_spreadsheet(wanted).items():
-                zone_name, existing = api.metadata(key)
-                for title in titles:
-                    if title not in existing:
-                        raise _missing_tab(key, title, existing)
-                value_ranges = api.batch_get(key, [a1_range(t) for t in titles])
-                zone = _zone(key, zone_name)
-                log.debug("%s: read %d tab(s)", key, len(titles))
+                try:
+                    batch = _read_spreadsheet(api, key, titles)
+                except SourceError as err:
+                    if not keep_going:
+                        raise
+                    log.debug("%s: not read", key)
+                    yield dict.fromkeys(((key, title) for title in titles), err)
+                    continue
                 tabs += len(titles)
-                yield {(key, title): _table(key, title, value_range.get("values", []), zone)
-                       for title, value_range in zip(titles, value_ranges, strict=True)}
+                yield batch
         finally:
             log.debug("read %d tab(s) with %d Sheets request(s)", tabs, api.requests)
+
+
+def _read_spreadsheet(api: _SheetsApi, key: str,
+                      titles: list[str]) -> dict[tuple[str, str], Table | SourceError]:
+    """The wanted tabs of one spreadsheet: its metadata, then every tab in one request."""
+    zone_name, existing = api.metadata(key)
+    for title in titles:
+        if title not in existing:
+            raise _missing_tab(key, title, existing)
+    value_ranges = api.batch_get(key, [a1_range(t) for t in titles])
+    zone = _zone(key, zone_name)
+    log.debug("%s: read %d tab(s)", key, len(titles))
+    return {(key, title): _table(key, title, value_range.get("values", []), zone)
+            for title, value_range in zip(titles, value_ranges, strict=True)}
 
 
 def check_spreadsheets(
