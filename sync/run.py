@@ -25,8 +25,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from sync.errors import (
     TemplateError,
     WorkbookError,
 )
+from sync.notice import notify_failure
 from sync.state import clock
 from sync.state.lock import run_lock
 from sync.state.logfile import frames, log_path, redact, unexpected
@@ -361,55 +360,3 @@ def notify_aborted(config: Config, err: BaseException) -> str:
                        steps=[StepOutcome("run", FAILED, 0.0, error=_describe(err),
                                           next_action=action)])
     return notify_failure(config, report)
-
-
-def notify_failure(config: Config, report: RunReport) -> str:
-    """Email `smtp.notify` that the run failed; returns a line saying what happened."""
-    smtp = config.smtp
-    if smtp is None or not smtp.notify:
-        return ""
-    message = failure_message(config, report)
-    try:
-        _deliver(config, message)
-    except (SyncError, OSError) as err:
-        reason = redact(str(err)) if isinstance(err, SyncError) else type(err).__name__
-        log.error("failure notice not sent: %s", reason)
-        return f"Failure notice not sent: {reason}"
-    log.info("failure notice sent to %d address(es)", len(smtp.notify))
-    return f"Failure notice sent to {len(smtp.notify)} address(es)."
-
-
-def failure_message(config: Config, report: RunReport) -> EmailMessage:
-    """The notice: which steps failed, what to do, where the log is. Counts and IDs only."""
-    assert config.smtp is not None
-    message = EmailMessage()
-    message["Subject"] = (f"Community Programs Toolkit: run of {report.started:%Y-%m-%d %H:%M} "
-                          f"failed ({', '.join(report.failed)})")
-    message["From"] = config.smtp.sender
-    message["To"] = ", ".join(config.smtp.notify)
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain="tpd-programs.local")
-    body = [
-        f"The scheduled run of the Community Programs Toolkit ({config.department.name}) "
-        f"started at {report.started:%Y-%m-%d %H:%M} had {len(report.failed)} failed step(s).",
-        "",
-        *(s.line() for s in report.steps),
-        "",
-        "What to do next is at the end of each FAILED line. Steps that did not fail have "
-        "written their files as usual.",
-        f"Configuration: {config.path}",
-        f"Log file: {log_path(config.output)}",
-        "",
-        "Run `tpd-programs check` to test the configuration, sources and email settings.",
-    ]
-    message.set_content(redact("\n".join(body)) + "\n")
-    return message
-
-
-def _deliver(config: Config, message: EmailMessage) -> None:
-    """Send one message through the configured SMTP server (sync.confirmations.delivery)."""
-    from sync.confirmations.delivery import Mailer
-
-    assert config.smtp is not None
-    with Mailer(config.smtp) as mailer:
-        mailer.send(message, config.smtp.sender, config.smtp.notify)

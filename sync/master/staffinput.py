@@ -43,6 +43,7 @@ from sync.config import Config
 from sync.config.programs import PROGRAMS, Program
 from sync.errors import WorkbookError
 from sync.master import layout as master
+from sync.master import stale
 from sync.state import clock
 from sync.state import store as store_mod
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
@@ -115,7 +116,8 @@ def read(store: store_mod.Store, config: Config, path: Path,
             previous={rid: prev for rid, (_w, prev) in both.items()}, known=records,
             restored=restored)
         found.read_from[key] = title
-        found.titles[program.name] = master.title_rows(rows, top)
+        found.titles[program.name] = [r for r in master.title_rows(rows, top)
+                                      if not stale.is_note(r)]  # the tool's line, not staff's
     rows = sheets.get(master.POSSIBLE_DUPLICATES)
     if rows is not None:
         anchor, others = master.DUPLICATES_HEADER

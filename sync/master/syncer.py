@@ -203,10 +203,9 @@ def _one_program(run: _Run, book: Book | BackgroundBook, key: str,
         if isinstance(table, SourceError):
             raise table
         responses = map_table(table, program)
-    except SourceError as err:
+    except SourceError as err:  # (a question not found: the same table fails the same way)
         run.failures[key] = str(err)
-        run.source_digests[key] = _table_digest(err)
-        log.warning("%s: not synced: %s", key, err)
+        log.info("%s: not synced: %s", key, err)
         return
     del table  # neither the raw rows nor the raw answers are kept once parsed: memory
     known = run.store.validated(key) if run.same_config else None
@@ -214,6 +213,8 @@ def _one_program(run: _Run, book: Book | BackgroundBook, key: str,
     del responses
     run.results[key] = _program_result(run, program, candidates, problems)
     del candidates, problems  # the records keep what they need of them
+    if key in run.store.get_meta(stale.STALE, {}):
+        stale.mark(run.store, [key], {})  # read well again: its sheet has no note
     log.info("%s: %s", key, run.results[key].counts)
     book.add(assemble.program_sheet(run.store, run.config, key, run.results, run.written,
                                     run.settling))
@@ -274,9 +275,9 @@ def _nothing_changed(run: _Run, read: list[tuple[str, Table | SourceError]]) -> 
     summary's failures again)."""
     store = run.store
     failures = {key: str(table) for key, table in read if isinstance(table, SourceError)}
+    stale_now = store.get_meta(stale.STALE, {})  # the same table fails as it did last time
+    failures |= {k: stale_now[k]["error"] for k in run.keys if k in stale_now and k not in failures}
     counts = {k: _unchanged_counts(store, k) for k in run.keys if k not in failures}
-    failures |= {k: store.get_meta(stale.STALE, {}).get(k, {}).get("error", "not read")
-                 for k in run.keys if k not in counts and k not in failures}
     with store.transaction():
         _log_run(store, run.started, clock.now(run.config), counts)
         store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
