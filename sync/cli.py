@@ -16,7 +16,7 @@ from pathlib import Path
 from sync import __version__
 from sync import config as config_mod
 from sync.config.programs import PROGRAMS
-from sync.errors import LockedError, RefusedError, SourceError, SyncError
+from sync.errors import LockedError, RefusedError, SyncError
 from sync.master import heap, progress
 from sync.state import logfile
 
@@ -70,7 +70,7 @@ def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     summary = sync(cfg, _selected(args, cfg))
     print(summary.render())
     if summary.failures:  # the others were synced; each failed program is one line
-        raise SourceError("\n".join(summary.failure_lines()))
+        raise summary.error()
     return EXIT_OK
 
 

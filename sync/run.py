@@ -65,7 +65,7 @@ class StepResult:
     counts: dict[str, Any] = field(default_factory=dict)  # label -> number (or nested dict)
     ids: list[str] = field(default_factory=list)
     note: str = ""
-    failures: list[str] = field(default_factory=list)  # parts that failed, the rest done
+    failure: SyncError | None = None  # what failed, when the rest was done
 
 
 @dataclass
@@ -79,9 +79,9 @@ class StepOutcome:
 
     def line(self) -> str:
         head = f"{self.name:<13} {self.status:<7} {self.seconds:6.1f} s"
-        if self.status == FAILED and self.result.failures:  # the rest was done: say both
+        if self.status == FAILED and self.result.failure:  # the rest was done: say both
             return "\n".join([f"{head}  {self._done()}"] + [
-                f"  {failure}  Next: {self.next_action}" for failure in self.result.failures])
+                f"  {line}  Next: {self.next_action}" for line in self.error.splitlines()])
         if self.status == FAILED:
             return f"{head}  {self.error}  Next: {self.next_action}"
         done = self._done()
@@ -190,7 +190,7 @@ def _step_sync(config: Config, state: dict[str, Any]) -> StepResult:
     note = "nothing changed" if summary.unchanged else ""
     if summary.failures:
         note = f"{len(summary.failures)} program(s) not synced, kept as last read"
-    return StepResult(counts, note=note, failures=summary.failure_lines())
+    return StepResult(counts, note=note, failure=summary.error() if summary.failures else None)
 
 
 def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
@@ -330,10 +330,10 @@ def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> S
         raise
     except Exception as err:  # one step's failure must not stop the others
         return _failed(config, name, translate(err, config.output) or err, started)
-    if result.failures:  # done in part: the step failed, and says what it did
+    if result.failure is not None:  # done in part: the step failed, and says what it did
         return StepOutcome(name, FAILED, time.monotonic() - started, result,
-                           error="\n".join(result.failures),
-                           next_action=next_action(name, SourceError(""), config))
+                           error=_describe(result.failure),
+                           next_action=next_action(name, result.failure, config))
     return StepOutcome(name, OK, time.monotonic() - started, result)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
-from sync.errors import SourceError
+from sync.errors import SigninError, SourceError
 from sync.features import FEATURES
 from sync.ingest.validate import Candidate, Problem, validate
 from sync.master import assemble, heap, layout, progress, restore, staffinput, stale
@@ -56,7 +56,7 @@ class SyncSummary:
     unchanged: bool = False
     master: Path | None = None
     writer_peak_mb: int = 0  # the workbook writer process's peak memory, when there was one
-    failures: dict[str, str] = field(default_factory=dict)  # program not read -> what to fix
+    failures: dict[str, SourceError] = field(default_factory=dict)  # program not read -> why
 
     def render(self) -> str:
         lines = []
@@ -79,6 +79,13 @@ class SyncSummary:
     def failure_lines(self) -> list[str]:
         """One line per program whose source failed, naming it and what to fix."""
         return [f"{PROGRAMS[key].name} ({key}): {why}" for key, why in self.failures.items()]
+
+    def error(self) -> SourceError:
+        """The failures as one error, a line each; a failed sign-in keeps its kind (what to
+        do next is to sign in again)."""
+        kind = SigninError if any(isinstance(e, SigninError) for e in self.failures.values()) \
+            else SourceError
+        return kind("\n".join(self.failure_lines()))
 
 
 def _table_digest(table: Table | SourceError) -> str:
@@ -122,7 +129,7 @@ class _Run:
     results: dict[str, ProgramResult] = field(default_factory=dict)
     written: dict[str, tuple[str, str]] = field(default_factory=dict)
     source_digests: dict[str, str] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, SourceError] = field(default_factory=dict)
     settling: restore.Settling = field(default_factory=restore.Settling)
 
     @property
@@ -182,7 +189,7 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
         _check_failures(run)
         summary.counts = {k: run.results[k].counts for k in run.keys if k in run.results}
         summary.failures = dict(run.failures)
-        stale.mark(store, run.keys, run.failures)
+        stale.mark(store, run.keys, {k: str(e) for k, e in run.failures.items()})
         _add_the_rest(book, run, summary.counts)
     run.settling.log()
     summary.writer_peak_mb = book.helper_peak_kb // 1024
@@ -204,7 +211,7 @@ def _one_program(run: _Run, book: Book | BackgroundBook, key: str,
             raise table
         responses = map_table(table, program)
     except SourceError as err:  # (a question not found: the same table fails the same way)
-        run.failures[key] = str(err)
+        run.failures[key] = err
         log.info("%s: not synced: %s", key, err)
         return
     del table  # neither the raw rows nor the raw answers are kept once parsed: memory
@@ -224,7 +231,7 @@ def _check_failures(run: _Run) -> None:
     """Stop, saving nothing, when no program could be read, or when a failed program would
     leave a restored state half settled (the master is read against every program once)."""
     if run.failures and (not run.results or run.restored):
-        raise SourceError("\n".join(SyncSummary(failures=run.failures).failure_lines()))
+        raise SyncSummary(failures=run.failures).error()
 
 
 def _program_result(run: _Run, program: ProgramConfig, candidates: list[Candidate],
@@ -274,9 +281,10 @@ def _nothing_changed(run: _Run, read: list[tuple[str, Table | SourceError]]) -> 
     nor the master changed (a program whose source fails as it did last time is named in the
     summary's failures again)."""
     store = run.store
-    failures = {key: str(table) for key, table in read if isinstance(table, SourceError)}
+    failures = {key: table for key, table in read if isinstance(table, SourceError)}
     stale_now = store.get_meta(stale.STALE, {})  # the same table fails as it did last time
-    failures |= {k: stale_now[k]["error"] for k in run.keys if k in stale_now and k not in failures}
+    failures |= {k: SourceError(stale_now[k]["error"]) for k in run.keys
+                 if k in stale_now and k not in failures}
     counts = {k: _unchanged_counts(store, k) for k in run.keys if k not in failures}
     with store.transaction():
         _log_run(store, run.started, clock.now(run.config), counts)
