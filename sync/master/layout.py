@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sync.config.programs import PROGRAMS, Program
-from sync.master import stale
 from sync.xlsx.reading import has_content, labels
 from sync.xlsx.sheet import Column, Sheet, column_letter, safe_text
 
@@ -387,8 +386,6 @@ def title_rows(rows: Sequence[Sequence[Any]], top: int) -> list[list[Any]]:
     """The rows above a header row (staff's titles), as they read back, without trailing blanks."""
     out = []
     for row in rows[:top]:
-        if stale.is_note(row):  # the tool's line, written again while it holds
-            continue
         cells = [comparable(v) for v in row]
         while cells and cells[-1] is None:
             cells.pop()

@@ -116,8 +116,8 @@ def read(store: store_mod.Store, config: Config, path: Path,
             previous={rid: prev for rid, (_w, prev) in both.items()}, known=records,
             restored=restored)
         found.read_from[key] = title
-        found.titles[program.name] = [r for r in master.title_rows(rows, top)
-                                      if not stale.is_note(r)]  # the tool's line, not staff's
+        above = stale.without_note(rows[:top])  # the tool's note is not staff's title
+        found.titles[program.name] = master.title_rows(above, len(above))
     rows = sheets.get(master.POSSIBLE_DUPLICATES)
     if rows is not None:
         anchor, others = master.DUPLICATES_HEADER

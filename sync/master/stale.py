@@ -4,22 +4,25 @@ A sync reads each program on its own. When one program's source fails (Google un
 a question renamed on the form, an export that is not a workbook), that program keeps the
 records its last good read made, and the others sync as usual. The state's meta `STALE`
 remembers, per failed program, when its data was last read well and what the last read
-said to fix; the program's sheet then opens with a line saying so (`rows`), and the Summary
-repeats it (`notes`). The line is the tool's: read back from the workbook, it is never taken
-for a title row staff typed (`is_note`). The next good read of the program clears it.
+said to fix; the program's sheet then opens with a note saying so (`rows`), and the Summary
+repeats it (`notes`). The note is the tool's: read back from the workbook, it is never taken
+for title rows staff typed (`without_note`). The next good read of the program clears it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sync.config.programs import PROGRAMS
 from sync.state.store import Store
 
 STALE = "stale_sources"  # meta: {program key: {"since": ISO time or None, "error": text}}
-MARK = "Not up to date: "  # how the line begins, in the sheet and on the Summary
+MARK = "Not up to date: "  # how the note begins, in the sheet and on the Summary
+INDENT = "    "  # how its later lines begin in the sheet
+WIDTH = 90  # characters a line of the note holds, about a printed page's width
 
 
 def mark(store: Store, read: Iterable[str], failures: dict[str, str]) -> None:
@@ -51,9 +54,14 @@ def note(entry: dict[str, Any]) -> str:
 
 
 def rows(store: Store, key: str) -> list[list[Any]]:
-    """The line that opens program `key`'s sheet while its data is stale, else nothing."""
+    """The lines that open program `key`'s sheet while its data is stale, else none: the
+    note wrapped to the width of a printed page, its later lines indented (`INDENT`)."""
     entry = store.get_meta(STALE, {}).get(key)
-    return [[note(entry)]] if entry else []
+    if not entry:
+        return []
+    lines = textwrap.wrap(note(entry), WIDTH, subsequent_indent=INDENT, break_long_words=False,
+                          break_on_hyphens=False)
+    return [[line] for line in lines]
 
 
 def notes(store: Store, keys: Iterable[str]) -> list[str]:
@@ -62,6 +70,15 @@ def notes(store: Store, keys: Iterable[str]) -> list[str]:
     return [f"{PROGRAMS[k].name}: {note(stale[k])}" for k in keys if k in stale]
 
 
-def is_note(row: list[Any] | tuple[Any, ...]) -> bool:
-    """Whether a row read back from a program sheet is the tool's stale line."""
-    return bool(row) and isinstance(row[0], str) and row[0].startswith(MARK)
+def without_note(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The rows above a program sheet's header as read back, without the tool's note."""
+    out = list(rows)
+    if out and _starts(out[0], MARK):
+        out.pop(0)
+        while out and _starts(out[0], INDENT):
+            out.pop(0)
+    return out
+
+
+def _starts(row: Sequence[Any], text: str) -> bool:
+    return bool(row) and isinstance(row[0], str) and row[0].startswith(text)
