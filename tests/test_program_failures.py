@@ -91,7 +91,7 @@ def test_a_renamed_question_stops_only_its_program(tmp_path: Path, capsys, resto
     assert re.match(r"Not up to date: data from \d{4}-\d\d-\d\d \d\d:\d\d; the last read "
                     r"failed: tap.csv: question 'Grade' .* closest titles: 'Grade level'",
                     note(site.master, TAP_SHEET))
-    assert all(len(r[0]) <= 90 for r in cells(site.master)[TAP_SHEET][:2])  # fits a page
+    assert all(len(r[0]) <= 60 for r in cells(site.master)[TAP_SHEET][:2])  # fits a page
     assert first_cell(site.master, PIP_SHEET) == "Record ID"
     summary = [r[0] for r in cells(site.master)["Summary"] if r and isinstance(r[0], str)]
     assert any(line.startswith("Teens and Policing: Not up to date: data from ") for line in summary)

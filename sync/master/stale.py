@@ -22,7 +22,7 @@ from sync.state.store import Store
 STALE = "stale_sources"  # meta: {program key: {"since": ISO time or None, "error": text}}
 MARK = "Not up to date: "  # how the note begins, in the sheet and on the Summary
 INDENT = "    "  # how its later lines begin in the sheet
-WIDTH = 90  # characters a line of the note holds, about a printed page's width
+WIDTH = 60  # characters a line of the note holds: the first printed page of a portrait sheet
 
 
 def mark(store: Store, read: Iterable[str], failures: dict[str, str]) -> None:
