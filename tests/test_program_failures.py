@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -19,8 +20,10 @@ from openpyxl import load_workbook
 from sync import cli
 from sync.master import syncer
 from sync.sources import google as google_source
+from sync.sources.forms import read_forms
 from tests import configs
 from tests.conftest import Site
+from tests.fake_forms import FakeForms, text
 from tests.fake_google import FakeGoogle, Fault
 from tests.helpers import PIP_CSV, TAP_CSV, VSC_CSV, cells, make_site
 from tests.loopback_smtp import LoopbackSmtp
@@ -171,6 +174,7 @@ def test_a_partly_failed_sync_still_sends_the_others_confirmations(tmp_path: Pat
             security = "none"
             from = "Community Programs <programs@example.org>"
             send = true
+            rate_per_minute = 6000
             """
         site = make_site(tmp_path, smtp)
         assert cli.main(["run", "--config", str(site.config_path)]) == 0
@@ -233,3 +237,35 @@ def test_one_spreadsheet_failing_leaves_the_others_synced(tmp_path: Path, fake_g
     assert records(site.master, PIP_SHEET) == pip_before
     assert first_cell(site.master, PIP_SHEET).startswith("Not up to date: data from ")
     assert "uma@example.com" in {r["Student email"] for r in records(site.master, TAP_SHEET).values()}
+
+
+# -- Google Forms: one form failing ---------------------------------------------------------
+
+FORM = "1PipRegistrationForm_0123456789abcdefghijklmn"
+
+
+def test_one_form_failing_leaves_the_other_forms_and_sources_read(tmp_path: Path):
+    """A form not shared with the account fails alone: the other form is read, and the
+    programs whose sources are exports sync."""
+    with FakeForms() as fake:
+        fake.add_form(FORM, [text("First Name")], shared=False)
+        fake.add_form("1OtherForm_0123456789abcdefghijklmnopqrs", [text("First Name")])
+        settings = fake.settings(fake.write_key(tmp_path))
+        failed: dict = {}
+        tables = read_forms([FORM, "1OtherForm_0123456789abcdefghijklmnopqrs"], settings,
+                            ZoneInfo(configs.DEPARTMENT["timezone"]), failed=failed)
+        assert list(tables) == ["1OtherForm_0123456789abcdefghijklmnopqrs"]
+        assert list(failed) == [FORM] and "refused access to form" in str(failed[FORM])
+
+        cfg = configs.edited(configs.CONFIRMATIONS, {
+            "programs": {"pip": {"source": configs.Replace({"form": FORM})}},
+            "google": {"credentials": str(fake.write_key(tmp_path)), "api_endpoint": fake.url,
+                       "forms_endpoint": fake.url, "max_attempts": 1}})
+        site = Site(tmp_path, configs.toml(cfg))
+        (tmp_path / "tap.csv").write_text(TAP_CSV)
+        (tmp_path / "vsc.csv").write_text(VSC_CSV)
+        summary = syncer.sync(site.config())
+    assert set(summary.failures) == {"pip"} and set(summary.counts) == {"tap", "vsc"}
+    assert f"form/{FORM}: Google Forms refused access" in str(summary.failures["pip"])
+    assert note(site.master, PIP_SHEET).startswith("Not up to date: no data read yet; ")
+    assert len(records(site.master, TAP_SHEET)) == 2
