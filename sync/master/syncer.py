@@ -15,6 +15,12 @@ Order of work, so that a failure at any point leaves the previous master intact:
    and hand its sheet to the workbook writer (a second process for a big master), which
    writes it while the next program's source is read;
 5. finish the new master in a temporary file, commit the state, then atomically replace it.
+
+Each program is read on its own: a program whose source fails (not reachable, a tab or a
+mapped question not found, an export that cannot be read) is left as the last sync left it,
+with a note of since when (`sync.master.stale`), while the others go through steps 4 and 5;
+the summary's `failures` name it. A source failing as it did last time counts as no change.
+When no program could be read, or a restored state needs every program, nothing is saved.
 """
 
 from __future__ import annotations
