@@ -269,3 +269,21 @@ def test_one_form_failing_leaves_the_other_forms_and_sources_read(tmp_path: Path
     assert f"form/{FORM}: Google Forms refused access" in str(summary.failures["pip"])
     assert note(site.master, PIP_SHEET).startswith("Not up to date: no data read yet; ")
     assert len(records(site.master, TAP_SHEET)) == 2
+
+
+def test_google_failing_again_for_longer_is_no_change(tmp_path: Path, fake_google: FakeGoogle,
+                                                     monkeypatch):
+    """The same outage on the next run, whose retries took longer ("over 2 s" instead of
+    "over 0 s"), leaves the master as it is: no rewrite and no new backup each hour."""
+    monkeypatch.setattr(google_source, "_sleep", lambda seconds: None)
+    site = google_site(tmp_path, fake_google)
+    syncer.sync(site.config())
+    fake_google.queue(Fault(), Fault(), Fault(503), Fault(503))  # TAP reads, PIP fails
+    first = str(syncer.sync(site.config()).failures["pip"])
+    master = site.master.read_bytes()
+    fake_google.queue(Fault(), Fault(), Fault(503), Fault(503, delay=1.6))
+    again = syncer.sync(site.config())
+    took = [re.search(r"answered 503 twice over (\d+) s", text)
+            for text in (first, str(again.failures["pip"]))]
+    assert took[0] and took[1] and int(took[1][1]) > int(took[0][1]), (first, again.failures)
+    assert again.unchanged and site.master.read_bytes() == master

@@ -29,6 +29,7 @@ import datetime as dt
 import functools
 import itertools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from sync.xlsx.writer import Book
 log = logging.getLogger(__name__)
 
 MASTER, STATE = store_mod.MASTER, store_mod.STATE
+_SECONDS = re.compile(r" over \d+ s\b")  # how long the retries took, in a Google error
 BACKGROUND_ROWS = 10_000  # responses from which a second process writes the master's cells
 
 
@@ -95,8 +97,8 @@ class SyncSummary:
 
 
 def _table_digest(table: Table | SourceError) -> str:
-    if isinstance(table, SourceError):  # the same failure again is no change either
-        return assemble.digest("failed", str(table))
+    if isinstance(table, SourceError):  # the same failure again is no change either, even
+        return assemble.digest("failed", _SECONDS.sub("", str(table)))  # if it took longer
     return assemble.digest(table.source, table.headers, [(r.number, r.values) for r in table.rows],
                    str(table.timezone))
 
