@@ -83,6 +83,8 @@ def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
 
     summary = sync(cfg, _selected(args, cfg))
     _show(args, summary)
+    if summary.failures:  # the others were synced; each failed program is one line
+        raise summary.error()
     return EXIT_OK
 
 
