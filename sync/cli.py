@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"configuration file (default: {config_mod.DEFAULT_CONFIG})",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
-    common.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="errors only, and of the summary only what needs a look "
+                        "(warnings, records listed)")
     common.add_argument("--as-of", metavar="YYYY-MM-DD",
                         help="run as if today were this day in the department's time zone "
                         "(what is due, active, this week, the route day, retention), at the "
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_mod.load(args.config, as_of=args.as_of) \
             if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
-            file_log = logfile.attach(cfg.output)
+            file_log = logfile.attach(cfg.output, zone=cfg.department.timezone)
         if args.as_of is not None:
             log.info("%s runs as of %s (--as-of)", args.command, args.as_of.isoformat())
         with heap.young_collections_only():  # every command builds many long-lived objects

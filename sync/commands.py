@@ -53,6 +53,20 @@ def _selected(args: argparse.Namespace, cfg: config_mod.Config) -> list[str]:
     return list(cfg.programs)
 
 
+def _show(args: argparse.Namespace, summary) -> None:
+    """Print a command's summary; with -q only what needs a look: the summary's
+    `attention()` lines when it has them, else its warnings and problems."""
+    if not args.quiet:
+        print(summary.render())
+        return
+    attention = getattr(summary, "attention", None)
+    lines = attention() if attention is not None else (
+        [f"Warning: {w}" for w in getattr(summary, "warnings", [])]
+        + [f"{rid}: {problem}" for rid, problem in getattr(summary, "problems", [])])
+    if lines:
+        print("\n".join(lines))
+
+
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -61,7 +75,9 @@ def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.master.syncer import sync
 
     summary = sync(cfg, _selected(args, cfg))
-    print(summary.render())
+    _show(args, summary)
+    if summary.failures:  # the others were synced; each failed program is one line
+        raise summary.error()
     return EXIT_OK
 
 
@@ -73,7 +89,7 @@ def cmd_check(args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
     from sync.check import check_file
 
     report = check_file(args.config, getattr(args, "program", None), as_of=args.as_of)
-    print(report.render())
+    _show(args, report)
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
@@ -87,7 +103,7 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.run import run
 
     report = run(cfg)
-    print(report.render())
+    _show(args, report)
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
@@ -140,7 +156,7 @@ def _positive(text: str) -> int:
 def cmd_rosters(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.classes.rosters import write_rosters
 
-    print(write_rosters(cfg, args.program, args.cohort).render())
+    _show(args, write_rosters(cfg, args.program, args.cohort))
     return EXIT_OK
 
 
@@ -158,7 +174,7 @@ cmd_rosters.options = _rosters_options
 def cmd_routes(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.vacation.routes import write_routes
 
-    print(write_routes(cfg, start=args.date, days=args.days).render())
+    _show(args, write_routes(cfg, start=args.date, days=args.days))
     return EXIT_OK
 
 
@@ -177,7 +193,7 @@ cmd_routes.options = _routes_options
 def cmd_purge(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.vacation.purge import purge
 
-    print(purge(cfg, apply=args.apply).render())
+    _show(args, purge(cfg, apply=args.apply))
     return EXIT_OK
 
 
@@ -205,7 +221,7 @@ def cmd_confirmations(args: argparse.Namespace, cfg: config_mod.Config) -> int:
         return EXIT_OK
     summary = confirm(cfg, _selected(args, cfg), send=args.send, limit=args.limit,
                       preview=args.preview)
-    print(summary.render())
+    _show(args, summary)
     refusal = summary.refusal()
     if refusal:
         raise RefusedError(refusal)

@@ -12,10 +12,11 @@ they ran, a run's "Finished" is after its "Started", and a run that crosses midn
 crosses into the next day as a real one would.
 
 Time that is not the department's business stays real on purpose: backup and lock file
-names, a lock's age, a sign-in token's expiry and an HTTP Retry-After (the server's and
-Google's clocks). `system_today` and `system_moment` are the server's, for a two-digit year
-parsed or a message composed with no configuration at hand (a test, a one-off script);
-every command passes the configured clock's instead.
+names, a lock's age, the log file's line stamps (when a command really ran), a sign-in
+token's expiry and an HTTP Retry-After (the server's and Google's clocks). `system_today`
+and `system_moment` are the server's, for a two-digit year parsed or a message composed
+with no configuration at hand (a test, a one-off script); every command passes the
+configured clock's instead.
 """
 
 from __future__ import annotations
