@@ -120,10 +120,10 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, Pr
     for key in config.programs:
         if key in results:
             review.extend(results[key].review)
-            possible.extend(results[key].possible)
+            possible.extend(results[key].possible + results[key].merges)
         else:  # not read this time: show what the last sync found
             review.extend(ReviewItem(**r) for r in store.get_meta(f"review:{key}", []))
-            possible.extend(store.get_meta(f"possible:{key}", []))
+            possible.extend(store.get_meta(f"possible:{key}", []) + store.get_meta(f"merged:{key}", []))
     staff_rows = staffinput.staff_rows_sheet(store)
     return [*[s for feature in FEATURES for s in feature.sheets(store, config)],
             layout.needs_review_sheet(review),

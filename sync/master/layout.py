@@ -33,7 +33,7 @@ from sync.xlsx.sheet import Column, Sheet, column_letter, safe_text
 NEEDS_REVIEW = "Needs Review"
 POSSIBLE_DUPLICATES = "Possible Duplicates"
 SYNC_LOG = "Sync Log"
-DECISIONS = ("Merge", "Not duplicate")
+DECISIONS = ("Merge", "Not duplicate", "Split")
 
 ID = "Record ID"
 SOURCES = "Source rows"
@@ -221,9 +221,10 @@ def duplicates_sheet(pairs: Sequence[dict[str, Any]], title_rows: Sequence[Seque
     cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
             Column("Record B", width=11), Column("Name B", width=24),
             Column("Evidence", width=48, wrap=True),
-            Column("Decision", staff=True, choices=DECISIONS, width=15)]
-    rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision")]
-            for p in pairs]
+            Column("Decision", staff=True, choices=DECISIONS, width=15),
+            Column("Score", "number", width=8)]
+    rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision"),
+             p.get("score")] for p in pairs]
     return Sheet(POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows))
 
 
