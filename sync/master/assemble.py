@@ -17,7 +17,7 @@ from typing import Any
 from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.features import FEATURES
-from sync.master import layout, restore, staffinput
+from sync.master import layout, pairs, restore, staffinput
 from sync.master.records import ProgramResult, ReviewItem
 from sync.state import clock, scratch
 from sync.state import store as store_mod
@@ -127,7 +127,7 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, Pr
     staff_rows = staffinput.staff_rows_sheet(store)
     return [*[s for feature in FEATURES for s in feature.sheets(store, config)],
             layout.needs_review_sheet(review),
-            layout.duplicates_sheet(possible,
+            pairs.duplicates_sheet(possible,
                                     staffinput.title_rows(store, layout.POSSIBLE_DUPLICATES)),
             layout.sync_log_sheet(store.runs() + pending_runs),
             *([staff_rows] if staff_rows else []),

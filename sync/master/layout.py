@@ -33,7 +33,6 @@ from sync.xlsx.sheet import Column, Sheet, column_letter, safe_text
 NEEDS_REVIEW = "Needs Review"
 POSSIBLE_DUPLICATES = "Possible Duplicates"
 SYNC_LOG = "Sync Log"
-DECISIONS = ("Merge", "Not duplicate", "Split")
 
 ID = "Record ID"
 SOURCES = "Source rows"
@@ -217,17 +216,6 @@ def _raw(value: Any) -> Any:
     return value
 
 
-def duplicates_sheet(pairs: Sequence[dict[str, Any]], title_rows: Sequence[Sequence[Any]] = ()) -> Sheet:
-    cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
-            Column("Record B", width=11), Column("Name B", width=24),
-            Column("Evidence", width=48, wrap=True),
-            Column("Decision", staff=True, choices=DECISIONS, width=15),
-            Column("Score", "number", width=8)]
-    rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision"),
-             p.get("score")] for p in pairs]
-    return Sheet(POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows))
-
-
 LOG_COUNTS = ("read", "new", "updated", "unchanged", "merged", "review", "records", "possible",
               "missing")
 LOG_LABELS = ("Rows read", "New records", "Updated", "Unchanged", "Merged into a record",
@@ -391,26 +379,4 @@ def title_rows(rows: Sequence[Sequence[Any]], top: int) -> list[list[Any]]:
         while cells and cells[-1] is None:
             cells.pop()
         out.append(cells)
-    return out
-
-
-DUPLICATES_HEADER = ("Record A", ("Record B", "Decision", "Program"))
-
-
-def read_decisions(rows: Sequence[tuple[Any, ...]], top: int = 0) -> list[tuple[str, str, str]]:
-    """(record A, record B, decision) for every pair staff decided; `rows[top]` is the header."""
-    if len(rows) <= top:
-        return []
-    header = labels(rows[top])
-    try:
-        a, b, d = header.index("Record A"), header.index("Record B"), header.index("Decision")
-    except ValueError:
-        return []
-    out = []
-    for values in rows[top + 1:]:
-        padded = list(values) + [None] * (max(a, b, d) + 1 - len(values))
-        decision = str(padded[d] or "").strip().casefold()
-        match = next((x for x in DECISIONS if x.casefold() == decision), None)
-        if match and isinstance(padded[a], str) and isinstance(padded[b], str):
-            out.append((padded[a], padded[b], match))
     return out

@@ -14,13 +14,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sync.config.programs import PROGRAMS
 from sync.ingest import dedupe
 from sync.ingest.validate import Candidate
+from sync.master import layout
 from sync.state import store as store_mod
+from sync.xlsx.reading import labels
+from sync.xlsx.sheet import Column, Sheet
+
+DECISIONS = ("Merge", "Not duplicate", "Split")
+DUPLICATES_HEADER = ("Record A", ("Record B", "Decision", "Program"))
 
 
 def is_record_id(text: str) -> bool:
@@ -93,3 +99,35 @@ def name(key: str, values: dict[str, Any]) -> str:
     if key == "tap":
         return f"{values.get('student_first_name') or ''} {values.get('student_last_name') or ''}".strip()
     return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
+
+
+def duplicates_sheet(pairs: Sequence[dict[str, Any]],
+                     title_rows: Sequence[Sequence[Any]] = ()) -> Sheet:
+    """The Possible Duplicates sheet: possible pairs, then the automatic merges staff may split."""
+    cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
+            Column("Record B", width=11), Column("Name B", width=24),
+            Column("Evidence", width=48, wrap=True),
+            Column("Decision", staff=True, choices=DECISIONS, width=15),
+            Column("Score", "number", width=8)]
+    rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision"),
+             p.get("score")] for p in pairs]
+    return Sheet(layout.POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows))
+
+
+def read_decisions(rows: Sequence[tuple[Any, ...]], top: int = 0) -> list[tuple[str, str, str]]:
+    """(record A, record B, decision) for every pair staff decided; `rows[top]` is the header."""
+    if len(rows) <= top:
+        return []
+    header = labels(rows[top])
+    try:
+        a, b, d = header.index("Record A"), header.index("Record B"), header.index("Decision")
+    except ValueError:
+        return []
+    out = []
+    for values in rows[top + 1:]:
+        padded = list(values) + [None] * (max(a, b, d) + 1 - len(values))
+        decision = str(padded[d] or "").strip().casefold()
+        match = next((x for x in DECISIONS if x.casefold() == decision), None)
+        if match and isinstance(padded[a], str) and isinstance(padded[b], str):
+            out.append((padded[a], padded[b], match))
+    return out

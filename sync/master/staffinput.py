@@ -43,6 +43,7 @@ from sync.config import Config
 from sync.config.programs import PROGRAMS, Program
 from sync.errors import WorkbookError
 from sync.master import layout as master
+from sync.master import pairs
 from sync.state import clock
 from sync.state import store as store_mod
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
@@ -118,11 +119,11 @@ def read(store: store_mod.Store, config: Config, path: Path,
         found.titles[program.name] = master.title_rows(rows, top)
     rows = sheets.get(master.POSSIBLE_DUPLICATES)
     if rows is not None:
-        anchor, others = master.DUPLICATES_HEADER
+        anchor, others = pairs.DUPLICATES_HEADER
         top = find_header(rows, anchor, others)
         if top is None:
             raise header_not_found(path, master.POSSIBLE_DUPLICATES, anchor, _FIX)
-        found.decisions = master.read_decisions(rows, top)
+        found.decisions = pairs.read_decisions(rows, top)
         found.titles[master.POSSIBLE_DUPLICATES] = master.title_rows(rows, top)
     rows = sheets.get(STAFF_ROWS)
     if rows is not None:
