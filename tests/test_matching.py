@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 import time
 
+import pytest
 from openpyxl import load_workbook
 
 from sync.ingest import dedupe, match
@@ -194,10 +195,12 @@ def _sheet(site: Site, title: str) -> list[dict]:
     return rows
 
 
-def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path):
+@pytest.mark.parametrize("decision", ["Split", "Not duplicate"])
+def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path, decision):
     """Sync merges Kathy into Katherine's record on name, birthdate and address (other email and
-    phone) and lists it with its evidence; staff type Split; the next sync makes two records,
-    Katherine keeping her Record ID, and later syncs keep them apart with the same IDs."""
+    phone) and lists it with its evidence; staff type Split (or Not duplicate, which can only
+    mean the same there); the next sync makes two records, Katherine keeping her Record ID,
+    and later syncs keep them apart with the same IDs."""
     site = _site(tmp_path)
     syncer.sync(site.config())
     records = _sheet(site, "Partners in Policing")
@@ -212,7 +215,7 @@ def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path):
     wb = load_workbook(site.master)
     ws = wb["Possible Duplicates"]
     header = [c.value for c in ws[1]]
-    ws.cell(row=2, column=header.index("Decision") + 1).value = "Split"
+    ws.cell(row=2, column=header.index("Decision") + 1).value = decision
     wb.save(site.master)
     syncer.sync(site.config())
     records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}

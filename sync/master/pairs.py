@@ -37,7 +37,8 @@ def splits(store: store_mod.Store, key: str, known: dict[str, Any],
            current: Callable[[str | None], str | None],
            candidates: list[Candidate]) -> dict[str, tuple[str, str]]:
     """{response identity: (record ID, source row as the master showed it)} for each
-    automatic merge staff marked "Split" since the last sync: that response leaves the record.
+    automatic merge staff marked "Split" (or "Not duplicate", which can only mean the same
+    there) since the last sync: that response leaves the record.
 
     The master's Possible Duplicates sheet shows an automatic merge as (record, source row
     merged into it); the row is matched to its response through the list the last sync made,
@@ -48,7 +49,7 @@ def splits(store: store_mod.Store, key: str, known: dict[str, Any],
     out = {}
     for a, b, decision in store.decisions(key):
         identity = shown.get((a, b))
-        if decision == "Split" and not is_record_id(b) and identity in present:
+        if decision in ("Split", "Not duplicate") and not is_record_id(b) and identity in present:
             rid = current(known.get(identity, (None, None))[0])
             if rid and rid == current(a):
                 out[identity] = (rid, b)

@@ -379,6 +379,9 @@ def save_program(store: store_mod.Store, key: str, result: ProgramResult, now: d
         store.db.execute("INSERT OR REPLACE INTO decisions (program, record_a, record_b, "
                          "decision, decided) VALUES (?, ?, ?, 'Split', ?)", (key, rid, new, stamp))
         log.info("%s split from %s", new, rid)
+    # a decision on a merged source row is acted on at the sync after it was typed, or never:
+    # by the next, that row number may be another response's
+    store.db.execute("DELETE FROM decisions WHERE program = ? AND record_b NOT LIKE '%-%'", (key,))
     store.set_meta(f"counts:{key}", result.counts)
     store.db.execute("INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
                      (stamp, finished.isoformat(), key,
