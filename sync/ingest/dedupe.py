@@ -1,11 +1,10 @@
 """Find the same person (or the same vacation trip) among responses; near-linear by blocking.
 
 `group(program, people, ...)` returns groups of indices that are one record, and pairs of
-groups that might be (for staff to decide). Candidates are only ever compared inside a block,
-and every response has several blocking keys (its email, phone, address, student ID, house
-number and ZIP, birthdate with the sound of its last or first name, the sounds of both names),
-so that one wrong field (a birthdate typo, a new email, a move) does not hide a pair, and
-50,000 responses never mean 1.25 billion comparisons.
+groups that might be (for staff to decide). Candidates are only ever compared inside a block
+of `sync.ingest.blocking`, whose several keys per response keep a pair together when one of
+its fields is wrong (a birthdate typo, a new email, a move), so that 50,000 responses never
+mean 1.25 billion comparisons.
 
 People (Partners in Policing, Teens and Policing) are merged automatically when certain:
 similar names AND a shared contact (email or phone), or the same student ID, or, on the
