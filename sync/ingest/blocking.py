@@ -72,20 +72,20 @@ def _keys_of(program: str, p: Person) -> list[tuple]:
     if p.dob:
         keys.append(("D", p.dob, last))
     if program == "tap" and p.school:
-        keys.append(("S", p.school, last, p.first_key[:1]))
+        keys.append(("S", p.school, last, p.first_key[:1], p.dob.year if p.dob else None))
     if program == "vsc":
         return keys
     first = _phonetic(p.first_key) if p.first_key else ""
     if p.dob:  # typos in a name, either order
-        keys += [("B", p.dob, p.first_key[:1]), ("B", p.dob, p.last_key[:1])]
-    if first and last:  # another birthdate, either order
+        keys += [("B", p.dob, *sorted((p.first_key[:1], p.last_key[:1]))), ("D", p.dob, first)]
+    if first and last and (p.zip or p.street):  # another birthdate, either order
         names = sorted((first, last))
         keys += [("N", *names, p.zip, p.dob.year // 10 if p.dob else None),
-                 ("N", *names, p.street.split()[0] if p.street else "")]
+                 ("N", *names, _word(p.street))]
     if p.house and p.zip:  # typos in the names, the same home
         keys += [("H", p.house, p.zip, 1, p.first_key[:1]), ("H", p.house, p.zip, 2, p.last_key[:1])]
     if p.house and p.street:
-        keys.append(("H", p.house, p.street.split()[0]))
+        keys.append(("H", p.house, _word(p.street)))
     return keys
 
 
@@ -93,3 +93,8 @@ def pairs(members: list[int], window: int) -> Iterable[tuple[int, int]]:
     for x, i in enumerate(members):
         for j in members[x + 1:x + 1 + window] if window else members[x + 1:]:
             yield i, j
+
+
+def _word(street: str) -> str:
+    """The street's longest word: its name ("sepulveda" of "w sepulveda blvd unit 4")."""
+    return max(street.split(), key=len, default="")
