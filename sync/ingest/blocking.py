@@ -1,11 +1,17 @@
 """Which responses are compared at all: blocking on several keys, near-linear.
 
-Every response has several keys (its email, phone, address, student ID; its birthdate with
-the first letter or the sound of a name; the sounds of both names, in either order, with its
-ZIP and decade of birth or with its street; its house number with its ZIP or street), and two
-responses are compared only when they share one. One wrong field (a birthdate typo, a new
-email, a move, a typo in a name, first and last swapped) leaves other keys shared, so the pair
-is still found; 50,000 responses never mean 1.25 billion comparisons.
+Every response has several keys: its email, phone, address and student ID; its birthdate
+with the sound of either name, or with both initials; the sounds of both names (in either
+order) with its ZIP and decade of birth, or with its street's name; its house number with its
+ZIP and an initial, or with its street's name; for Teens and Policing, its school with the
+sound of its last name, its initial and birth year. Two responses are compared only when they
+share a key. One wrong field (a birthdate typo, a new email, a move, a typo in a name, first
+and last swapped) leaves other keys shared, so the pair is still found; 50,000 responses never
+mean 1.25 billion comparisons.
+
+Keys of alike names, birthdates and houses come from a fixed range of values, so by chance
+more responses share them the more there are: such a block is compared whole only up to
+`SMALL_BLOCK` people, in sorted windows past that.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from sync.ingest.match import Person
 
 FULL_BLOCK = 60  # blocks of one contact up to this size compare every pair; bigger: a window
 WINDOW = 12
-SMALL_BLOCK = 8  # blocks of alike names or birthdates: up to this size compare every pair
+SMALL_BLOCK = 6  # blocks of alike names or birthdates: up to this size compare every pair
 SMALL_WINDOW = 4
 
 _phonetic = functools.lru_cache(maxsize=1 << 16)(normalize.phonetic)
