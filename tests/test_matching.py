@@ -238,6 +238,8 @@ def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path, decision):
         assert list(records) == ["PIP-00001", "PIP-00002", "PIP-00003"]
         assert records["PIP-00001"]["Source rows"] == "pip:2, pip:5"
         assert records["PIP-00003"]["Source rows"] == "pip:4"
+        # a repeat from the same email is no automatic merge staff need to see
+        assert _sheet(site, "Possible Duplicates") == []
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
