@@ -279,3 +279,22 @@ def test_linkage_benchmark_at_a_tiny_size(tmp_path, capsys):
                  "| synthetic PIP (300 responses) |", "| synthetic TAP (600 responses) |",
                  "synthetic PIP: twice the responses, ", "targets met on every FEBRL set"):
         assert line in out, out
+
+
+def test_a_split_finds_its_response_after_rows_above_were_deleted(tmp_path):
+    """Staff type Split on "pip:4", then delete Bob's row from the form's sheet before the
+    next sync: Kathy's response is now row 3, and it is still the one split off, by the list
+    the last sync made, never whichever response now stands in row 4."""
+    site = _site(tmp_path)
+    syncer.sync(site.config())
+    wb = load_workbook(site.master)
+    ws = wb["Possible Duplicates"]
+    header = [c.value for c in ws[1]]
+    ws.cell(row=2, column=header.index("Decision") + 1).value = "Split"
+    wb.save(site.master)
+    site.write_pip([ROWS[0], ROWS[2]], header=HEADER)
+    syncer.sync(site.config())
+    records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
+    assert {rid: (r["First name"], r["Source rows"]) for rid, r in records.items()} == {
+        "PIP-00001": ("Katherine", "pip:2"), "PIP-00002": ("Bob", "pip:3"),  # missing from source
+        "PIP-00003": ("Kathy", "pip:3")}
