@@ -129,7 +129,7 @@ def _write(ws, formats: _Formats, row: int, col: int, value: Any, column: Column
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
     elif isinstance(value, Formula):
-        ws.write_formula(row, col, str(value), fmt)
+        ws.write_formula(row, col, str(value), fmt, value.value)
     elif isinstance(value, str):
         ws.write_string(row, col, value, fmt)
     elif isinstance(value, bool):
@@ -312,7 +312,11 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
     if setup.fit_width:
         ws.fit_to_pages(1, setup.fit_height)
     if setup.repeat_header:
-        ws.repeat_rows(header_row - 1)
+        ws.repeat_rows(0 if setup.repeat_preamble else header_row - 1, header_row - 1)
+    if setup.repeat_columns:
+        ws.repeat_columns(0, setup.repeat_columns - 1)
+    if setup.across_first:
+        ws.print_across()
     if setup.gridlines:
         ws.hide_gridlines(0)  # printed as well as on screen
     ws.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.75)
