@@ -241,12 +241,11 @@ def test_sign_in_and_attendance_sheets_carry_print_settings(site):
     sign_in = wb[sign_ins[0]]
     rows = [list(r) for r in sign_in.iter_rows(values_only=True)]
     top = next(i for i, r in enumerate(rows) if r[0] == "#")  # the title lines above it
-    assert sign_in.print_title_rows == f"$1:${top + 1}"  # repeated on every page
+    assert sign_in.print_title_rows == f"${top + 1}:${top + 1}"
     assert sign_in.oddHeader.center.text == "Sign-in: Thursday, March 5, 2020"
     assert sign_in.oddHeader.left.text == "Partners in Policing: Spring 2020"
     assert sign_in.oddHeader.right.text == "6:00-8:00 p.m."
-    assert rows[0][0] == ("Partners in Policing, Spring 2020: sign-in for Thursday, March 5, 2020, "
-                          "6:00-8:00 p.m.")
+    assert rows[0][0] == "Sign-in: Thursday, March 5, 2020, 6:00-8:00 p.m."
     assert rows[top] == ["#", "Name", "Signature", "Time in"]
     assert [r[1] for r in rows[top + 1:]] == ["Jones, Bob", "Lee, Cy", "Smith, Ann"]
     assert sign_in.row_dimensions[top + 2].height == pytest.approx(26, abs=0.5)  # whole pixels

@@ -37,7 +37,6 @@ FOLDER = "rosters"
 SHEET = "Attendance"
 RECORD_ID = "Record ID"
 PRESENT_MARKS = ("✓", "✔", "X")  # what counts as present (case does not matter)
-ATTENDED = "Sessions attended"
 ELIGIBLE = {p.key: p.classes.eligible for p in PROGRAMS.values() if p.classes}
 CLASS_COLUMN = {p.key: p.classes.column for p in PROGRAMS.values() if p.classes}  # computed
 _PRESENT = {m.casefold() for m in PRESENT_MARKS}
@@ -270,7 +269,8 @@ def remember(store: Store, config: Config, program_key: str, class_id: str,
 def tool_columns(store: Store, config: Config, key: str,
                  records: dict[str, dict[str, Any]]) -> list[layout.ToolColumn]:
     """"Sessions attended" and "Graduation eligible"/"Credit eligible" for everyone on a
-    class's attendance sheet (or with marks in it), from the class's graduation minimum."""
+    class's attendance sheet (or with marks in it), from the class's graduation minimum;
+    none while no class of the program has an attendance sheet (they would be empty)."""
     program = config.programs[key]
     if key not in ELIGIBLE or not program.cohorts:
         return []
@@ -291,7 +291,9 @@ def tool_columns(store: Store, config: Config, key: str,
         n = sum(is_present(m) for m in class_marks.get(rid, {}).values())
         attended[rid] = n
         eligible[rid] = "Yes" if n >= session.graduation_minimum else "No"
-    return [layout.ToolColumn(Column(ATTENDED, "int", 11), attended),
+    if not attended:
+        return []
+    return [layout.ToolColumn(Column(PROGRAMS[key].classes.attended, "int", 11), attended),
             layout.ToolColumn(Column(ELIGIBLE[key], width=12), eligible)]
 
 

@@ -216,7 +216,7 @@ def attendance_sheet(program_key: str, session: Session, dates: Sequence[dt.date
 
 
 HEADER_PART = 40  # characters: the page header's left and right parts stay clear of its centre
-PLACE_LINE = 90  # characters of the place per line above a sign-in sheet's names
+PLACE_LINE = 80  # characters of the place per line above a sign-in sheet's names
 
 
 def header_part(text: str) -> str:
@@ -228,19 +228,18 @@ def sign_in_sheets(program_name: str, session: Session, dates: Sequence[dt.date]
                    leading: Sequence[Column], people: Sequence[Sequence[Any]]) -> list[Sheet]:
     """One printable sign-in sheet per session night: #, the `leading` columns (name...), a
     wide signature box and a time-in box. The page header holds the class (left), the
-    night's date (centre) and the hours (right); lines above the names repeat them in full
-    with the place, on every printed page."""
+    night's date (centre) and the hours (right); lines above the names repeat the date and
+    hours and give the place, wrapped to fit the page."""
     columns = [Column("#", "int", 5), *leading, Column("Signature", "checkbox", 48),
                Column("Time in", "checkbox", 12)]
     rows = [[i, *values, None, None] for i, values in enumerate(people, 1)]
     place = textwrap.wrap(f"Place: {session.location}", PLACE_LINE) if session.location else []
     return [Sheet(f"Sign-in {day.isoformat()}", columns, rows, autofilter=False, row_height=26,
-                  preamble=[[f"{program_name}, {session.name}: sign-in for {long_date(day)}, "
-                             f"{hours(session)}"], *([line] for line in place)],
+                  preamble=[[f"Sign-in: {long_date(day)}, {hours(session)}"],
+                            *([line] for line in place)],
                   print_setup=PrintSetup(header_left=header_part(f"{program_name}: {session.name}"),
                                          header_center=f"Sign-in: {long_date(day)}",
-                                         header_right=header_part(hours(session)),
-                                         repeat_preamble=True))
+                                         header_right=header_part(hours(session))))
             for day in dates]
 
 

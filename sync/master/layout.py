@@ -28,7 +28,7 @@ from typing import Any
 
 from sync.config.programs import PROGRAMS, Program
 from sync.xlsx.reading import has_content, labels
-from sync.xlsx.sheet import Column, Sheet, column_letter, safe_text
+from sync.xlsx.sheet import Column, PrintSetup, Sheet, column_letter, safe_text
 
 NEEDS_REVIEW = "Needs Review"
 POSSIBLE_DUPLICATES = "Possible Duplicates"
@@ -40,7 +40,6 @@ SOURCES = "Source rows"
 FIRST = "First submitted"
 LATEST = "Latest submitted"
 ELIGIBILITY = "Eligibility"
-SOURCE_STATE = "Source row"
 STATUS = "Status"
 NOTES = "Notes"
 OVERRIDE = {p.key: p.classes.override for p in PROGRAMS.values() if p.classes}  # staff columns
@@ -80,7 +79,7 @@ class ProgramSheet:
 
     def tool_columns(self) -> list[Column]:
         p = self.program
-        cols = [Column(ID, width=11), Column(SOURCES, width=14), Column(FIRST, "datetime", 17),
+        cols = [Column(ID, width=11), Column(SOURCES, width=16, wrap=True), Column(FIRST, "datetime", 17),
                 Column(LATEST, "datetime", 17)]
         for name in self.mapped:
             if name == "submitted_at":
@@ -89,7 +88,6 @@ class ProgramSheet:
             kind = {"date": "date", "datetime": "datetime", "int": "int"}.get(f.kind, "text")
             cols.append(Column(f.label, kind, wrap=name in ("instructions", "vehicles")))
         cols.append(Column(ELIGIBILITY, width=30, wrap=True))
-        cols.append(Column(SOURCE_STATE, width=14))
         taken = {c.header for c in cols} | {c.header for c in staff_columns(p)}
         taken |= {t.column.header for t in self.tool}
         for title in self.extra_titles:
@@ -100,16 +98,15 @@ class ProgramSheet:
     def answer_columns(self) -> set[str]:
         """Headers of the tool columns that show answers (the ones staff correct)."""
         features = {t.column.header for t in self.tool}
-        return {c.header for c in self.tool_columns()[4:]} - {ELIGIBILITY, SOURCE_STATE} - features
+        return {c.header for c in self.tool_columns()[4:]} - {ELIGIBILITY} - features
 
     def tool_values(self, record_id: str, data: dict[str, Any]) -> list[Any]:
         values = data["values"]
-        row: list[Any] = [record_id, ", ".join(data["sources"]), data["first"], data["latest"]]
+        row: list[Any] = [record_id, sources_text(data), data["first"], data["latest"]]
         for name in self.mapped:
             if name != "submitted_at":
                 row.append(display(values.get(name)))
         row.append(data.get("eligibility") or "Eligible")
-        row.append(data.get("source_state") or "")
         extra = data.get("extra", {})
         row.extend(display(extra.get(title)) for title in self.extra_titles)
         row.extend(t.values.get(record_id) for t in self.tool)
@@ -149,7 +146,22 @@ class ProgramSheet:
                 yield row
 
         return Sheet(self.program.name, tool_cols + staff_cols, rows(),
-                     freeze=f"B{len(self.title_rows) + 2}", preamble=self.title_rows)
+                     freeze=f"B{len(self.title_rows) + 2}", preamble=self.title_rows,
+                     print_setup=program_print_setup(self.program.name))
+
+
+def sources_text(data: dict[str, Any]) -> str:
+    """The "Source rows" cell: the form rows merged into the record ("pip:2, pip:57"), after
+    "Missing from source: " when none of them is in the source any more."""
+    sources = ", ".join(data["sources"])
+    return f"{data['source_state']}: {sources}" if data.get("source_state") else sources
+
+
+def program_print_setup(title: str) -> PrintSetup:
+    """A program sheet on paper: landscape at full size, the header row and the Record ID
+    column on every page, and the columns that do not fit on the pages to the right of
+    theirs (left to right, then down: a block of records is printed whole before the next)."""
+    return PrintSetup(fit_width=False, repeat_columns=1, across_first=True, header_center=title)
 
 
 def _read_back(headers: list[str], values: list[Any]) -> dict[str, Any]:
@@ -190,25 +202,28 @@ def comparable(value: Any) -> Any:
 
 
 def needs_review_sheet(problems: Sequence[Any]) -> Sheet:
-    """Each rejected response: program, source, row, every reason, then the original answers."""
+    """Each rejected response: program, source, row, every reason, then the original answers
+    (a question no rejected response answered has no column). On paper: the first four
+    columns, one page wide."""
     titles: list[str] = []
     seen: set[str] = set()
     for p in problems:
-        for title in p.answers:
-            if title not in seen:
+        for title, value in p.answers.items():
+            if title not in seen and value not in (None, ""):
                 seen.add(title)
                 titles.append(title)
     fixed = ["Program", "Source", "Source row", "Reasons"]
     taken = set(fixed)
     headers = [extra_header(t, taken) for t in titles]
-    cols = [Column("Program", width=20), Column("Source", width=24), Column("Source row", "int", 10),
+    cols = [Column("Program", width=20), Column("Source", wrap=True), Column("Source row", "int", 10),
             Column("Reasons", width=60, wrap=True)] + [Column(h) for h in headers]
     rows = []
     for p in problems:
         answers = p.answers
         rows.append([PROGRAMS[p.program].name, p.source, p.row, "\n".join(p.reasons)]
                     + [_raw(answers.get(t)) for t in titles])
-    return Sheet(NEEDS_REVIEW, cols, rows)
+    return Sheet(NEEDS_REVIEW, cols, rows, print_setup=PrintSetup(
+        header_center=NEEDS_REVIEW, print_columns=len(fixed)))
 
 
 def _raw(value: Any) -> Any:
@@ -224,7 +239,8 @@ def duplicates_sheet(pairs: Sequence[dict[str, Any]], title_rows: Sequence[Seque
             Column("Decision", staff=True, choices=DECISIONS, width=15)]
     rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision")]
             for p in pairs]
-    return Sheet(POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows))
+    return Sheet(POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows),
+                 print_setup=PrintSetup(header_center=POSSIBLE_DUPLICATES))
 
 
 LOG_COUNTS = ("read", "new", "updated", "unchanged", "merged", "review", "records", "possible",
@@ -242,7 +258,7 @@ def sync_log_sheet(runs: Sequence[tuple[str, str | None, str, dict[str, Any]]]) 
                      dt.datetime.fromisoformat(finished) if finished else None,
                      PROGRAMS[program].name if program in PROGRAMS else program]
                     + [counts.get(k, 0) for k in LOG_COUNTS])
-    return Sheet(SYNC_LOG, cols, rows)
+    return Sheet(SYNC_LOG, cols, rows, print_setup=PrintSetup(header_center=SYNC_LOG))
 
 
 # -- reading staff input back ---------------------------------------------------------------
@@ -250,7 +266,7 @@ def sync_log_sheet(runs: Sequence[tuple[str, str | None, str, dict[str, Any]]]) 
 
 def header_titles(program: Program) -> frozenset[str]:
     """Titles that tell a program sheet's header row from a title row above it (with ID)."""
-    return frozenset({SOURCES, FIRST, LATEST, ELIGIBILITY, SOURCE_STATE}
+    return frozenset({SOURCES, FIRST, LATEST, ELIGIBILITY}
                      | {c.header for c in staff_columns(program)}
                      | {f.label for f in program.fields})
 
@@ -268,7 +284,8 @@ class AdoptedRow:
     @property
     def sources(self) -> list[str]:
         """The responses it was made of, as its "Source rows" cell names them ("pip:57")."""
-        return [ref.strip() for ref in str(self.tool.get(SOURCES) or "").split(",") if ref.strip()]
+        refs = str(self.tool.get(SOURCES) or "").rpartition(": ")[2]  # "Missing from source: ..."
+        return [ref.strip() for ref in refs.split(",") if ref.strip()]
 
 
 @dataclass
@@ -307,8 +324,10 @@ def read_program_sheet(rows: Sequence[tuple[Any, ...]], top: int, program: Progr
     known_staff = {c.header for c in staff_columns(program)}
     found = SheetInput({}, [], [], [])
     some_written = next(iter(written.values()), {})
+    computed = program.classes.computed if program.classes else frozenset()
     for h in header:
-        if h and h not in known_staff and h not in some_written and h not in found.added:
+        if h and h not in known_staff and h not in some_written and h not in found.added \
+                and h not in computed:
             found.added.append(h)
     own_id = re.compile(rf"{re.escape(program.prefix)}-[0-9]{{5,}}")
     for number, values in enumerate(rows[top + 1:], start=top + 2):

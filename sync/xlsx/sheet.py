@@ -60,8 +60,8 @@ class PrintSetup:
     footer_center: str = "Page &P of &N"
     gridlines: bool = True
     fit_height: int = 0  # with fit_width: at most this many pages tall (0: as many as needed)
-    repeat_preamble: bool = False  # with repeat_header: the title lines above it repeat too
     repeat_columns: int = 0  # this many first columns repeat on every page (e.g. Record ID)
+    print_columns: int = 0  # print only this many first columns (0: every column)
     across_first: bool = False  # page order: left to right, then down (a wide table's rows together)
 
 

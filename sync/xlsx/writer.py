@@ -203,6 +203,8 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
             _write(ws, formats, r, c, value, kinds[c], fill)
         r += 1
     count = r - header_row
+    if sheet.print_setup and sheet.print_setup.print_columns:  # (openpyxl warns on "A:D")
+        ws.print_area(0, 0, max(r - 1, header_row), sheet.print_setup.print_columns - 1)
     # the filter and dropdowns span the rows, so they come once the rows are counted
     last = column_letter(max(1, len(columns)))
     end_row = header_row + max(1, count)
@@ -312,7 +314,7 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
     if setup.fit_width:
         ws.fit_to_pages(1, setup.fit_height)
     if setup.repeat_header:
-        ws.repeat_rows(0 if setup.repeat_preamble else header_row - 1, header_row - 1)
+        ws.repeat_rows(header_row - 1)
     if setup.repeat_columns:
         ws.repeat_columns(0, setup.repeat_columns - 1)
     if setup.across_first:
