@@ -104,7 +104,6 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
     """Seats, waitlist and the released for one class; `where` names its config key."""
     where = where or f"programs.{program.key}.{CLASS_KEYS[program.key]}"
     roster = ClassRoster(program.key, session, classes.session_dates(session))
-    label = roster.label
     ordered = sorted(applicants, key=Applicant.order)
     caps = {school.casefold(): seats for school, seats in session.school_capacity.items()}
     taken: dict[str, int] = {}
@@ -140,7 +139,14 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
     roster.seated = [Placement(a, i) for i, a in enumerate(seated, 1)]
     roster.waitlist = [Placement(a, i, why) for i, (a, why) in
                        enumerate(sorted(waiting, key=lambda w: w[0].order()), 1)]
-    warn = roster.warnings.append
+    _check(roster, len(held), taken, where)
+    return roster
+
+
+def _check(roster: ClassRoster, held: int, taken: dict[str, int], where: str) -> None:
+    """Warn about a class that cannot run as configured: too few seats or session dates,
+    more seated than seats (staff accepted `held`), a school over its seats (`taken`)."""
+    session, label, warn = roster.session, roster.label, roster.warnings.append
     if session.capacity < session.minimum:
         warn(f"{label}: capacity {session.capacity} is below the class minimum of "
              f"{session.minimum} ({where}.capacity / .minimum)")
@@ -149,8 +155,8 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
     elif len(roster.dates) < session.sessions:
         warn(f"{label}: only {len(roster.dates)} of {session.sessions} session dates "
              f"(too many skip dates? {where}.skip)")
-    if len(held) > session.capacity:
-        warn(f"{label}: staff accepted {len(held)}, more than the {session.capacity} seats")
+    if held > session.capacity:
+        warn(f"{label}: staff accepted {held}, more than the {session.capacity} seats")
     for school, seats in session.school_capacity.items():
         if taken.get(school.casefold(), 0) > seats:
             warn(f"{label}: {school} has {taken[school.casefold()]} seated, "
@@ -158,5 +164,3 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
     if session.minimum and len(roster.seated) < session.minimum:
         warn(f"{label}: {len(roster.seated)} seated, fewer than the minimum of "
              f"{session.minimum} to hold the class")
-    return roster
-

@@ -6,7 +6,7 @@ sync's final transaction.
 
 A new record takes the next free number, in the order of its first response in the source.
 After the state was restored from an older backup, the records made since that backup are
-made again, and the master still shows their Record IDs (`layout.AdoptedRow`): a new record
+made again, and the master still shows their Record IDs (`sheetinput.AdoptedRow`): a new record
 takes back the ID of the row whose name is its name and whose "Source rows" name one of its
 responses (or, the response sheet's rows sorted or deleted since, whose "First submitted" is
 one's first submission), so that its staff columns and the confirmations sent to it stay its
@@ -26,7 +26,7 @@ from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
 from sync.ingest import dedupe, normalize
 from sync.ingest.validate import Candidate, Problem
-from sync.master import layout
+from sync.master import layout, sheetinput
 from sync.state import store as store_mod
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any
 def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
                    candidates: list[Candidate], problems: list[Problem],
                    now: dt.datetime, reuse: bool = False,
-                   adopted: Mapping[str, layout.AdoptedRow] | None = None) -> ProgramResult:
+                   adopted: Mapping[str, sheetinput.AdoptedRow] | None = None) -> ProgramResult:
     """One program's records. With `reuse` (the configuration is as the last sync had it),
     a record made of the same unchanged responses as last time is known to be unchanged
     without comparing it. `adopted`: after a restore, the master's rows whose Record IDs the
@@ -250,7 +250,7 @@ def _without_responses(old: list[dict[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _claims(adopted: Mapping[str, layout.AdoptedRow]) -> dict[Any, list[str]]:
+def _claims(adopted: Mapping[str, sheetinput.AdoptedRow]) -> dict[Any, list[str]]:
     """Source ref or first submission -> the adopted rows' record IDs that show it."""
     claims: dict[Any, list[str]] = {}
     for rid, row in adopted.items():
@@ -303,7 +303,7 @@ def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, st
 
 
 def _claim(key: str, real: list[Candidate], claims: Mapping[Any, list[str]],
-           adopted: Mapping[str, layout.AdoptedRow], claimed: set[str]) -> str | None:
+           adopted: Mapping[str, sheetinput.AdoptedRow], claimed: set[str]) -> str | None:
     """The Record ID a master row shows for a new record made of `real` (see the module's
     docstring), or None."""
     for c in real:

@@ -27,6 +27,7 @@ from sync.xlsx.sheet import (
     Column,
     Formula,
     PrintSetup,
+    Section,
     Sheet,
     column_letter,
     safe_text,
@@ -216,7 +217,15 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                 "validate": "list", "source": list(column.choices), "show_error": False})
     # {table title: (header row, last row, column count)}, 1-based rows, for the charts
     where = {"": (header_row, header_row + count, len(columns))}
-    for section in sheet.sections:
+    where.update(_sections(ws, formats, sheet.sections, r))
+    _add_charts(wb, ws, sheet_title(sheet.title), sheet.charts, where)
+
+
+def _sections(ws, formats: _Formats, sections: Sequence[Section], r: int) -> dict[str, tuple[int, int, int]]:
+    """Write each section below row `r` (0-based); returns where each table is, as `_add_sheet`'s
+    `where`."""
+    where = {}
+    for section in sections:
         r += 1
         _write(ws, formats, r, 0, section.title, PLAIN, fmt=formats.get(**TITLE))
         r += 1
@@ -229,7 +238,7 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                        section.columns[c] if c < len(section.columns) else PLAIN)
             r += 1
         where[section.title] = (top, top + len(section.rows), len(section.columns))
-    _add_charts(wb, ws, sheet_title(sheet.title), sheet.charts, where)
+    return where
 
 
 def _header(ws, formats: _Formats, row: int, columns: Sequence[Column]) -> None:
