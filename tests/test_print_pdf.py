@@ -106,7 +106,8 @@ class Intent:
     title: str
     landscape: bool
     tall: int  # at most this many pages tall; 0: any number
-    ends: tuple[set[str], set[str]]  # the words of the first and last column heading
+    ends: tuple[set[str], set[str]]  # the words of the first and last column heading (of the
+    # first only, on a sheet printed over pages side by side with its first columns repeated)
     header: set[str]  # the words of the page header's centre
 
 
@@ -115,8 +116,9 @@ def _intents(path: Path) -> list[Intent]:
     out = []
     for ws in wb.worksheets:
         props = ws.sheet_properties.pageSetUpPr
-        if not (props and props.fitToPage and (ws.page_setup.fitToWidth or 1) == 1):
+        if not (props and props.fitToPage):
             continue  # no print setup: LibreOffice's defaults, nothing intended
+        wide = int(ws.page_setup.fitToWidth or 1)  # > 1: pages side by side, first columns repeated
         rows = list(ws.iter_rows(values_only=True))
         if ws.print_title_rows:
             header = rows[int(re.match(r"\$?(\d+)", ws.print_title_rows).group(1)) - 1]
@@ -128,7 +130,7 @@ def _intents(path: Path) -> list[Intent]:
         names = [str(v) for v in header if v is not None and len(str(v)) >= 3]
         out.append(Intent(ws.title, ws.page_setup.orientation == "landscape",
                           int(ws.page_setup.fitToHeight or 0),
-                          (set(names[0].split()), set(names[-1].split())),
+                          (set(names[0].split()), set(names[-1 if wide == 1 else 0].split())),
                           set((ws.oddHeader.center.text or "").split())))
     wb.close()
     return out

@@ -218,7 +218,8 @@ def printed(example, tmp_path_factory) -> dict[str, list[Page]]:
         pytest.skip("poppler-utils (pdftotext) is not installed")
     outdir = tmp_path_factory.mktemp("pdf")
     return {name: _pages(soffice_to_pdf(example.output / name, outdir))
-            for name in ("rosters/pip-2020-spring.xlsx", "master.xlsx")}
+            for name in ("rosters/pip-2020-spring.xlsx", "rosters/tap-2020-spring.xlsx",
+                         "master.xlsx")}
 
 
 @pytest.mark.libreoffice
@@ -242,20 +243,34 @@ def test_sign_in_page_headers_keep_the_class_date_and_hours_apart(printed):
     assert len(firsts) == 12 and all("Civic Center Drive" in p.text for p in firsts)
 
 
-@pytest.mark.libreoffice
-def test_printed_text_sizes_are_measured(printed, capsys):
-    """The smallest printed font size of each kind of page, for the record (the sign-in
-    test holds those to 10 pt): roster, attendance, contacts, sign-in."""
+def _smallest(pages: list[Page]) -> dict[str, float]:
+    """The smallest printed font size of each kind of roster page, by its page header."""
     sizes: dict[str, float] = {}
-    for page in printed["rosters/pip-2020-spring.xlsx"]:
-        header = " ".join(w[4] for w in page.words if w[3] < 40)  # the page header's words
-        kind = next((k for k in ("Sign-in", "roster", "waitlist", "declined", "attendance", "contacts")
-                     if k in header.split() or f"{k}:" in header.split()), "other")
+    for page in pages:
+        header = " ".join(w[4] for w in page.words if w[3] < 40).split()  # the page header
+        kind = next((k for k in ("Sign-in:", "roster", "waitlist", "withdrawn", "attendance",
+                                 "contacts") if k in header), "other")
         sizes[kind] = min(sizes.get(kind, 99.0), page.smallest)
+    return sizes
+
+
+@pytest.mark.libreoffice
+def test_roster_workbooks_print_readable_text(printed, capsys):
+    """Guards the roster workbooks on paper: a sheet too wide for one page (the Attendance
+    sheet's twelve dates, the TAP roster's contacts) printed at 4-5 pt; it now spreads over
+    pages side by side with Record ID and name on each. Sizes are LibreOffice's with its
+    fallback font, whose digits are a quarter wider than Calibri's: Excel prints larger."""
+    pip = _smallest(printed["rosters/pip-2020-spring.xlsx"])
+    tap = _smallest(printed["rosters/tap-2020-spring.xlsx"])
     with capsys.disabled():
-        print(f"\nsmallest printed text, pt: {sizes}")
-    assert sizes["Sign-in"] >= 10 and "other" not in sizes
-    assert all(size >= 4 for size in sizes.values())
+        print(f"\nsmallest printed text, pt: PIP {pip}; TAP {tap}")
+    assert "other" not in pip and "other" not in tap
+    assert pip["Sign-in:"] >= 10 and tap["Sign-in:"] >= 10
+    assert pip["attendance"] >= 8 and tap["attendance"] >= 7.5
+    assert min(pip.values()) >= 7 and min(tap.values()) >= 6.5
+    attendance = [p for p in printed["rosters/tap-2020-spring.xlsx"] if "attendance" in p.text[:200]]
+    assert len(attendance) >= 2 and all("Record ID" in p.text and "Student" in p.text
+                                        for p in attendance)
 
 
 @pytest.mark.libreoffice

@@ -232,7 +232,8 @@ def test_sign_in_and_attendance_sheets_carry_print_settings(site):
         ws = wb[title]
         assert ws.page_setup.orientation == "landscape", title
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True, title
-        assert (ws.page_setup.fitToWidth or 1) == 1, title  # absent means 1 (ECMA-376)
+        wide = 2 if title == "Attendance" else 1  # twelve dates: two pages side by side
+        assert (ws.page_setup.fitToWidth or 1) == wide, title  # absent means 1 (ECMA-376)
         assert ws.page_setup.fitToHeight == 0, title
         assert ws.print_title_rows, title
         assert "Spring 2020" in (ws.oddHeader.left.text or "") + (ws.oddHeader.center.text or "")
@@ -251,6 +252,7 @@ def test_sign_in_and_attendance_sheets_carry_print_settings(site):
     assert sign_in.row_dimensions[top + 2].height == pytest.approx(26, abs=0.5)  # whole pixels
     assert sign_in[f"C{top + 2}"].border.left.style == "thin"
     assert wb["Attendance"].print_title_rows == "$3:$3"
+    assert wb["Attendance"].print_title_cols == "$A:$B"  # Record ID and Name on both pages
 
 
 def test_example_tap_roster_groups_students_by_school(example_site, tmp_path):

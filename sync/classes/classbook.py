@@ -10,7 +10,9 @@ is a line of the sheet above the names.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import re
 import textwrap
 from collections.abc import Sequence
@@ -78,11 +80,29 @@ class ClassWorkbook:
 
 
 Spec = list[tuple[Column, Any]]  # (column, value of a Placement)
+NAME_HEADERS = ("Name", "Student")  # the name column's header (PIP, TAP)
 
 
 def _table(title: str, spec: Spec, items: list[Placement], **options: Any) -> Sheet:
     rows = [[get(p) for _, get in spec] for p in items]
-    return Sheet(title, [c for c, _ in spec], rows, **options)
+    return readable(Sheet(title, [c for c, _ in spec], rows, **options))
+
+
+PAGE_WIDTH = 170  # column-width units a landscape page holds with text still readable (8-9 pt)
+
+
+def readable(sheet: Sheet) -> Sheet:
+    """`sheet` printed over as many pages side by side as keep its text readable, the
+    columns up to the name repeated on each, when one page would need it too small."""
+    setup, columns = sheet.print_setup, list(sheet.columns)
+    widths = [c.width or 10 for c in columns]
+    names = [i for i, c in enumerate(columns) if c.header in NAME_HEADERS]
+    if setup is None or sum(widths) <= PAGE_WIDTH or not names:
+        return sheet
+    keep = names[0] + 1
+    pages = math.ceil((sum(widths) - sum(widths[:keep])) / (PAGE_WIDTH - sum(widths[:keep])))
+    sheet.print_setup = dataclasses.replace(setup, pages_wide=pages, repeat_columns=keep)
+    return sheet
 
 
 def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
@@ -99,7 +119,7 @@ def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
                           header_center=f"{PROGRAMS[key].name}: {span} {what}",
                           header_right=right)
 
-    name = (Column("Student" if tap else "Name", width=24),
+    name = (Column(NAME_HEADERS[tap], width=24),
             lambda p: full_name(key, p.applicant.values))
     school: Spec = [(Column("School", width=22), lambda p: p.applicant.school)] if tap else []
     rid = (Column("Record ID", width=11), lambda p: p.applicant.record_id)
@@ -134,9 +154,9 @@ def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
         p = unseated.get(r)
         people.append((r, [get(p) for _, get in shown] if p else
                        [*([""] * len(listed)), "Not in this class"]))
-    sheets.append(attendance_sheet(
+    sheets.append(readable(attendance_sheet(
         key, session, dates, [c for c, _ in shown], people, class_marks,
-        setup("attendance", f"{len(dates)} sessions, {when}")))
+        setup("attendance", f"{len(dates)} sessions, {when}"))))
     sheets.append(_contacts(key, roster, [name, *school], setup("contacts")))
     sheets.extend(sign_in_sheets(
         PROGRAMS[key].name, session, dates, [c for c, _ in listed],

@@ -60,6 +60,7 @@ class PrintSetup:
     footer_center: str = "Page &P of &N"
     gridlines: bool = True
     fit_height: int = 0  # with fit_width: at most this many pages tall (0: as many as needed)
+    pages_wide: int = 1  # with fit_width: the columns spread over this many pages side by side
     repeat_columns: int = 0  # this many first columns repeat on every page (e.g. Record ID)
     print_columns: int = 0  # print only this many first columns (0: every column)
     across_first: bool = False  # page order: left to right, then down (a wide table's rows together)

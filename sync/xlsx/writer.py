@@ -321,7 +321,7 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
         ws.set_portrait()
     ws.set_paper(1)  # Letter
     if setup.fit_width:
-        ws.fit_to_pages(1, setup.fit_height)
+        ws.fit_to_pages(setup.pages_wide, setup.fit_height)
     if setup.repeat_header:
         ws.repeat_rows(header_row - 1)
     if setup.repeat_columns:
