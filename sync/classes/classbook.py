@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,18 +52,26 @@ def _listed_name(a: Applicant, key: str) -> str:
     return f"{last}, {first}" if last and first else (last or first)
 
 
+def _text(name: str) -> Callable[[dict[str, Any]], Any]:
+    """The answer `name` of an applicant's answers, "" when none."""
+    return lambda values: values.get(name) or ""
+
+
+def _phone(name: str) -> Callable[[dict[str, Any]], str]:
+    """The phone number `name` of an applicant's answers, as people write it."""
+    return lambda values: phone_text(values.get(name))
+
+
 # Contact columns per program: (header, width, value of an applicant's answers).
-_V = lambda name: (lambda v: v.get(name) or "")  # noqa: E731
-_P = lambda name: (lambda v: phone_text(v.get(name)))  # noqa: E731
 CONTACT_FIELDS: dict[str, list[tuple[str, float, Any]]] = {
-    "pip": [("Email", 28, _V("email")), ("Phone", 16, _P("phone")),
-            ("Emergency contact", 22, _V("emergency_contact_name")),
-            ("Emergency phone", 16, _P("emergency_contact_phone"))],
-    "tap": [("Grade", 7, _V("grade")), ("Student ID", 11, _V("student_id")),
-            ("Student email", 26, _V("student_email")), ("Student phone", 16, _P("student_phone")),
-            ("Guardian", 22, _V("guardian_name")), ("Guardian phone", 16, _P("guardian_phone")),
-            ("Guardian email", 26, _V("guardian_email")), ("Counselor", 20, _V("counselor_name")),
-            ("Counselor email", 26, _V("counselor_email"))],
+    "pip": [("Email", 28, _text("email")), ("Phone", 16, _phone("phone")),
+            ("Emergency contact", 22, _text("emergency_contact_name")),
+            ("Emergency phone", 16, _phone("emergency_contact_phone"))],
+    "tap": [("Grade", 7, _text("grade")), ("Student ID", 11, _text("student_id")),
+            ("Student email", 26, _text("student_email")), ("Student phone", 16, _phone("student_phone")),
+            ("Guardian", 22, _text("guardian_name")), ("Guardian phone", 16, _phone("guardian_phone")),
+            ("Guardian email", 26, _text("guardian_email")), ("Counselor", 20, _text("counselor_name")),
+            ("Counselor email", 26, _text("counselor_email"))],
 }
 
 
