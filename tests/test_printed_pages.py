@@ -10,7 +10,9 @@ roster workbook and the master with LibreOffice, then measure the PDF: the words
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import re
 import shutil
 import subprocess
@@ -23,10 +25,16 @@ from pdfminer.high_level import extract_pages
 from pdfminer.layout import LTChar
 
 from sync import config as config_mod
+from sync.classes.classbook import attendance_sheet
 from sync.classes.rosters import write_rosters
+from sync.config import Session
 from sync.config.programs import PROGRAMS
+from sync.master.assemble import rewrite_master
 from sync.master.syncer import sync
+from sync.state.store import Store
 from sync.vacation.routes import write_routes
+from sync.xlsx.saving import write_workbook
+from sync.xlsx.sheet import Column
 from tests.conftest import REPO, soffice_to_pdf
 
 ROUTE_DAY = dt.date(2020, 12, 24)  # the example has vacation checks that day
@@ -146,11 +154,6 @@ def test_attendance_formulas_carry_their_results(example, tmp_path):
 
 def test_attendance_results_count_the_marks_written(tmp_path):
     """The cached results are those of the marks in the sheet: 2 of 3 sessions present."""
-    from sync.classes.classbook import attendance_sheet
-    from sync.config import Session
-    from sync.xlsx.saving import write_workbook
-    from sync.xlsx.sheet import Column
-
     days = [dt.date(2020, 3, 5), dt.date(2020, 3, 12), dt.date(2020, 3, 19)]
     session = Session(id="2020-spring", name="Spring 2020", start=days[0], sessions=3, weekday=3,
                       start_time=dt.time(18), end_time=dt.time(20), capacity=25, minimum=1,
@@ -298,3 +301,26 @@ def test_master_prints_landscape_with_record_id_on_every_page(example, printed):
     assert len(review) == 1 and review[0].landscape
     assert "partners-in-policing-responses.csv" in review[0].text.split()
     assert "Reasons" in review[0].text
+
+
+def test_a_class_typed_under_the_columns_former_name_still_counts(example_site, tmp_path):
+    """Guards the rename of the master's computed class column ("Cohort" -> "Assigned
+    cohort"): a class staff typed over it before, stored under the old header, still puts
+    the person in that class, and the master shows it in the renamed column."""
+    config = dataclasses.replace(config_mod.load(example_site), output=tmp_path / "out")
+    sync(config)
+    with Store(config.output / "state.sqlite") as store:
+        spring = write_rosters(config, "pip", "2020-spring").classes[0].roster
+        moved = spring.seated[0].applicant.record_id
+        store.db.execute("UPDATE records SET staff = ? WHERE record_id = ?",
+                         (json.dumps({"Status": "Accepted", "Cohort": "2020-fall"}), moved))
+        store.db.commit()
+    summary = write_rosters(config, "pip")
+    by_class = {c.roster.session.id: [p.applicant.record_id for p in c.roster.seated]
+                for c in summary.classes}
+    assert moved in by_class["2020-fall"] and moved not in by_class["2020-spring"]
+    with Store(config.output / "state.sqlite") as store:
+        rewrite_master(store, config, config.output / "master.xlsx")
+    pip = {t.sheet: t for t in _tables(config.output / "master.xlsx")}["Partners in Policing"]
+    row = next(r for r in pip.rows if r[0] == moved)
+    assert row[pip.header.index("Assigned cohort")] == "2020-fall"

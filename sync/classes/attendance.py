@@ -67,10 +67,12 @@ def member_class(program: ProgramConfig, data: dict[str, Any],
     """The class a record belongs to, and the override staff typed when it names no class.
 
     Staff's "Cohort override"/"Semester override" wins, then a class staff typed over the
-    master's computed column, then the class the master computed from the first submission.
+    master's computed column (under its header now or its former one, "Cohort"/"Semester"),
+    then the class the master computed from the first submission.
     """
     unknown = None
-    for column in (layout.OVERRIDE[program.key], CLASS_COLUMN[program.key]):
+    former = PROGRAMS[program.key].classes.former  # typed before the column was renamed
+    for column in (layout.OVERRIDE[program.key], CLASS_COLUMN[program.key], former):
         wanted = staff.get(column)
         if wanted in (None, ""):
             continue

@@ -27,6 +27,7 @@ class Classes:
     override: str  # the master's staff column that puts a record in another class
     eligible: str  # the attendance column saying whether the minimum was met
     attended: str = "Sessions attended"  # the attendance column counting the sessions attended
+    former: str = ""  # `column`'s earlier header: a class staff typed under it still counts
 
     @property
     def computed(self) -> frozenset[str]:
@@ -101,7 +102,8 @@ PIP = Program(
     templates=(("Accepted", "pip-accepted"), ("Waitlisted", "pip-waitlisted"),
                ("Ineligible", "pip-ineligible")),
     recipients=(Recipient("to", ("first_name", "last_name"), "email"),),
-    classes=Classes("cohorts", "Assigned cohort", "Cohort override", "Graduation eligible"),
+    classes=Classes("cohorts", "Assigned cohort", "Cohort override", "Graduation eligible",
+                    former="Cohort"),
 )
 
 TAP = Program(
@@ -131,7 +133,8 @@ TAP = Program(
     recipients=(Recipient("to", ("student_first_name", "student_last_name"), "student_email"),
                 Recipient("to", ("guardian_name",), "guardian_email"),
                 Recipient("cc", ("counselor_name",), "counselor_email")),
-    classes=Classes("semesters", "Assigned semester", "Semester override", "Credit eligible"),
+    classes=Classes("semesters", "Assigned semester", "Semester override", "Credit eligible",
+                    former="Semester"),
 )
 
 VSC = Program(

@@ -111,6 +111,8 @@ class ProgramSheet:
         headers = [c.header for c in tool_cols]
         salt = repr(headers).encode()
         answers = self.answer_columns() if self.unsure else set()
+        classes = self.program.classes
+        renamed, former = (classes.column, classes.former) if classes and classes.former else ("", None)
 
         def rows() -> Iterator[list[Any]]:
             for rid, data in self.records:
@@ -119,6 +121,8 @@ class ProgramSheet:
                                          digest_size=12).hexdigest()
                 on_written(rid, digest, functools.partial(_read_back, headers, computed))
                 staff = self.staff.get(rid)
+                if staff and former in staff and renamed not in staff:  # typed under the old name
+                    staff = {**staff, renamed: staff[former]}
                 if rid in self.unsure:
                     now = _read_back(headers, computed)
                     kept = {h: v for h, v in self.unsure[rid].items()
