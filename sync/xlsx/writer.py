@@ -10,6 +10,7 @@ is `sync.xlsx.reading` (openpyxl).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import math
 import textwrap
@@ -23,9 +24,11 @@ from sync.errors import WorkbookError
 from sync.xlsx.sheet import (
     FORMULA_PREFIXES,
     PLAIN,
+    Block,
     Chart,
     Column,
     Formula,
+    Link,
     PrintSetup,
     Section,
     Sheet,
@@ -217,14 +220,16 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                 "validate": "list", "source": list(column.choices), "show_error": False})
     # {table title: (header row, last row, column count)}, 1-based rows, for the charts
     where = {"": (header_row, header_row + count, len(columns))}
-    where.update(_sections(ws, formats, sheet.sections, r))
+    r = _sections(ws, formats, sheet.sections, r, where)
+    if sheet.block:
+        _add_block(ws, formats, r + 1, sheet.block)
     _add_charts(wb, ws, sheet_title(sheet.title), sheet.charts, where)
 
 
-def _sections(ws, formats: _Formats, sections: Sequence[Section], r: int) -> dict[str, tuple[int, int, int]]:
-    """Write each section below row `r` (0-based); returns where each table is, as `_add_sheet`'s
-    `where`."""
-    where = {}
+def _sections(ws, formats: _Formats, sections: Sequence[Section], r: int,
+              where: dict[str, tuple[int, int, int]]) -> int:
+    """Write each section below row `r` (0-based), noting in `where` where each table is (as
+    `_add_sheet`'s); returns the row below the last."""
     for section in sections:
         r += 1
         _write(ws, formats, r, 0, section.title, PLAIN, fmt=formats.get(**TITLE))
@@ -238,7 +243,32 @@ def _sections(ws, formats: _Formats, sections: Sequence[Section], r: int) -> dic
                        section.columns[c] if c < len(section.columns) else PLAIN)
             r += 1
         where[section.title] = (top, top + len(section.rows), len(section.columns))
-    return where
+    return r
+
+
+def _add_block(ws, formats: _Formats, r: int, block: Block) -> None:
+    """`block` from 0-based row `r` on: its title, then its rows (text, links), pictures."""
+    if block.title:
+        _write(ws, formats, r, 0, block.title, PLAIN, fmt=formats.get(**TITLE))
+    top = r + 1 if block.title else r
+    for n, values in enumerate(block.rows):
+        if n < len(block.heights) and block.heights[n]:
+            ws.set_row(top + n, block.heights[n])
+        for c, value in enumerate(values):
+            if isinstance(value, Link):
+                ws.write_url(top + n, c, value.url, formats.get(
+                    valign="top", underline=1, font_color="#0563C1"), string=safe_text(value.text))
+            else:
+                _write(ws, formats, top + n, c, value, PLAIN,
+                       fmt=formats.get(valign="top", text_wrap=True))
+    for n, c, picture in block.pictures:
+        options: dict[str, Any] = {
+            "image_data": io.BytesIO(picture.png), "x_scale": picture.scale,
+            "y_scale": picture.scale, "y_offset": round(picture.down * 4 / 3),
+            "object_position": 2}  # moves with its cell, keeps its size
+        if picture.url:
+            options["url"] = picture.url
+        ws.insert_image(top + n, c, "code.png", options)
 
 
 def _header(ws, formats: _Formats, row: int, columns: Sequence[Column]) -> None:
