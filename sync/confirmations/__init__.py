@@ -21,7 +21,7 @@ when the server accepts it they become 'sent'. So:
   code 1 naming the record. It is not sent again on its own, since it would be refused
   again. Staff fix what the reply names (often an answer: correct it in the master) and run
   `tpd-programs confirmations --retry RECORD_ID`; the next `--send` sends it once more.
-  The same reply to `SAME_REPLY_LIMIT` messages in a row is about the server (a sending
+  The same reply to `sending.SAME_REPLY_LIMIT` messages in a row is about the server (a sending
   quota), not the messages: those go back to 'failed' and the run stops;
 - 'sending' left behind means the run stopped (crash, power cut, dropped connection) while
   the message was in flight: it may have been delivered. It is never resent silently; every
@@ -65,13 +65,11 @@ import logging
 import re
 import ssl
 from collections import Counter
-from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
 
 from sync.config import Config
 from sync.config.programs import PROGRAMS
-from sync.confirmations import delivery, headers
+from sync.confirmations import headers
 from sync.confirmations import render as mailmerge
 from sync.confirmations.due import (
     SENT_COLUMN,
@@ -83,7 +81,8 @@ from sync.confirmations.due import (
     record_values,
     template_folders,
 )
-from sync.errors import ConfigError, DeliveryError, SyncError
+from sync.confirmations.sending import OUTBOX, Outgoing, send_all
+from sync.errors import ConfigError, SyncError
 from sync.master import layout, restore
 from sync.master.hooks import Feature
 from sync.master.records import ProgramResult
@@ -93,10 +92,6 @@ from sync.state.store import MASTER, STATE, Store
 
 log = logging.getLogger(__name__)
 
-OUTBOX = "outbox"
-# The same refusal for this many messages in a row is about the server (a sending quota, a
-# suspended account), not about the messages: the run stops as for a temporary failure.
-SAME_REPLY_LIMIT = 3
 
 # -- the run ----------------------------------------------------------------------------------
 
@@ -138,52 +133,19 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         keys = [k for k in config.programs if preview.startswith(PROGRAMS[k].prefix + "-")]
         if not keys:
             raise SyncError(f"{preview}: not a record ID of a configured program (like PIP-00042)")
-    if send and config.smtp is None:
-        raise SyncError(f"{config.path}: smtp: no [smtp] section, so nothing can be sent")
-    if send and config.smtp is not None and not config.smtp.send:
-        raise SyncError(f"{config.path}: smtp.send: is false; set send = true once the outbox "
-                        "looks right")
+    _may_send(config, send)
     today = today or clock.now(config).date()
     summary = Summary()
     templates = mailmerge.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     with run_lock(config.output), Store(config.output / STATE, backups=config.backups) as store:
-        if send:
-            restore.require_sync(store, "sending confirmations")
-        elif store.get_meta(restore.RESTORED):
-            summary.warnings.append("The state was restored from a backup and not synced since: "
-                                    "messages sent since that backup count after "
-                                    "`tpd-programs sync`.")
-        if _master_changed(config, store):
-            if send:
-                raise SyncError(f"{config.output / MASTER}: changed since the last sync; "
-                                "run `tpd-programs sync` first so every Status staff set counts")
-            summary.warnings.append("The master workbook changed since the last sync: Status "
-                                    "changes made since then count after `tpd-programs sync`.")
+        _state_is_current(config, store, send, summary)
         dues = plan(store, config, keys, today, templates, summary, only=preview)
-        sender, reply_to = _sender(config)
-        when = clock.moment(config)
-        messages: list[Outgoing] = []
-        for due in dues:  # render all before sending any
-            rendered = templates.render(due.template, due.context)
-            try:
-                to = [headers.address(n, a) for n, a in due.to]
-                cc = [headers.address(n, a) for n, a in due.cc]
-                msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
-            except headers.UnsafeMessage as err:  # skipped, as one without an address is
-                summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
-                                         "correct the answer in the master"))
-                summary.counts["skipped"] += 1
-                summary.counts["due"] -= 1
-                summary.by_template[due.template] -= 1
-                summary.by_template += Counter()  # drops a template with none left
-                log.warning("confirmations: %s %s not sent: unsafe to send as it is",
-                            due.record_id, due.template)
-                continue
-            messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
+        messages = _compose_all(config, templates, dues, summary)
         if preview is not None:
             texts = [mailmerge.preview_text(m.msg, m.rendered) for m in messages]
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."
+            summary.counts["previewed"] = len(messages)
             return summary
         messages = messages[:limit] if limit is not None else messages
         summary.outbox = config.output / OUTBOX
@@ -192,7 +154,7 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:
-            _send_all(store, config, messages, summary, ssl_context)
+            send_all(store, config, messages, summary, ssl_context)
     if held:  # the rest is done; an open file was not rewritten or removed
         sent = f"; {summary.counts['sent']} sent" if send else ""
         raise files.held_error(held, f"every other outbox file was written{sent}",
@@ -200,97 +162,60 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     return summary
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """A due message, rendered, composed and checked: `data` is what is written and sent."""
-
-    due: Due
-    rendered: mailmerge.Rendered
-    msg: EmailMessage
-    data: bytes
-
-
-def _record(store: Store, m: Outgoing, state: str, now: dt.datetime,
-            why: dict[str, str] | str | None = None) -> None:
-    """Replace the message's ledger rows (new row ids, so the next sync sees the change).
-
-    `why` is the server's reply: for the whole message (a str, kept with `state`), or for
-    the recipients it refused while it took the message (a dict: those rows are 'failed')."""
-    with store.transaction():
-        for addr in m.due.recipients:
-            row, error = state, why
-            if isinstance(why, dict):
-                error = why.get(addr.lower())
-                row = "failed" if error else state
-            store.db.execute(
-                "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, message_id,"
-                " attempted, sent, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (m.due.record_id, m.due.template, addr.lower(), row, m.msg["Message-ID"],
-                 now.isoformat(), now.isoformat() if row == "sent" else None, error))
+def _may_send(config: Config, send: bool) -> None:
+    """SyncError naming the setting when `send` is asked for and the configuration forbids it."""
+    if send and config.smtp is None:
+        raise SyncError(f"{config.path}: smtp: no [smtp] section, so nothing can be sent")
+    if send and config.smtp is not None and not config.smtp.send:
+        raise SyncError(f"{config.path}: smtp.send: is false; set send = true once the outbox "
+                        "looks right")
 
 
-def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: Summary,
-              ssl_context: ssl.SSLContext | None) -> None:
-    assert config.smtp is not None
-    outbox = config.output / OUTBOX
-    with delivery.Mailer(config.smtp, ssl_context=ssl_context) as mailer:
-        summary.sent_via = mailer.where
-        streak: list[Outgoing] = []  # refused in a row, with the same reply
-        for i, m in enumerate(messages):
-            due = m.due
+def _state_is_current(config: Config, store: Store, send: bool, summary: Summary) -> None:
+    """Sending needs the state to know every Status staff set (a sync since a restore, or
+    since the master was edited): refuse to send, or warn when only writing the outbox."""
+    if send:
+        restore.require_sync(store, "sending confirmations")
+    elif store.get_meta(restore.RESTORED):
+        summary.warnings.append("The state was restored from a backup and not synced since: "
+                                "messages sent since that backup count after "
+                                "`tpd-programs sync`.")
+    if _master_changed(config, store):
+        if send:
+            raise SyncError(f"{config.output / MASTER}: changed since the last sync; "
+                            "run `tpd-programs sync` first so every Status staff set counts")
+        summary.warnings.append("The master workbook changed since the last sync: Status "
+                                "changes made since then count after `tpd-programs sync`.")
 
-            def started(m: Outgoing = m) -> None:  # after the rate limit's pause
-                _record(store, m, "sending", clock.now(config))  # committed before the send
 
-            try:
-                refused = mailer.send(m.data, config.smtp.sender, due.recipients,
-                                      started=started)
-            except delivery.MessageRefused as err:
-                if streak and summary.refused[-1][2] != err.reply:
-                    streak = []
-                streak.append(m)
-                if len(streak) >= SAME_REPLY_LIMIT:  # the server refuses all mail, not these
-                    for refused_one in streak:
-                        _record(store, refused_one, "failed", clock.now(config), err.reply)
-                    del summary.refused[len(summary.refused) - len(streak) + 1:]
-                    summary.counts["refused"] -= len(streak) - 1
-                    raise DeliveryError(
-                        f"the mail server refused {len(streak)} messages in a row with the same "
-                        f"reply ({err.reply}): it is refusing all mail, not these messages; "
-                        f"{summary.counts['sent']} sent before, {len(messages) - i - 1} not "
-                        "tried (they go out on the next run, never twice)") from None
-                _record(store, m, "refused", clock.now(config), err.reply)
-                summary.refused.append((due.record_id, due.template, err.reply))
-                summary.counts["refused"] += 1
-                log.warning("confirmations: %s %s refused by the server for good",
-                            due.record_id, due.template)
-                continue
-            except delivery.RecipientsRefused as err:
-                streak = []
-                _record(store, m, "failed", clock.now(config), str(err))
-                summary.problems.append((due.record_id, f"{due.template}: refused by the server"))
-                summary.counts["undelivered"] += 1
-                continue
-            except delivery.Uncertain as err:
-                log.error("confirmations: %s %s possibly sent", due.record_id, due.template)
-                raise DeliveryError(
-                    f"{err}; {due.record_id} {due.template} is left as possibly sent; "
-                    f"{summary.counts['sent']} sent before it, {len(messages) - i - 1} not tried "
-                    "(they stay in the outbox)") from None
-            except DeliveryError as err:
-                _record(store, m, "failed", clock.now(config), str(err))
-                raise DeliveryError(
-                    f"{err}; {summary.counts['sent']} sent before it, {len(messages) - i} not "
-                    "sent (they stay in the outbox and go out on the next run, never twice)"
-                ) from None
-            streak = []
-            _record(store, m, "sent", clock.now(config), refused)
-            if refused:
-                summary.problems.append((due.record_id, f"{due.template}: {len(refused)} "
-                                         "recipient(s) refused by the server; the others got it"))
-            files.discard(outbox / due.file, "a message that was sent")  # next run
-            summary.counts["sent"] += 1
-            log.info("confirmations: sent %s %s", due.record_id, due.template)
+def _compose_all(config: Config, templates: mailmerge.Templates, dues: list[Due],
+                 summary: Summary) -> list[Outgoing]:
+    """Every due message rendered and composed (all before any is sent); one an answer makes
+    unsafe to send is left out, counted as skipped and listed with the reason."""
+    sender, reply_to = _sender(config)
+    when = clock.moment(config)
+    messages: list[Outgoing] = []
+    for due in dues:
+        rendered = templates.render(due.template, due.context)
+        try:
+            to = [headers.address(n, a) for n, a in due.to]
+            cc = [headers.address(n, a) for n, a in due.cc]
+            msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
+        except headers.UnsafeMessage as err:  # skipped, as one without an address is
+            summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
+                                     "correct the answer in the master"))
+            summary.counts["skipped"] += 1
+            summary.counts["due"] -= 1
+            summary.by_template[due.template] -= 1
+            summary.by_template += Counter()  # drops a template with none left
+            log.warning("confirmations: %s %s not sent: unsafe to send as it is",
+                        due.record_id, due.template)
+            continue
+        messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
+    return messages
+
+
+
 # -- staff actions and the master's column ----------------------------------------------------
 
 

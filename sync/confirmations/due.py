@@ -21,7 +21,7 @@ from sync.config.programs import PROGRAMS
 from sync.confirmations import headers
 from sync.confirmations import render as mailmerge
 from sync.errors import TemplateError
-from sync.ingest import normalize
+from sync.ingest import normalize, validate
 from sync.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ DEFAULT_TEMPLATES = {key: dict(p.templates) for key, p in PROGRAMS.items()}  # s
 CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
 SENT_COLUMN = "Confirmation sent"
 CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
-                "department", "eligibility_reason")
+                "department", "eligibility_reason", "reasons")
 RECIPIENTS = {key: [(r.role, r.names, r.address) for r in p.recipients]  # role, names, address
               for key, p in PROGRAMS.items()}
 _TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -93,6 +93,11 @@ class Summary:
         c = self.counts
         lines = list(self.warnings) + ([self.preview] if self.preview else [])
         kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.by_template.items()))
+        if self.preview:  # a preview is not a due message: it ignores the ledger and dates
+            lines.append(f"Previewed {c['previewed']} message(s), whatever was sent before or "
+                         "the dates; nothing was written or sent. Run without --preview to see "
+                         "what is due.")
+            return "\n".join(lines + self._to_look_at())
         lines.append(f"{c['due']} confirmations due" + (f" ({kinds})" if kinds else "")
                      + f"; {c['already_sent']} already sent; {c['skipped']} skipped; "
                      f"{c['past']} not due as the class ended or the resident is back.")
@@ -104,9 +109,16 @@ class Summary:
                             "the next run)" if c["undelivered"] else "")
                          + (f"; {c['refused']} refused by the server for good (below)"
                             if c["refused"] else "") + ".")
-        elif not self.preview:
+        else:
             lines.append("Nothing was sent: run with --send to deliver them.")
-        lines.extend(f"  {rid}: {problem}" for rid, problem in self.problems)
+        return "\n".join(lines + self._to_look_at())
+
+    def attention(self) -> list[str]:
+        """What needs a look (`-q`): the warnings, and the messages not sent and why."""
+        return list(self.warnings) + self._to_look_at()
+
+    def _to_look_at(self) -> list[str]:
+        lines = [f"  {rid}: {problem}" for rid, problem in self.problems]
         if self.refused or self.held:
             lines.append("Refused by the mail server (not sent, and not tried again on their "
                          "own). Fix what the reply names, often an answer (correct it in the "
@@ -120,7 +132,7 @@ class Summary:
                          "confirmations --mark-sent RECORD_ID` if it went, or `--retry "
                          "RECORD_ID` to send it again:")
             lines.extend(f"  {rid} {tpl} (started {when})" for rid, tpl, when in self.unconfirmed)
-        return "\n".join(lines)
+        return lines
 
 
 def template_map(program: ProgramConfig) -> dict[str, str]:
@@ -217,6 +229,20 @@ def addresses(key: str, values: dict[str, Any]) -> tuple[list[Contact], list[Con
             seen.add(addr.lower())
             (to if role == "to" else cc).append((_name(values, names), addr))
     return to, cc, problems
+
+
+def reasons_of(data: dict[str, Any], program: ProgramConfig,
+               config: Config) -> list[dict[str, Any]]:
+    """The record's ineligibility reasons as a letter's fields (`validate.Reason`): the rules
+    its answers break, as the master's Eligibility column names them. A reason the rules no
+    longer give (the configuration changed since the sync) is rule "other", with its text."""
+    shown = str(data.get("eligibility") or "").removeprefix("Ineligible: ")
+    if not shown:
+        return []
+    found = validate.reasons(data["values"], program, config) if data.get("values") else []
+    if "; ".join(r.text for r in found) == shown:
+        return [vars(r) for r in found]
+    return [vars(validate.Reason("other", text)) for text in shown.split("; ")]
 
 
 def _waitlist(program: ProgramConfig, records: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -327,6 +353,7 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
                     "waitlist_position": positions.get(rid),
                     "eligibility_reason": str(data.get("eligibility") or "")
                     .removeprefix("Ineligible: "),
+                    "reasons": reasons_of(data, program, config),
                 }
                 due = Due(rid, name, to, cc, context)
                 if only is None and not _unsent(due, aliases.get(rid, [rid]), ledger, summary):
