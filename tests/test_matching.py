@@ -296,5 +296,5 @@ def test_a_split_finds_its_response_after_rows_above_were_deleted(tmp_path):
     syncer.sync(site.config())
     records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
     assert {rid: (r["First name"], r["Source rows"]) for rid, r in records.items()} == {
-        "PIP-00001": ("Katherine", "pip:2"), "PIP-00002": ("Bob", "pip:3"),  # missing from source
+        "PIP-00001": ("Katherine", "pip:2"), "PIP-00002": ("Bob", "Missing from source: pip:3"),
         "PIP-00003": ("Kathy", "pip:3")}

@@ -40,7 +40,7 @@ def digest(*parts: Any) -> str:
 
 def save_written(store: store_mod.Store, written: dict[str, tuple[str, str]]) -> None:
     """Record what the new workbook holds ({record_id: (JSON of {column: value}, digest)}),
-    keeping the write before it (see `layout.read_program_sheet`)."""
+    keeping the write before it (see `sheetinput.read_program_sheet`)."""
     store.executemany("UPDATE records SET written_prev = written, written = ?, written_hash = ? "
                       "WHERE record_id = ?", ((w, h, rid) for rid, (w, h) in written.items()))
 

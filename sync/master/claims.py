@@ -9,10 +9,10 @@ from typing import Any
 from sync.config.programs import PROGRAMS
 from sync.ingest import dedupe
 from sync.ingest.validate import Candidate
-from sync.master import layout
+from sync.master import layout, sheetinput
 
 
-def claims(adopted: Mapping[str, layout.AdoptedRow]) -> dict[Any, list[str]]:
+def claims(adopted: Mapping[str, sheetinput.AdoptedRow]) -> dict[Any, list[str]]:
     """Source ref or first submission -> the adopted rows' record IDs that show it."""
     claims: dict[Any, list[str]] = {}
     for rid, row in adopted.items():
@@ -23,7 +23,7 @@ def claims(adopted: Mapping[str, layout.AdoptedRow]) -> dict[Any, list[str]]:
 
 
 def claim(key: str, real: list[Candidate], claims: Mapping[Any, list[str]],
-           adopted: Mapping[str, layout.AdoptedRow], claimed: set[str]) -> str | None:
+           adopted: Mapping[str, sheetinput.AdoptedRow], claimed: set[str]) -> str | None:
     """The Record ID a master row shows for a new record made of `real` (see the module's
     docstring), or None."""
     for c in real:

@@ -23,7 +23,7 @@ from sync.ingest.validate import Candidate
 from sync.master import layout
 from sync.state import store as store_mod
 from sync.xlsx.reading import labels
-from sync.xlsx.sheet import Column, Sheet
+from sync.xlsx.sheet import Column, PrintSetup, Sheet
 
 DECISIONS = ("Merge", "Not duplicate", "Split")
 DUPLICATES_HEADER = ("Record A", ("Record B", "Decision", "Program"))
@@ -112,7 +112,8 @@ def duplicates_sheet(pairs: Sequence[dict[str, Any]],
             Column("Score", "number", width=8)]
     rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision"),
              p.get("score")] for p in pairs]
-    return Sheet(layout.POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows))
+    return Sheet(layout.POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows),
+                 print_setup=PrintSetup(header_center=layout.POSSIBLE_DUPLICATES))
 
 
 def read_decisions(rows: Sequence[tuple[Any, ...]], top: int = 0) -> list[tuple[str, str, str]]:

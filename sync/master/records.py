@@ -6,7 +6,7 @@ sync's final transaction.
 
 A new record takes the next free number, in the order of its first response in the source.
 After the state was restored from an older backup, the records made since that backup are
-made again, and the master still shows their Record IDs (`layout.AdoptedRow`): a new record
+made again, and the master still shows their Record IDs (`sheetinput.AdoptedRow`): a new record
 takes back the ID of the row whose name is its name and whose "Source rows" name one of its
 responses (or, the response sheet's rows sorted or deleted since, whose "First submitted" is
 one's first submission), so that its staff columns and the confirmations sent to it stay its
@@ -26,7 +26,7 @@ from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
 from sync.ingest import dedupe, normalize
 from sync.ingest.validate import Candidate, Problem
-from sync.master import claims, layout, pairs
+from sync.master import claims, layout, pairs, sheetinput
 from sync.state import store as store_mod
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any
 def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
                    candidates: list[Candidate], problems: list[Problem],
                    now: dt.datetime, reuse: bool = False,
-                   adopted: Mapping[str, layout.AdoptedRow] | None = None) -> ProgramResult:
+                   adopted: Mapping[str, sheetinput.AdoptedRow] | None = None) -> ProgramResult:
     """One program's records. With `reuse` (the configuration is as the last sync had it),
     a record made of the same unchanged responses as last time is known to be unchanged
     without comparing it. `adopted`: after a restore, the master's rows whose Record IDs the
@@ -185,13 +185,13 @@ class _Made:
     index_to_rid: dict[int, str]
     counts: dict[str, int]
     shown: dict[Any, list[str]]  # after a restore: source row or first submission -> Record IDs
-    adopted: Mapping[str, layout.AdoptedRow]
+    adopted: Mapping[str, sheetinput.AdoptedRow]
     claimed: set[str]
     next_seq: int
 
     @classmethod
     def start(cls, store: store_mod.Store, key: str, candidates: list[Candidate],
-              problems: list[Problem], adopted: Mapping[str, layout.AdoptedRow]) -> _Made:
+              problems: list[Problem], adopted: Mapping[str, sheetinput.AdoptedRow]) -> _Made:
         counts = {k: 0 for k in layout.LOG_COUNTS}
         counts["read"] = len(candidates) + len(problems)
         counts["review"] = len(problems)
