@@ -30,8 +30,8 @@ from sync.classes.rosters import write_rosters
 from sync.master.syncer import STATE, sync
 from sync.state.store import Store
 from sync.vacation.routes import write_routes
+from sync.xlsx.charts import CHART_COLOURS
 from sync.xlsx.saving import write_workbook
-from sync.xlsx.writer import CHART_COLOURS
 from tests.conftest import REPO, soffice_to_pdf
 
 DAY = dt.date(2020, 12, 24)
