@@ -229,6 +229,32 @@ def _record(store: Store, m: Outgoing, state: str, now: dt.datetime,
                  now.isoformat(), now.isoformat() if row == "sent" else None, error))
 
 
+def _refused(store: Store, config: Config, m: Outgoing, reply: str, streak: list[Outgoing],
+             summary: Summary, left: int) -> list[Outgoing]:
+    """Record a message the server refused for good, and return the streak of messages
+    refused in a row with the same reply; at `SAME_REPLY_LIMIT` of them the server refuses
+    all mail, not these messages: they go back to 'failed' and the run stops."""
+    if streak and summary.refused[-1][2] != reply:
+        streak = []
+    streak.append(m)
+    if len(streak) >= SAME_REPLY_LIMIT:
+        for refused_one in streak:
+            _record(store, refused_one, "failed", clock.now(config), reply)
+        del summary.refused[len(summary.refused) - len(streak) + 1:]
+        summary.counts["refused"] -= len(streak) - 1
+        raise DeliveryError(
+            f"the mail server refused {len(streak)} messages in a row with the same reply "
+            f"({reply}): it is refusing all mail, not these messages; "
+            f"{summary.counts['sent']} sent before, {left} not tried (they go out on the next "
+            "run, never twice)") from None
+    _record(store, m, "refused", clock.now(config), reply)
+    summary.refused.append((m.due.record_id, m.due.template, reply))
+    summary.counts["refused"] += 1
+    log.warning("confirmations: %s %s refused by the server for good", m.due.record_id,
+                m.due.template)
+    return streak
+
+
 def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: Summary,
               ssl_context: ssl.SSLContext | None) -> None:
     assert config.smtp is not None
@@ -246,24 +272,8 @@ def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: S
                 refused = mailer.send(m.data, config.smtp.sender, due.recipients,
                                       started=started)
             except delivery.MessageRefused as err:
-                if streak and summary.refused[-1][2] != err.reply:
-                    streak = []
-                streak.append(m)
-                if len(streak) >= SAME_REPLY_LIMIT:  # the server refuses all mail, not these
-                    for refused_one in streak:
-                        _record(store, refused_one, "failed", clock.now(config), err.reply)
-                    del summary.refused[len(summary.refused) - len(streak) + 1:]
-                    summary.counts["refused"] -= len(streak) - 1
-                    raise DeliveryError(
-                        f"the mail server refused {len(streak)} messages in a row with the same "
-                        f"reply ({err.reply}): it is refusing all mail, not these messages; "
-                        f"{summary.counts['sent']} sent before, {len(messages) - i - 1} not "
-                        "tried (they go out on the next run, never twice)") from None
-                _record(store, m, "refused", clock.now(config), err.reply)
-                summary.refused.append((due.record_id, due.template, err.reply))
-                summary.counts["refused"] += 1
-                log.warning("confirmations: %s %s refused by the server for good",
-                            due.record_id, due.template)
+                streak = _refused(store, config, m, err.reply, streak, summary,
+                                  len(messages) - i - 1)
                 continue
             except delivery.RecipientsRefused as err:
                 streak = []
