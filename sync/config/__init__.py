@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sync.config.geocoder import Geocoder, read_geocoder
 from sync.config.google import Google, read_google
 from sync.config.programs import PROGRAMS
 from sync.config.tomltable import TableReader, parse
@@ -135,6 +136,7 @@ class Config:
     smtp: Smtp | None
     backups: int = 5
     route_days: int = 3
+    geocoder: Geocoder | None = None  # None: addresses are never sent to the Census geocoder
 
     def program(self, key: str) -> ProgramConfig:
         try:
@@ -419,7 +421,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     if "password" in data.get("smtp", {}):
         raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
     root = TableReader(path, data, "")
-    root.only({"department", "output", "google", "programs", "smtp", "routes"})
+    root.only({"department", "output", "google", "programs", "smtp", "routes", "geocoder"})
     out = root.sub("output")
     out.only({"folder", "backups"})
     routes = root.sub("routes")
@@ -439,4 +441,5 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         smtp=_smtp(root.sub("smtp")),
         backups=out.number("backups", 5),
         route_days=routes.number("days", 3, minimum=1),
+        geocoder=read_geocoder(root.sub("geocoder")),
     )

@@ -73,12 +73,23 @@ CREATE TABLE IF NOT EXISTS checks (
     route_file TEXT NOT NULL,
     PRIMARY KEY (record_id, check_date, check_time, checked_by)
 );
+CREATE TABLE IF NOT EXISTS geocodes (
+    record_id TEXT PRIMARY KEY,    -- a vacation request, or "station"
+    address TEXT NOT NULL,         -- the address sent, normalised (street|city|zip)
+    status TEXT NOT NULL,          -- Match | No_Match | Tie
+    exact TEXT,                    -- Exact | Non_Exact
+    latitude REAL,
+    longitude REAL,
+    looked_up TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geocodes_address ON geocodes (address);
 """
 
 
 def migrate(db: sqlite3.Connection) -> None:
-    """Bring a state file written by an earlier version up to SCHEMA (whose CREATE TABLE IF
-    NOT EXISTS statements already added the tables it lacked)."""
+    """Bring a state file written by an earlier version up to SCHEMA. Its CREATE TABLE IF NOT
+    EXISTS statements already added the tables it lacked (`geocodes`, the Census geocoder's
+    answers); here the columns added to existing tables."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(records)")}
     if "written_hash" not in columns:
         db.execute("ALTER TABLE records ADD COLUMN written_hash TEXT")
