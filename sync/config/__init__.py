@@ -95,6 +95,8 @@ class VscRules:
     retention_days: int = 30
     geocodes: Path | None = None
     beats: tuple[Beat, ...] = ()
+    welcome_home: bool = True  # a vsc-welcome-home letter the day after the return date
+    welcome_home_without_checks: bool = True  # ...also when no check was logged
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,8 @@ def _session(r: TableReader, kind: str) -> Session:
 
 
 def _vsc_rules(r: TableReader) -> VscRules:
-    r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats"})
+    r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats",
+            "welcome_home", "welcome_home_without_checks"})
     beats = []
     for i, raw in enumerate(r.get("beats", list, [])):
         if not isinstance(raw, dict):
@@ -313,6 +316,8 @@ def _vsc_rules(r: TableReader) -> VscRules:
         retention_days=r.number("retention_days", 30),
         geocodes=r.path_value("geocodes", None),
         beats=tuple(beats),
+        welcome_home=r.get("welcome_home", bool, True),
+        welcome_home_without_checks=r.get("welcome_home_without_checks", bool, True),
     )
 
 

@@ -18,7 +18,7 @@ from sync.classes import attendance, rosters
 from sync.classes import sessions as classes
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
-from sync.confirmations import headers
+from sync.confirmations import headers, homecoming
 from sync.confirmations import render as mailmerge
 from sync.errors import TemplateError
 from sync.ingest import normalize
@@ -46,6 +46,10 @@ class Due:
     to: list[Contact]
     cc: list[Contact]
     context: dict[str, Any]
+    entry: str = ""  # the ledger's name for it: the template's, or one per check (an alert)
+
+    def __post_init__(self) -> None:
+        self.entry = self.entry or self.template
 
     @property
     def recipients(self) -> list[str]:
@@ -53,7 +57,7 @@ class Due:
 
     @property
     def file(self) -> str:
-        return f"{self.record_id}-{self.template}.eml"
+        return f"{self.record_id}-{self.entry}.eml"
 
 
 @dataclass
@@ -145,6 +149,15 @@ def known_fields(key: str) -> set[str]:
     """What a template of program `key` may use (vacation checks have no class)."""
     known = set(PROGRAMS[key].field_names) | set(CONTEXT_KEYS)
     return known if key in rosters.CLASS_KEYS else known - {"class", "waitlist_position"}
+
+
+def template_fields(name: str) -> set[str]:
+    """What template `name` may use: its program's fields (`known_fields`), with the checks
+    for a welcome-home letter; a staff notice of a check sees the check only."""
+    if name == homecoming.ALERT:
+        return set(homecoming.ALERT_FIELDS)
+    extra = homecoming.WELCOME_FIELDS if name == homecoming.WELCOME else ()
+    return known_fields(name.split("-")[0]) | set(extra)
 
 
 def template_folders(config: Config) -> list[Path]:
@@ -258,7 +271,7 @@ def _unsent(due: Due, ids: list[str], ledger: Ledger, summary: Summary) -> bool:
     """Drop recipients the ledger has as sent or possibly sent; False when none are left, or
     when the message is possibly sent or was refused for good (staff decide on those)."""
     def state(addr: str) -> tuple[str, str, str] | None:
-        found = [ledger.get((i, due.template, addr.lower())) for i in ids]
+        found = [ledger.get((i, due.entry, addr.lower())) for i in ids]
         return max((f for f in found if f and f[0] in ("sent", "sending", "refused")),
                    default=None)
 
@@ -333,5 +346,56 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
                     continue
                 dues.append(due)
                 summary.by_template[name] += 1
+    for due in _homecoming(store, config, keys, today, templates, summary, only):
+        if only is None and not _unsent(due, aliases_of(store, due.record_id), ledger, summary):
+            continue
+        dues.append(due)
+        summary.by_template[due.template] += 1
     summary.counts["due"] = len(dues)
     return dues
+
+
+def aliases_of(store: Store, record_id: str) -> list[str]:
+    return record_aliases(store, record_id[:3].lower()).get(record_id, [record_id])
+
+
+def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
+                templates: mailmerge.Templates, summary: Summary, only: str | None) -> list[Due]:
+    """The welcome-home letters and the staff notices of insecure or suspicious checks
+    (`sync.confirmations.homecoming`) due now; `only`: that record's, whatever the date."""
+    program = config.programs.get("vsc")
+    if "vsc" not in keys or program is None or program.vsc is None:
+        return []
+    rules = program.vsc
+    notify = [("", a) for a in config.smtp.notify] if config.smtp is not None else []
+    if rules.welcome_home:
+        templates.check(homecoming.WELCOME, template_fields(homecoming.WELCOME))
+    if notify:
+        templates.check(homecoming.ALERT, template_fields(homecoming.ALERT))
+    checks = homecoming.checks_by_record(store)
+    department = vars(config.department) | {"timezone": str(config.department.timezone)}
+    out: list[Due] = []
+    for rid, r in store.records("vsc").items():
+        data, staff, found = r["data"], r["staff"], checks.get(rid, [])
+        if (only is not None and rid != only) or data.get("purged"):
+            continue
+        out += [Due(rid, homecoming.ALERT, notify, [], {
+            "record_id": rid, "check": homecoming.check_context(c), "department": department,
+            "program": PROGRAMS["vsc"].name}, homecoming.alert_key(c))
+            for c in (homecoming.alerts({rid: found}) if notify else [])]
+        due = homecoming.welcome_due(data, staff, bool(found), rules.welcome_home,
+                                     rules.welcome_home_without_checks, today)
+        if not due and (only is None or due is None):
+            continue
+        values = record_values("vsc", data, staff)
+        to, cc, problems = addresses("vsc", values)
+        if not to:
+            summary.problems.append((rid, f"{homecoming.WELCOME}: not sent: {'; '.join(problems)}"))
+            summary.counts["skipped"] += 1
+            continue
+        out.append(Due(rid, homecoming.WELCOME, to, cc, {
+            **values, "record_id": rid, "status": rosters.status_of("vsc", staff) or "New",
+            "program": PROGRAMS["vsc"].name, "department": department, "class": None,
+            "full_name": _name(values, RECIPIENTS["vsc"][0][1]), "waitlist_position": None,
+            "eligibility_reason": "", "checks": [homecoming.check_context(c) for c in found]}))
+    return out
