@@ -6,20 +6,36 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from sync import config as config_mod
+from sync import confirmations
+from sync.confirmations import render
 from sync.errors import ConfigError
 from sync.master.syncer import sync
 from sync.state.store import Store
 from sync.vacation import census, geocoding, purge
 from sync.vacation.routes import write_routes
 from tests import configs
+from tests.conftest import REPO
 from tests.fake_census import FakeCensus
-from tests.helpers import VscSite, rows_by_id, vsc_site, ws_rows
+from tests.helpers import (
+    VscSite,
+    ledger,
+    rows_by_id,
+    send,
+    set_cells,
+    smtp_section,
+    type_checks,
+    vsc_site,
+    ws_rows,
+)
+from tests.loopback_smtp import LoopbackSmtp
 
 TODAY = dt.date.today()
 PLACES = {"1200 Maple Ave": (-118.3300, 33.8700), "18000 Hawthorne Boulevard": (-118.3530, 33.8650),
@@ -248,3 +264,138 @@ def test_an_older_state_file_gains_the_geocodes_table_and_keeps_its_data(tmp_pat
     sync(site.config())  # a sync without source changes does not look them up again...
     write_routes(site.config(), start=TODAY + dt.timedelta(days=3), days=1)  # ...routes do
     assert _geocodes(site)["VSC-00001"][0] == "Match"
+
+
+# -- welcome home and the staff notice --------------------------------------------------------
+
+WATCH = "watch@tpd.example"
+HOME = [_row("Ann", "1200 Maple Ave", "90501", -6, -1),  # back yesterday, checked twice
+        _row("Bob", "18000 Hawthorne Boulevard", "90504", -6, -1),  # back yesterday, no check
+        _row("Cy", "1300 Maple Ave", "90501", -6, -1),  # back yesterday, but Cancelled
+        _row("Di", "1210 Maple Ave", "90501", -6, 5)]  # still away: an insecure check
+
+
+def _mail_site(root: Path, port: int, **rules) -> VscSite:
+    data = configs.edited(configs.VSC, {"programs": {"vsc": {"rules": rules}}})
+    text = configs.toml(data) + smtp_section(port, extra=f'notify = ["{WATCH}"]')
+    site = vsc_site(root, HOME, text)
+    sync(site.config())
+    set_cells(site, {("VSC-00003", "Status"): "Cancelled"})
+    write_routes(site.config(), start=TODAY - dt.timedelta(days=4), days=2)
+    day = TODAY - dt.timedelta(days=4)
+    type_checks(site.out / "routes" / f"routes-{day.isoformat()}.xlsx", {
+        "VSC-00001": {"Time checked": "21:15", "Checked by": "Ofc. Diaz", "Result": "Secure"},
+        "VSC-00004": {"Time checked": "22:40", "Checked by": "Ofc. Diaz", "Result": "Insecure",
+                      "Check notes": "Side gate open; secured it"}})
+    type_checks(site.out / "routes" / f"routes-{(day + dt.timedelta(days=1)).isoformat()}.xlsx",
+                {"VSC-00001": {"Time checked": "9:05 am", "Checked by": "Vol. Kim",
+                               "Result": "Secure"}})
+    sync(site.config())
+    return site
+
+
+def _by_recipient(server: LoopbackSmtp) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for _, rcpts, message in server.messages:
+        for rcpt in rcpts:
+            out.setdefault(rcpt, []).append(message)
+    return out
+
+
+def _body(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def test_welcome_home_lists_every_check_and_goes_once(tmp_path):
+    with LoopbackSmtp() as server:
+        site = _mail_site(tmp_path, server.port)
+        assert send(site) == 0
+        got = _by_recipient(server)
+        ann = [m for m in got["ann@example.com"] if "Welcome home" in str(m["Subject"])]
+        assert len(ann) == 1
+        text = _body(ann[0])
+        first, second = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=3)
+        assert "checked the residence 2 times" in text
+        assert f"{render.longdate(first)}, 9:15 p.m.: Secure" in text
+        assert f"{render.longdate(second)}, 9:05 a.m.: Secure" in text
+        assert "Thank you" in text and "Request number: VSC-00001" in text
+        bob = [m for m in got["bob@example.com"] if "Welcome home" in str(m["Subject"])]
+        assert len(bob) == 1 and "did not allow a logged check" in _body(bob[0])
+        assert "cy@example.com" not in got  # Cancelled: nothing
+        assert not any("Welcome home" in str(m["Subject"]) for m in got.get("di@example.com", []))
+        count = len(server.messages)
+        assert send(site) == 0 and send(site) == 0  # reruns send nothing
+        assert len(server.messages) == count
+        states = {k: v for k, v in ledger(site).items() if k[1] == "vsc-welcome-home"}
+        assert sorted(k[0] for k in states) == ["VSC-00001", "VSC-00002"]
+        assert set(states.values()) == {"sent"}
+
+
+def test_welcome_home_without_a_check_is_a_setting(tmp_path):
+    with LoopbackSmtp() as server:
+        site = _mail_site(tmp_path, server.port, welcome_home_without_checks=False)
+        assert send(site) == 0
+        subjects = {r: [str(m["Subject"]) for m in ms] for r, ms in _by_recipient(server).items()}
+        assert any("Welcome home" in s for s in subjects["ann@example.com"])
+        assert not any("Welcome home" in s for s in subjects.get("bob@example.com", []))
+    summary = confirmations.confirm(site.config(), today=TODAY + dt.timedelta(days=30))
+    assert "vsc-welcome-home" not in summary.by_template  # a week after: no longer due
+
+
+def test_an_insecure_check_tells_staff_once_and_never_the_resident(tmp_path):
+    with LoopbackSmtp() as server:
+        site = _mail_site(tmp_path, server.port)
+        assert send(site) == 0
+        alerts = _by_recipient(server)[WATCH]
+        assert len(alerts) == 1
+        day = TODAY - dt.timedelta(days=4)
+        assert str(alerts[0]["Subject"]) == (
+            f"Vacation check Insecure: VSC-00004, {render.shortdate(day)}")
+        text = _body(alerts[0])
+        assert "Request: VSC-00004" in text and "Result: Insecure" in text
+        assert f"Date: {render.longdate(day)}" in text and "Time: 10:40 p.m." in text
+        assert "Notes: Side gate open; secured it" in text
+        assert not any("Vacation check" in str(m["Subject"])
+                       for m in _by_recipient(server).get("di@example.com", []))
+        assert all(WATCH not in rcpts or rcpts == [WATCH] for _, rcpts, _ in server.messages)
+        # notes corrected: no second notice; a new suspicious check: one more
+        path = site.out / "routes" / f"routes-{day.isoformat()}.xlsx"
+        type_checks(path, {"VSC-00004": {"Check notes": "Side gate open; owner told"}})
+        later = TODAY - dt.timedelta(days=3)
+        type_checks(site.out / "routes" / f"routes-{later.isoformat()}.xlsx", {
+            "VSC-00004": {"Time checked": "23:00", "Checked by": "Ofc. Diaz",
+                          "Result": "Suspicious", "Check notes": "Car idling outside"}})
+        sync(site.config())
+        assert send(site) == 0 and send(site) == 0
+        alerts = _by_recipient(server)[WATCH]
+        assert len(alerts) == 2 and "Car idling outside" in _body(alerts[1])
+
+
+def test_a_crash_between_send_and_ledger_never_sends_the_letter_twice(tmp_path):
+    """Guards "sent once" for the welcome-home letter when the process dies after the server
+    took it and before the ledger says so: it is listed as possibly sent, never resent."""
+    with LoopbackSmtp() as server:
+        site = _mail_site(tmp_path, server.port)
+        script = (
+            "import os, sys\n"
+            "from sync import cli, confirmations\n"
+            "real = confirmations._record\n"
+            "def dying(store, m, state, now, why=None):\n"
+            "    if state == 'sent' and m.due.template == 'vsc-welcome-home':\n"
+            "        os._exit(9)\n"
+            "    return real(store, m, state, now, why)\n"
+            "confirmations._record = dying\n"
+            "sys.exit(cli.main(sys.argv[1:]))\n")
+        proc = subprocess.run([sys.executable, "-c", script, "confirmations", "--config",
+                               str(site.config_path), "--send"], cwd=REPO, capture_output=True,
+                              timeout=120)
+        assert proc.returncode == 9
+        welcomed = [m for _, _, m in server.messages if "Welcome home" in str(m["Subject"])]
+        assert len(welcomed) == 1  # the server took it
+        assert ledger(site)[("VSC-00001", "vsc-welcome-home", "ann@example.com")] == "sending"
+        summary = confirmations.confirm(site.config(), send=True)
+        assert ("VSC-00001", "vsc-welcome-home") == summary.unconfirmed[0][:2]
+        confirmations.confirm(site.config(), send=True)
+        welcomed = [m for _, rcpts, m in server.messages if "Welcome home" in str(m["Subject"])]
+        assert [str(m["To"]) for m in welcomed].count("Ann Annson <ann@example.com>") == 1
+        assert len(welcomed) == 2  # Bob's went in the rerun, Ann's never again
