@@ -27,6 +27,7 @@ from tests.fake_census import FakeCensus
 from tests.helpers import (
     VscSite,
     ledger,
+    parse,
     rows_by_id,
     send,
     set_cells,
@@ -399,3 +400,21 @@ def test_a_crash_between_send_and_ledger_never_sends_the_letter_twice(tmp_path):
         welcomed = [m for _, rcpts, m in server.messages if "Welcome home" in str(m["Subject"])]
         assert [str(m["To"]) for m in welcomed].count("Ann Annson <ann@example.com>") == 1
         assert len(welcomed) == 2  # Bob's went in the rerun, Ann's never again
+
+
+def test_the_example_welcomes_a_resident_home_with_the_check_logged(example_site):
+    """The example's first request (Linda, away November 25-29, 2020), replayed as of
+    November 30 with a check typed into the November 27 route sheet: her welcome-home letter
+    is in the outbox and lists it; Ana (back November 29, never checked) gets the kind one."""
+    cfg = config_mod.load(example_site)
+    sync(cfg)
+    write_routes(cfg, start=dt.date(2020, 11, 27), days=1)
+    type_checks(cfg.output / "routes" / "routes-2020-11-27.xlsx", {
+        "VSC-00001": {"Time checked": "19:30", "Checked by": "Ofc. Diaz", "Result": "Secure"}})
+    sync(cfg)
+    summary = confirmations.confirm(cfg, today=dt.date(2020, 11, 30))
+    assert summary.by_template["vsc-welcome-home"] == 2
+    linda = parse(cfg.output / "outbox" / "VSC-00001-vsc-welcome-home.eml")
+    assert "Friday, November 27, 2020, 7:30 p.m.: Secure" in _body(linda)
+    ana = parse(cfg.output / "outbox" / "VSC-00003-vsc-welcome-home.eml")
+    assert "did not allow a logged check" in _body(ana)
