@@ -346,26 +346,21 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
                     continue
                 dues.append(due)
                 summary.by_template[name] += 1
-    for due in _homecoming(store, config, keys, today, templates, summary, only):
-        if only is None and not _unsent(due, aliases_of(store, due.record_id), ledger, summary):
-            continue
-        dues.append(due)
-        summary.by_template[due.template] += 1
+    dues += _homecoming(store, config, keys, today, templates, summary, only, ledger)
     summary.counts["due"] = len(dues)
     return dues
 
 
-def aliases_of(store: Store, record_id: str) -> list[str]:
-    return record_aliases(store, record_id[:3].lower()).get(record_id, [record_id])
-
-
 def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
-                templates: mailmerge.Templates, summary: Summary, only: str | None) -> list[Due]:
+                templates: mailmerge.Templates, summary: Summary, only: str | None,
+                ledger: Ledger) -> list[Due]:
     """The welcome-home letters and the staff notices of insecure or suspicious checks
-    (`sync.confirmations.homecoming`) due now; `only`: that record's, whatever the date."""
+    (`sync.confirmations.homecoming`) due now and not sent; `only`: that record's, whatever
+    the date and the ledger."""
     program = config.programs.get("vsc")
     if "vsc" not in keys or program is None or program.vsc is None:
         return []
+    aliases = record_aliases(store, "vsc")
     rules = program.vsc
     notify = [("", a) for a in config.smtp.notify] if config.smtp is not None else []
     if rules.welcome_home:
@@ -398,4 +393,7 @@ def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
             "program": PROGRAMS["vsc"].name, "department": department, "class": None,
             "full_name": _name(values, RECIPIENTS["vsc"][0][1]), "waitlist_position": None,
             "eligibility_reason": "", "checks": [homecoming.check_context(c) for c in found]}))
+    out = [d for d in out if only is not None
+           or _unsent(d, aliases.get(d.record_id, [d.record_id]), ledger, summary)]
+    summary.by_template.update(d.template for d in out)
     return out
