@@ -276,10 +276,14 @@ HOME = [_row("Ann", "1200 Maple Ave", "90501", -6, -1),  # back yesterday, check
         _row("Di", "1210 Maple Ave", "90501", -6, 5)]  # still away: an insecure check
 
 
-def _mail_site(root: Path, port: int, **rules) -> VscSite:
+def _mail_config(port: int, notify: tuple[str, ...] = (WATCH,), **rules) -> str:
     data = configs.edited(configs.VSC, {"programs": {"vsc": {"rules": rules}}})
-    text = configs.toml(data) + smtp_section(port, extra=f'notify = ["{WATCH}"]')
-    site = vsc_site(root, HOME, text)
+    addresses = ", ".join(f'"{a}"' for a in notify)
+    return configs.toml(data) + smtp_section(port, extra=f"notify = [{addresses}]")
+
+
+def _mail_site(root: Path, port: int, **rules) -> VscSite:
+    site = vsc_site(root, HOME, _mail_config(port, **rules))
     sync(site.config())
     set_cells(site, {("VSC-00003", "Status"): "Cancelled"})
     write_routes(site.config(), start=TODAY - dt.timedelta(days=4), days=2)
@@ -370,6 +374,10 @@ def test_an_insecure_check_tells_staff_once_and_never_the_resident(tmp_path):
         assert send(site) == 0 and send(site) == 0
         alerts = _by_recipient(server)[WATCH]
         assert len(alerts) == 2 and "Car idling outside" in _body(alerts[1])
+        # an address added to notify later does not get the notices already sent
+        site.config_path.write_text(_mail_config(server.port, (WATCH, "chief@tpd.example")))
+        assert send(site) == 0
+        assert "chief@tpd.example" not in _by_recipient(server)
 
 
 def test_a_crash_between_send_and_ledger_never_sends_the_letter_twice(tmp_path):

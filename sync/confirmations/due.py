@@ -354,9 +354,8 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
 def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
                 templates: mailmerge.Templates, summary: Summary, only: str | None,
                 ledger: Ledger) -> list[Due]:
-    """The welcome-home letters and the staff notices of insecure or suspicious checks
-    (`sync.confirmations.homecoming`) due now and not sent; `only`: that record's, whatever
-    the date and the ledger."""
+    """The welcome-home letters and staff notices of checks (`sync.confirmations.homecoming`)
+    due and not sent; `only`: that record's, whatever the date and the ledger."""
     program = config.programs.get("vsc")
     if "vsc" not in keys or program is None or program.vsc is None:
         return []
@@ -393,6 +392,7 @@ def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
             "program": PROGRAMS["vsc"].name, "department": department, "class": None,
             "full_name": _name(values, RECIPIENTS["vsc"][0][1]), "waitlist_position": None,
             "eligibility_reason": "", "checks": [homecoming.check_context(c) for c in found]}))
+    ledger = homecoming.per_check(ledger, [d for d in out if d.entry != d.template], aliases)
     out = [d for d in out if only is not None
            or _unsent(d, aliases.get(d.record_id, [d.record_id]), ledger, summary)]
     summary.by_template.update(d.template for d in out)

@@ -12,7 +12,8 @@
   record ID, date, time, result, who checked and the notes. Once per check: its ledger
   entry is the template name with the check's date and a short digest of its time and
   checker (`alert_key`), so a second alert for the same home is a message of its own, and
-  notes corrected after the notice went do not send it again.
+  notes corrected after the notice went do not send it again; an address added to `notify`
+  later does not get the notices sent before (`per_check`).
 
 Both go through the ledger like every confirmation (`sync.confirmations`): sent once, across
 reruns and across a run that stopped while sending.
@@ -88,3 +89,21 @@ def alert_key(check: checklog.Check) -> str:
 def alerts(checks: Mapping[str, list[checklog.Check]]) -> list[checklog.Check]:
     """The checks that call for a notice to staff."""
     return [c for found in checks.values() for c in found if c.result in checklog.ALERT_RESULTS]
+
+
+def per_check(ledger: Mapping[tuple[str, str, str], Any], alert_dues: list[Any],
+              aliases: Mapping[str, list[str]]) -> dict[tuple[str, str, str], Any]:
+    """The ledger as a check's notice sees it: a notice is once per check, not per address,
+    so a row for any address (an earlier `notify` list, or one a purge or a restore
+    rewrote) stands for every address the notice would go to now."""
+    found: dict[tuple[str, str], Any] = {}
+    for (rid, entry, _), state in ledger.items():
+        if entry.startswith(ALERT + ".") and state[0] in ("sent", "sending", "refused"):
+            found[(rid, entry)] = max(state, found.get((rid, entry), state))
+    view = dict(ledger)
+    for due in alert_dues:
+        for rid in aliases.get(due.record_id, [due.record_id]):
+            if (rid, due.entry) in found:
+                view.update({(rid, due.entry, a.lower()): found[(rid, due.entry)]
+                             for a in due.recipients})
+    return view
