@@ -4,7 +4,8 @@
 
 Syncs the example configuration (config/example.toml) into a temporary folder, writes the
 Summary sheet as of 2020-12-24 and that day's route sheets, prints both with LibreOffice
-(soffice) to PDF, and turns the first page of each into a PNG with pdftoppm (poppler-utils).
+(soffice) to PDF, and turns the Summary's first page and the route sheets' last page (a
+whole beat with its directions) into PNGs with pdftoppm (poppler-utils).
 Nothing is written outside the temporary folder except the two pictures.
 """
 
@@ -69,9 +70,12 @@ def main() -> int:
         book = root / "summary.xlsx"
         write_workbook(book, [sheet])
         to_png(to_pdf(book, root), args.out / "summary.png")
-        # Beat 1's six stops fill the top of the (landscape) page: show that part, larger
-        to_png(to_pdf(routes.days[0].path, root), args.out / "route-sheet.png", dpi=150,
-               top_inches=3.1)
+        # The last beat's page: its stops, then its Google Maps directions and QR codes
+        pdf = to_pdf(routes.days[0].path, root)
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+        last = int(next(line.split()[-1] for line in info.stdout.splitlines()
+                        if line.startswith("Pages:")))
+        to_png(pdf, args.out / "route-sheet.png", page=last, dpi=100)
     for name in ("summary.png", "route-sheet.png"):
         print(args.out / name)
     return 0

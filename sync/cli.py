@@ -69,6 +69,8 @@ def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
 
     summary = sync(cfg, _selected(args, cfg))
     print(summary.render())
+    if summary.failures:  # the others were synced; each failed program is one line
+        raise summary.error()
     return EXIT_OK
 
 

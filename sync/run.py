@@ -25,8 +25,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from sync.errors import (
     TemplateError,
     WorkbookError,
 )
+from sync.notice import notify_failure
 from sync.state import clock
 from sync.state.lock import run_lock
 from sync.state.logfile import frames, log_path, redact, unexpected
@@ -66,6 +65,7 @@ class StepResult:
     counts: dict[str, Any] = field(default_factory=dict)  # label -> number (or nested dict)
     ids: list[str] = field(default_factory=list)
     note: str = ""
+    failure: SyncError | None = None  # what failed, when the rest was done
 
 
 @dataclass
@@ -79,8 +79,15 @@ class StepOutcome:
 
     def line(self) -> str:
         head = f"{self.name:<13} {self.status:<7} {self.seconds:6.1f} s"
+        if self.status == FAILED and self.result.failure:  # the rest was done: say both
+            return "\n".join([f"{head}  {self._done()}"] + [
+                f"  {line}  Next: {self.next_action}" for line in self.error.splitlines()])
         if self.status == FAILED:
             return f"{head}  {self.error}  Next: {self.next_action}"
+        done = self._done()
+        return f"{head}  {done}" if done else head
+
+    def _done(self) -> str:
         parts = [_counts_text(self.result.counts)] if self.result.counts else []
         if self.result.ids:
             shown = ", ".join(self.result.ids[:MAX_IDS])
@@ -88,7 +95,7 @@ class StepOutcome:
             parts.append(f"records {shown}" + (f" and {more} more" if more > 0 else ""))
         if self.result.note:
             parts.append(self.result.note)
-        return f"{head}  {'; '.join(parts)}" if parts else head
+        return "; ".join(parts)
 
 
 @dataclass
@@ -177,9 +184,13 @@ def _step_sync(config: Config, state: dict[str, Any]) -> StepResult:
     from sync.master.syncer import sync
 
     summary = sync(config)
+    state["synced"] = list(summary.counts)
     counts = {key: {k: v for k, v in c.items() if v or k in ("read", "records")}
               for key, c in summary.counts.items()}
-    return StepResult(counts, note="nothing changed" if summary.unchanged else "")
+    note = "nothing changed" if summary.unchanged else ""
+    if summary.failures:
+        note = f"{len(summary.failures)} program(s) not synced, kept as last read"
+    return StepResult(counts, note=note, failure=summary.error() if summary.failures else None)
 
 
 def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
@@ -204,10 +215,16 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
     from sync.confirmations import confirm
 
     wanted = bool(config.smtp and config.smtp.send)
-    send = wanted and state["sync_ok"]
-    summary = confirm(config, send=send)
+    synced = state.get("synced", [])
+    partly = wanted and not state["sync_ok"] and bool(synced)  # some programs synced
+    send = wanted and (state["sync_ok"] or partly)
+    summary = confirm(config, keys=synced if partly else None, send=send)
     notes = []
-    if wanted and not send:
+    if partly:
+        waiting = [k for k in config.programs if k not in synced]
+        notes.append(f"not sent for {', '.join(waiting)}: its sync failed, so its messages wait "
+                     "for its next good sync")
+    elif wanted and not send:
         notes.append("not sent: the sync failed, so sending waits for the next good sync "
                      "(the messages are in the outbox)")
     elif not send:
@@ -313,6 +330,10 @@ def _one_step(config: Config, name: str, step: Step, state: dict[str, Any]) -> S
         raise
     except Exception as err:  # one step's failure must not stop the others
         return _failed(config, name, translate(err, config.output) or err, started)
+    if result.failure is not None:  # done in part: the step failed, and says what it did
+        return StepOutcome(name, FAILED, time.monotonic() - started, result,
+                           error=_describe(result.failure),
+                           next_action=next_action(name, result.failure, config))
     return StepOutcome(name, OK, time.monotonic() - started, result)
 
 
@@ -339,55 +360,3 @@ def notify_aborted(config: Config, err: BaseException) -> str:
                        steps=[StepOutcome("run", FAILED, 0.0, error=_describe(err),
                                           next_action=action)])
     return notify_failure(config, report)
-
-
-def notify_failure(config: Config, report: RunReport) -> str:
-    """Email `smtp.notify` that the run failed; returns a line saying what happened."""
-    smtp = config.smtp
-    if smtp is None or not smtp.notify:
-        return ""
-    message = failure_message(config, report)
-    try:
-        _deliver(config, message)
-    except (SyncError, OSError) as err:
-        reason = redact(str(err)) if isinstance(err, SyncError) else type(err).__name__
-        log.error("failure notice not sent: %s", reason)
-        return f"Failure notice not sent: {reason}"
-    log.info("failure notice sent to %d address(es)", len(smtp.notify))
-    return f"Failure notice sent to {len(smtp.notify)} address(es)."
-
-
-def failure_message(config: Config, report: RunReport) -> EmailMessage:
-    """The notice: which steps failed, what to do, where the log is. Counts and IDs only."""
-    assert config.smtp is not None
-    message = EmailMessage()
-    message["Subject"] = (f"Community Programs Toolkit: run of {report.started:%Y-%m-%d %H:%M} "
-                          f"failed ({', '.join(report.failed)})")
-    message["From"] = config.smtp.sender
-    message["To"] = ", ".join(config.smtp.notify)
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain="tpd-programs.local")
-    body = [
-        f"The scheduled run of the Community Programs Toolkit ({config.department.name}) "
-        f"started at {report.started:%Y-%m-%d %H:%M} had {len(report.failed)} failed step(s).",
-        "",
-        *(s.line() for s in report.steps),
-        "",
-        "What to do next is at the end of each FAILED line. Steps that did not fail have "
-        "written their files as usual.",
-        f"Configuration: {config.path}",
-        f"Log file: {log_path(config.output)}",
-        "",
-        "Run `tpd-programs check` to test the configuration, sources and email settings.",
-    ]
-    message.set_content(redact("\n".join(body)) + "\n")
-    return message
-
-
-def _deliver(config: Config, message: EmailMessage) -> None:
-    """Send one message through the configured SMTP server (sync.confirmations.delivery)."""
-    from sync.confirmations.delivery import Mailer
-
-    assert config.smtp is not None
-    with Mailer(config.smtp) as mailer:
-        mailer.send(message, config.smtp.sender, config.smtp.notify)

@@ -17,6 +17,7 @@ from typing import Any
 from sync.classes import attendance, rosters
 from sync.config import Config
 from sync.config.programs import PROGRAMS
+from sync.master import stale
 from sync.master.hooks import Feature
 from sync.master.records import ProgramResult
 from sync.state.store import Store
@@ -146,7 +147,7 @@ def figures(store: Store, config: Config, today: dt.date,
     return out
 
 
-def summary_sheet(figs: Figures, department: str) -> Sheet:
+def summary_sheet(figs: Figures, department: str, stale_notes: list[str] | None = None) -> Sheet:
     """The Summary sheet: programs, classes, applications per week and vacation checks ahead,
     with a chart beside each of the last three tables."""
     programs_columns = [
@@ -189,7 +190,8 @@ def summary_sheet(figs: Figures, department: str) -> Sheet:
         TITLE, programs_columns, programs, freeze=None, autofilter=False,
         preamble=[[f"{department}: community programs at a glance"],
                   [f"As of {as_of}. New applicants are counted by their first submission; "
-                   "weeks start on Monday. Every figure is a number you can reuse."]],
+                   "weeks start on Monday. Every figure is a number you can reuse."],
+                  *([note] for note in stale_notes or ())],
         sections=sections, charts=charts,
         print_setup=PrintSetup(landscape=True, fit_width=True, fit_height=1, repeat_header=False,
                                header_center="Programs at a glance",
@@ -199,7 +201,8 @@ def summary_sheet(figs: Figures, department: str) -> Sheet:
 def build(store: Store, config: Config, today: dt.date,
           results: Mapping[str, ProgramResult] | None = None) -> Sheet:
     """The master's Summary sheet as of `today`."""
-    return summary_sheet(figures(store, config, today, results), config.department.name)
+    return summary_sheet(figures(store, config, today, results), config.department.name,
+                         stale.notes(store, config.programs))
 
 
 class Summary(Feature):

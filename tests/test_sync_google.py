@@ -15,6 +15,7 @@ from sync import config as config_mod
 from sync.errors import SourceError
 from sync.master import syncer
 from tests.conftest import REPO, temporary_files
+from tests.helpers import cells
 
 PIP_CSV = REPO / "config" / "examples" / "partners-in-policing-responses.csv"
 TAP_CSV = REPO / "config" / "examples" / "teens-and-policing-responses.csv"
@@ -151,26 +152,40 @@ def test_each_spreadsheet_is_read_when_its_first_program_comes(tmp_path, fake_go
     assert sum("batchGet" in r.path for r in fake_google.sheets_requests) == 2
 
 
-def test_a_source_failing_after_others_were_built_changes_nothing(tmp_path, fake_google, caplog):
+def test_a_source_failing_after_others_were_built_keeps_its_last_records(tmp_path, fake_google,
+                                                                         caplog):
+    """One spreadsheet no longer shared: the programs of the other one are synced and saved,
+    the failed one keeps the records of its last good read; when no spreadsheet can be read
+    at all, nothing is saved."""
     _two_spreadsheets(fake_google)
     cfg = config_mod.load(google_config(tmp_path / "g", fake_google.write_key(tmp_path),
                                         fake_google.url))
     first = syncer.sync(cfg)
     assert first.counts["tap"]["read"] <= first.counts["vsc"]["read"]  # TAP comes before VSC
     master = cfg.output / "master.xlsx"
-    before = {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")}
+    vsc_before = cells(master)["Vacation Checks"]
     tap = fake_google.spreadsheets["1PipAndTapResponses000"].tab("TAP Responses")
     tap.rows[1][-1] = "She organised the school food drive."  # an updated answer
     vsc = fake_google.spreadsheets.pop("1VacationChecks0000000")  # no longer shared
 
     caplog.set_level(logging.INFO, logger="sync.master.syncer")
     caplog.clear()
+    summary = syncer.sync(cfg)
+    assert summary.counts["tap"]["updated"] == 1 and "vsc" not in summary.counts
+    assert "1VacationChecks0000000" in str(summary.failures["vsc"])
+    built = [r.getMessage().split(":")[0] for r in caplog.records if r.name == "sync.master.syncer"]
+    assert built == ["tap", "vsc", "pip"]  # TAP built, VSC failed, PIP built after it
+    vsc_now = cells(master)["Vacation Checks"]
+    top = [r[0] for r in vsc_now].index("Record ID")
+    note = " ".join(r[0].strip() for r in vsc_now[:top])
+    assert note.startswith("Not up to date: data from ") and "1VacationChecks0000000" in note
+    assert vsc_now[top:] == vsc_before  # the header and every record as they were
+    assert temporary_files(cfg.output) == []
+
+    before = {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")}
+    fake_google.spreadsheets.pop("1PipAndTapResponses000")
     with pytest.raises(SourceError, match="1VacationChecks0000000"):
         syncer.sync(cfg)
-
-    built = [r.getMessage().split(":")[0] for r in caplog.records if r.name == "sync.master.syncer"]
-    assert built == ["tap"]  # TAP was built and handed to the writer, then VSC failed
     assert {p.name: p.read_bytes() for p in (master, cfg.output / "state.sqlite")} == before
     assert temporary_files(cfg.output) == []
     fake_google.spreadsheets["1VacationChecks0000000"] = vsc
-    assert syncer.sync(cfg).counts["tap"]["updated"] == 1  # nothing of it was half-saved

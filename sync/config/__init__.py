@@ -8,25 +8,27 @@ file names, and travel on in the returned object. Names that become file or shee
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sync.config.cohorts import WEEKDAYS, Session, read_session
 from sync.config.geocoder import Geocoder, read_geocoder
 from sync.config.google import Google, read_google
 from sync.config.programs import PROGRAMS
+from sync.config.source import Source, form_id, read_source, spreadsheet_key
 from sync.config.tomltable import TableReader, parse
 from sync.errors import ConfigError
 from sync.state import filenames
 
+__all__ = [
+    "DEFAULT_CONFIG", "UNASSIGNED", "WEEKDAYS", "Beat", "Config", "Department", "Google",
+    "ProgramConfig", "Session", "Smtp", "Source", "VscRules", "form_id", "load", "spreadsheet_key",
+]
+
 DEFAULT_CONFIG = Path("config/programs.toml")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-_SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
-_FORM_URL = re.compile(r"/forms/(?:u/\d+/)?d/([A-Za-z0-9_-]+)")
 UNASSIGNED = "Unassigned"  # the beat of a residence no configured beat claims
 
 
@@ -39,46 +41,6 @@ class Department:
     zip_codes: tuple[str, ...]
     station: str
     phone: str
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where one program's responses come from: a Google Sheet tab, a Google Form (read
-    through the Forms API) or a local export."""
-
-    spreadsheet: str | None = None  # the spreadsheet key (a URL is reduced to its key)
-    worksheet: str = "Form Responses 1"
-    file: Path | None = None
-    form: str | None = None  # the form ID (an edit URL is reduced to its ID)
-
-    @property
-    def label(self) -> str:
-        if self.file is not None:
-            return self.file.name
-        if self.form is not None:
-            return f"form/{self.form}"
-        return f"{self.spreadsheet}/{self.worksheet}"
-
-
-@dataclass(frozen=True)
-class Session:
-    """A class: a PIP cohort or a TAP semester."""
-
-    id: str
-    name: str
-    start: dt.date
-    sessions: int
-    weekday: int  # Monday = 0
-    start_time: dt.time
-    end_time: dt.time
-    capacity: int
-    minimum: int
-    skip: tuple[dt.date, ...]
-    location: str
-    graduation_minimum: int
-    registration_opens: dt.date | None
-    registration_closes: dt.date | None
-    school_capacity: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -147,27 +109,6 @@ class Config:
             raise ConfigError(f"{self.path}: programs.{key}: not configured") from None
 
 
-# -- helpers ---------------------------------------------------------------------------------
-
-
-def spreadsheet_key(value: str) -> str | None:
-    """The key of a spreadsheet given its key or any of its URLs."""
-    found = _SHEET_URL.search(value)
-    if found:
-        return found.group(1)
-    value = value.strip()
-    return value if _SHEET_KEY.match(value) else None
-
-
-def form_id(value: str) -> str | None:
-    """The ID of a form given its ID or its edit (or /viewform) URL."""
-    found = _FORM_URL.search(value)
-    if found and found.group(1) != "e":
-        return found.group(1)
-    value = value.strip()
-    return value if _SHEET_KEY.match(value) else None
-
-
 # -- sections --------------------------------------------------------------------------------
 
 
@@ -190,94 +131,6 @@ def _department(r: TableReader) -> Department:
         zip_codes=zips,
         station=r.text("station", ""),
         phone=r.text("phone", ""),
-    )
-
-
-def _source(r: TableReader) -> Source:
-    r.only({"spreadsheet", "worksheet", "file", "form"})
-    given = [k for k in ("spreadsheet", "file", "form") if k in r.table]
-    if len(given) != 1:
-        also = f" (found {' and '.join(given)})" if given else ""
-        raise ConfigError(
-            f"{r.path}: {r.where}: give exactly one of spreadsheet (a Google Sheet), "
-            f"form (a Google Form, read through the Forms API) or file (a downloaded "
-            f".csv/.xlsx export){also}"
-        )
-    if "form" in r.table:
-        if "worksheet" in r.table:
-            raise r.fail("worksheet", "only for a spreadsheet source; a form has no tabs")
-        raw = r.text("form")
-        if "/forms/d/e/" in raw or "forms.gle" in raw:
-            raise r.fail("form", "that is the link respondents use, which does not name the "
-                         "form; paste the address of the form's edit page instead "
-                         "(https://docs.google.com/forms/d/<form ID>/edit)")
-        found = form_id(raw)
-        if found is None:
-            raise r.fail("form", f"not a form ID or edit URL: {raw!r}")
-        return Source(form=found)
-    if "file" in r.table:
-        path = r.path_value("file")
-        if path.suffix.lower() not in (".csv", ".xlsx"):
-            raise r.fail("file", f"must be a .csv or .xlsx export, got {path.name!r}")
-        return Source(file=path)
-    raw = r.text("spreadsheet")
-    key = spreadsheet_key(raw)
-    if key is None:
-        raise r.fail("spreadsheet", f"not a spreadsheet key or URL: {raw!r}")
-    return Source(spreadsheet=key, worksheet=r.text("worksheet", "Form Responses 1"))
-
-
-def _session(r: TableReader, kind: str) -> Session:
-    r.only({
-        "id", "name", "start", "sessions", "weekday", "start_time", "end_time", "capacity",
-        "minimum", "skip", "location", "graduation_minimum", "credit_minimum",
-        "registration_opens", "registration_closes", "school_capacity",
-    })
-    weekday = r.text("weekday", "thursday").strip().lower()
-    if weekday not in WEEKDAYS:
-        raise r.fail("weekday", f"must be a day name like Thursday, got {weekday!r}")
-    sessions = r.number("sessions", 12, minimum=1)
-    capacity = r.number("capacity", 40, minimum=1)
-    skips = r.get("skip", list, [])
-    skip = []
-    for i, value in enumerate(skips):
-        sub = TableReader(r.path, {"skip": value}, r.where)
-        try:
-            skip.append(sub.date("skip"))
-        except ConfigError:
-            raise r.fail(f"skip[{i}]", f"must be a date like 2020-04-09, got {value!r}") from None
-    graduation_key = "credit_minimum" if "credit_minimum" in r.table else "graduation_minimum"
-    graduation = r.number(graduation_key, max(1, (sessions * 3 + 3) // 4), minimum=0)
-    if graduation > sessions:
-        raise r.fail(graduation_key, f"{graduation} is more than the {sessions} sessions")
-    start_time = r.time("start_time", dt.time(18, 0))
-    end_time = r.time("end_time", dt.time(20, 0))
-    if end_time <= start_time:
-        raise r.fail("end_time", "must be after start_time")
-    school_capacity = r.sub("school_capacity").table
-    for school, seats in school_capacity.items():
-        if not isinstance(seats, int) or isinstance(seats, bool) or seats < 0:
-            raise r.fail(f"school_capacity.{school}", "must be a whole number of seats")
-    opens = r.date("registration_opens", None)
-    closes = r.date("registration_closes", None)
-    if opens and closes and closes < opens:
-        raise r.fail("registration_closes", "is before registration_opens")
-    return Session(
-        id=r.text("id"),
-        name=r.text("name"),
-        start=r.date("start"),
-        sessions=sessions,
-        weekday=WEEKDAYS.index(weekday),
-        start_time=start_time,
-        end_time=end_time,
-        capacity=capacity,
-        minimum=r.number("minimum", 0),
-        skip=tuple(skip),
-        location=r.text("location", ""),
-        graduation_minimum=graduation,
-        registration_opens=opens,
-        registration_closes=closes,
-        school_capacity=dict(school_capacity),
     )
 
 
@@ -326,7 +179,7 @@ def _program(r: TableReader, key: str) -> ProgramConfig:
     allowed = {"source", "questions", "options", "minimum_age", "templates"}
     allowed |= {"pip": {"cohorts"}, "tap": {"semesters", "schools"}, "vsc": {"rules"}}[key]
     r.only(allowed)
-    source = _source(r.sub("source", required=True))
+    source = read_source(r.sub("source", required=True))
     q = r.sub("questions", required=True)
     questions: dict[str, str] = {}
     for name in q.table:
@@ -351,7 +204,7 @@ def _program(r: TableReader, key: str) -> ProgramConfig:
         for i, raw in enumerate(r.get(sessions_key, list, [])):
             if not isinstance(raw, dict):
                 raise r.fail(f"{sessions_key}[{i}]", "must be a table")
-            sessions.append(_session(TableReader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
+            sessions.append(read_session(TableReader(r.path, raw, r.key(f"{sessions_key}[{i}]")), key))
         names = [filenames.class_file_name(key, s.id) for s in sessions]
         if clash := filenames.first_clash(names):
             i, j = clash

@@ -17,7 +17,7 @@ from typing import Any
 from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.features import FEATURES
-from sync.master import layout, restore, staffinput
+from sync.master import layout, restore, staffinput, stale
 from sync.master.records import ProgramResult, ReviewItem
 from sync.state import clock, scratch
 from sync.state import store as store_mod
@@ -103,7 +103,7 @@ def program_sheet(store: store_mod.Store, config: Config, key: str, results: dic
         | (settling.adopted_staff(key) if settling else {}),
         tool=tool_columns(store, config, key, records),
         staff_extra=store.get_meta(f"staff_columns:{key}", []),
-        title_rows=staffinput.title_rows(store, PROGRAMS[key].name),
+        title_rows=stale.rows(store, key) + staffinput.title_rows(store, PROGRAMS[key].name),
         unsure=settling.unsure.get(key, {}) if settling else {},
         on_staff=settling.settled(key) if settling else None,
     ).sheet(note)

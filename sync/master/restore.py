@@ -58,7 +58,6 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
     the output folder's lock. Returns what was done, for staff."""
     output = Path(output)
     path = output / STATE
-    lines = []
     extra_lines: list[str] = []
     partial = scratch.folder(output) / f".{STATE}.part"
     if not start_over:
@@ -74,31 +73,9 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
         if path.exists() and path.stat().st_size:
             extra_lines = [line for carry in carry_over if (line := carry(path, partial))]
         carried = _mark_restored(partial, source, _sent_rows(path))
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
-    if path.exists() and path.stat().st_size:
-        aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        files.replace(path, aside)
-        lines.append(f"The state file it replaces was kept as {aside}.")
-    else:
-        files.delete(path)
-    for extra in ("-wal", "-shm"):  # the old file's journal must never meet the new one
-        journal = path.with_name(path.name + extra)
-        if journal.exists():
-            files.replace(journal, aside.with_name(aside.name + extra))
+    lines = _set_aside(output, path)
     if start_over:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | files.O_BINARY, 0o600)
-        os.close(fd)
-        db = sqlite3.connect(path)
-        db.executescript(SCHEMA)
-        db.execute("INSERT INTO meta (key, value) VALUES ('started_over', ?)",
-                   (dumps(dt.datetime.now().replace(microsecond=0)),))
-        db.commit()
-        db.close()
-        lines.insert(0, f"Started a new, empty state file: {path}. The next sync gives every "
-                     "record a new ID, and confirmations will be sent again to everyone.")
-        log.warning("state file started over deliberately")
-        return "\n".join(lines)
+        return "\n".join([_start_over(path), *lines])
     assert source is not None
     files.replace(partial, path)
     lines.insert(0, f"Restored {path} from {source}: {counts}.")
@@ -118,6 +95,39 @@ def restore(output: Path, source: Path | None = None, start_over: bool = False,
              "no" if carried is None else carried)
     return "\n".join(lines)
 
+
+def _set_aside(output: Path, path: Path) -> list[str]:
+    """Move the state file `path` (and its journal) to `backups/damaged-state-*`, or delete
+    it when it is empty; the line that says where it went, if anywhere."""
+    lines = []
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = output / BACKUPS / f"damaged-state-{stamp}.sqlite"
+    if path.exists() and path.stat().st_size:
+        aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        files.replace(path, aside)
+        lines.append(f"The state file it replaces was kept as {aside}.")
+    else:
+        files.delete(path)
+    for extra in ("-wal", "-shm"):  # the old file's journal must never meet the new one
+        journal = path.with_name(path.name + extra)
+        if journal.exists():
+            files.replace(journal, aside.with_name(aside.name + extra))
+    return lines
+
+
+def _start_over(path: Path) -> str:
+    """Begin an empty state file at `path`, marked as started over on purpose."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | files.O_BINARY, 0o600)
+    os.close(fd)
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    db.execute("INSERT INTO meta (key, value) VALUES ('started_over', ?)",
+               (dumps(dt.datetime.now().replace(microsecond=0)),))
+    db.commit()
+    db.close()
+    log.warning("state file started over deliberately")
+    return (f"Started a new, empty state file: {path}. The next sync gives every "
+            "record a new ID, and confirmations will be sent again to everyone.")
 
 def _sent_rows(path: Path) -> list[tuple[object, ...]] | None:
     """The ledger rows of the state file at `path` that say a message went, may have gone or

@@ -43,6 +43,7 @@ from sync.config import Config
 from sync.config.programs import PROGRAMS, Program
 from sync.errors import WorkbookError
 from sync.master import layout as master
+from sync.master import stale
 from sync.state import clock
 from sync.state import store as store_mod
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
@@ -115,7 +116,8 @@ def read(store: store_mod.Store, config: Config, path: Path,
             previous={rid: prev for rid, (_w, prev) in both.items()}, known=records,
             restored=restored)
         found.read_from[key] = title
-        found.titles[program.name] = master.title_rows(rows, top)
+        above = stale.without_note(rows[:top])  # the tool's note is not staff's title
+        found.titles[program.name] = master.title_rows(above, len(above))
     rows = sheets.get(master.POSSIBLE_DUPLICATES)
     if rows is not None:
         anchor, others = master.DUPLICATES_HEADER

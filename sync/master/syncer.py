@@ -15,13 +15,21 @@ Order of work, so that a failure at any point leaves the previous master intact:
    and hand its sheet to the workbook writer (a second process for a big master), which
    writes it while the next program's source is read;
 5. finish the new master in a temporary file, commit the state, then atomically replace it.
+
+Each program is read on its own: a program whose source fails (not reachable, a tab or a
+mapped question not found, an export that cannot be read) is left as the last sync left it,
+with a note of since when (`sync.master.stale`), while the others go through steps 4 and 5;
+the summary's `failures` name it. A source failing as it did last time counts as no change.
+When no program could be read, or a restored state needs every program, nothing is saved.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +37,10 @@ from typing import Any
 
 from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
+from sync.errors import SigninError, SourceError
 from sync.features import FEATURES
 from sync.ingest.validate import Candidate, Problem, validate
-from sync.master import assemble, heap, layout, progress, restore, staffinput
+from sync.master import assemble, heap, layout, progress, restore, staffinput, stale
 from sync.master.records import ProgramResult, build_records, save_program
 from sync.sources import Table
 from sync.sources.responses import iter_tables, map_table
@@ -45,6 +54,7 @@ from sync.xlsx.writer import Book
 log = logging.getLogger(__name__)
 
 MASTER, STATE = store_mod.MASTER, store_mod.STATE
+_SECONDS = re.compile(r" over \d+ s\b")  # how long the retries took, in a Google error
 BACKGROUND_ROWS = 10_000  # responses from which a second process writes the master's cells
 
 
@@ -54,6 +64,7 @@ class SyncSummary:
     unchanged: bool = False
     master: Path | None = None
     writer_peak_mb: int = 0  # the workbook writer process's peak memory, when there was one
+    failures: dict[str, SourceError] = field(default_factory=dict)  # program not read -> why
 
     def render(self) -> str:
         lines = []
@@ -65,14 +76,29 @@ class SyncSummary:
                 f"{c['possible']} possible duplicates"
                 + (f", {c['missing']} with their source row missing" if c.get("missing") else "")
             )
+        lines.extend(f"{PROGRAMS[key].name}: not read; the master keeps its records from the "
+                     "last good read" for key in self.failures)
         if self.unchanged:
             lines.append("Nothing changed since the last sync; the master workbook was left as it was.")
         elif self.master:
             lines.append(f"Master workbook: {self.master}")
         return "\n".join(lines)
 
+    def failure_lines(self) -> list[str]:
+        """One line per program whose source failed, naming it and what to fix."""
+        return [f"{PROGRAMS[key].name} ({key}): {why}" for key, why in self.failures.items()]
 
-def _table_digest(table: Table) -> str:
+    def error(self) -> SourceError:
+        """The failures as one error, a line each; a failed sign-in keeps its kind (what to
+        do next is to sign in again)."""
+        kind = SigninError if any(isinstance(e, SigninError) for e in self.failures.values()) \
+            else SourceError
+        return kind("\n".join(self.failure_lines()))
+
+
+def _table_digest(table: Table | SourceError) -> str:
+    if isinstance(table, SourceError):  # the same failure again is no change either, even
+        return assemble.digest("failed", _SECONDS.sub("", str(table)))  # if it took longer
     return assemble.digest(table.source, table.headers, [(r.number, r.values) for r in table.rows],
                    str(table.timezone))
 
@@ -81,7 +107,13 @@ def _table_digest(table: Table) -> str:
 
 
 def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
-    """Read the sources of `keys` (default: every program) and update the master workbook."""
+    """Read the sources of `keys` (default: every program) and update the master workbook.
+
+    Each program is read on its own: one whose source fails keeps the records of its last
+    good read (its sheet and the Summary say since when, `sync.master.stale`), the others
+    are synced, and the summary's `failures` name it. When no program could be read, nothing
+    is written and the failures are raised as one `SourceError`.
+    """
     keys = list(keys) if keys is not None else list(config.programs)
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     with run_lock(config.output), store_mod.Store(config.output / STATE, backups=config.backups) as store, \
@@ -89,7 +121,36 @@ def sync(config: Config, keys: Iterable[str] | None = None) -> SyncSummary:
         return _sync(config, keys, store)
 
 
-def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
+@dataclass
+class _Run:
+    """What one sync knows before it reads the sources, and what it builds as it goes."""
+
+    config: Config
+    store: store_mod.Store
+    keys: list[str]
+    started: dt.datetime
+    restored: bool
+    master_changed: bool
+    staff_input: staffinput.StaffInput | None
+    config_digest: str | None
+    previous_sources: dict[str, str]
+    results: dict[str, ProgramResult] = field(default_factory=dict)
+    written: dict[str, tuple[str, str]] = field(default_factory=dict)
+    source_digests: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, SourceError] = field(default_factory=dict)
+    settling: restore.Settling = field(default_factory=restore.Settling)
+
+    @property
+    def path(self) -> Path:
+        return self.config.output / MASTER
+
+    @property
+    def same_config(self) -> bool:
+        return self.config_digest == self.store.get_meta("config_digest")
+
+
+def _begin(config: Config, keys: list[str], store: store_mod.Store) -> _Run:
+    """Finish what an interrupted run left, and read what staff typed since the last sync."""
     started = clock.now(config)
     path = config.output / MASTER
     for feature in FEATURES:  # what an interrupted run left (a purge) is finished first
@@ -105,97 +166,116 @@ def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummar
         if master_digest and master_changed else None
     for feature in FEATURES:  # what staff typed into the features' own workbooks
         feature.collect(store, config)
-    config_digest = store_mod.file_digest(config.path)
-    previous_sources = store.get_meta("source_digests", {})
-    same_config = config_digest == store.get_meta("config_digest")
-    tables, expected = _sources(config, keys, store)
-    source_digests: dict[str, str] = {}
-    read: list[tuple[str, Table]] = []  # tables read while nothing had changed yet
-    if (not master_changed and same_config
+    return _Run(config, store, keys, started, bool(mark), master_changed, staff_input,
+                store_mod.file_digest(config.path), store.get_meta("source_digests", {}))
+
+
+def _sync(config: Config, keys: list[str], store: store_mod.Store) -> SyncSummary:
+    run = _begin(config, keys, store)
+    tables, expected = _sources(config, run.keys, store)
+    read: list[tuple[str, Table | SourceError]] = []  # tables read while nothing had changed yet
+    if (not run.master_changed and run.same_config
             and store.get_meta("features_digest") == assemble.features_digest(store)
-            and store.get_meta(assemble.SUMMARY_DAY) == started.date().isoformat()
-            and _all_unchanged(tables, previous_sources, source_digests, read)):
-        return _nothing_changed(store, config, keys, started, path)
-
-    settling = restore.Settling.of(staff_input.programs, staff_input.read_from) \
-        if staff_input is not None else restore.Settling()
-    if staff_input is not None:
-        staffinput.save(store, staff_input, started.date(), started)
-        del staff_input
-
-    summary = SyncSummary(master=path)
-    results: dict[str, ProgramResult] = {}
-    written: dict[str, tuple[str, str]] = {}
-
-    def commit(tmp: Path) -> None:
-        _commit(store, config, tmp, started, results, written, settling,
-                {"config_digest": config_digest,
-                 "source_digests": {**previous_sources, **source_digests}})
-
+            and store.get_meta(assemble.SUMMARY_DAY) == run.started.date().isoformat()
+            and _all_unchanged(tables, run.previous_sources, run.source_digests, read)):
+        return _nothing_changed(run, read)
+    if run.staff_input is not None:
+        run.settling = restore.Settling.of(run.staff_input.programs, run.staff_input.read_from)
+        staffinput.save(store, run.staff_input, run.started.date(), run.started)
+        run.staff_input = None
+    summary = SyncSummary(master=run.path)
     # A big master's cells are written by a second process while this one reads the next
     # program's source and builds its records.
-    background = expected >= BACKGROUND_ROWS
-    with saving(path, config.backups, before_replace=commit, background=background,
+    with saving(run.path, config.backups, before_replace=functools.partial(_commit, run),
+                background=expected >= BACKGROUND_ROWS,
                 scratch=scratch.folder(config.output)) as book:
         for title in assemble.reserved_titles(config):
             book.reserve(title)
         for key, table in progress.iterate(itertools.chain(_draining(read), tables), "programs",
-                                           total=len(keys)):
-            if key not in source_digests:
-                source_digests[key] = _table_digest(table)
-            program = config.program(key)
-            # neither the raw rows nor the raw answers are kept once parsed: memory
-            candidates, problems = validate(map_table(table, program), program, config,
-                                            known=store.validated(key) if same_config else None)
-            del table
-            results[key] = _program_result(store, config, program, candidates, problems, started,
-                                           same_config, settling, path)
-            del candidates, problems  # the records keep what they need of them
-            summary.counts[key] = results[key].counts
-            log.info("%s: %s", key, results[key].counts)
-            book.add(assemble.program_sheet(store, config, key, results, written, settling))
-        summary.counts = {k: summary.counts[k] for k in keys}  # in the configuration's order
-        _add_the_rest(book, store, config, results, written, summary.counts, started)
-    settling.log()
+                                           total=len(run.keys)):
+            _one_program(run, book, key, table)
+        _check_failures(run)
+        summary.counts = {k: run.results[k].counts for k in run.keys if k in run.results}
+        summary.failures = dict(run.failures)
+        stale.mark(store, run.keys, {k: str(e) for k, e in run.failures.items()})
+        _add_the_rest(book, run, summary.counts)
+    run.settling.log()
     summary.writer_peak_mb = book.helper_peak_kb // 1024
     if summary.writer_peak_mb:
         log.info("the workbook writer process peaked at %d MB", summary.writer_peak_mb)
     return summary
 
 
-def _program_result(store: store_mod.Store, config: Config, program: ProgramConfig,
-                    candidates: list[Candidate], problems: list[Problem], started: dt.datetime,
-                    same_config: bool, settling: restore.Settling, path: Path) -> ProgramResult:
+def _one_program(run: _Run, book: Book | BackgroundBook, key: str,
+                 table: Table | SourceError) -> None:
+    """Validate, deduplicate and build one program's records, and hand its sheet to the
+    writer; a source that failed, or whose questions do not match, leaves the program as
+    the last sync left it, with the failure noted."""
+    if key not in run.source_digests:
+        run.source_digests[key] = _table_digest(table)
+    program = run.config.program(key)
+    try:
+        if isinstance(table, SourceError):
+            raise table
+        responses = map_table(table, program)
+    except SourceError as err:  # (a question not found: the same table fails the same way)
+        run.failures[key] = err
+        log.info("%s: not synced: %s", key, err)
+        return
+    del table  # neither the raw rows nor the raw answers are kept once parsed: memory
+    known = run.store.validated(key) if run.same_config else None
+    candidates, problems = validate(responses, program, run.config, known=known)
+    del responses
+    run.results[key] = _program_result(run, program, candidates, problems)
+    del candidates, problems  # the records keep what they need of them
+    if key in run.store.get_meta(stale.STALE, {}):
+        stale.mark(run.store, [key], {})  # read well again: its sheet has no note
+    log.info("%s: %s", key, run.results[key].counts)
+    book.add(assemble.program_sheet(run.store, run.config, key, run.results, run.written,
+                                    run.settling))
+
+
+def _check_failures(run: _Run) -> None:
+    """Stop, saving nothing, when no program could be read, or when a failed program would
+    leave a restored state half settled (the master is read against every program once)."""
+    if run.failures and (not run.results or run.restored):
+        raise SyncSummary(failures=run.failures).error()
+
+
+def _program_result(run: _Run, program: ProgramConfig, candidates: list[Candidate],
+                    problems: list[Problem]) -> ProgramResult:
     """One program's records from its validated responses, as the features amend them."""
-    key = program.key
-    result = build_records(store, program, config, candidates, problems, started,
-                           reuse=same_config, adopted=settling.adopted.get(key))
+    key, store, config, settling = program.key, run.store, run.config, run.settling
+    result = build_records(store, program, config, candidates, problems, run.started,
+                           reuse=run.same_config, adopted=settling.adopted.get(key))
     unclaimed = settling.claim(key, result.claimed)
     if unclaimed:  # rows of records made since a restored backup that did not come back
-        staffinput.keep_unclaimed(store, path, settling.titles[key], unclaimed, started.date())
+        staffinput.keep_unclaimed(store, run.path, settling.titles[key], unclaimed,
+                                  run.started.date())
     for feature in FEATURES:  # e.g. purged vacation checks stay purged
-        feature.amend(store, config, key, result, started, settling)
+        feature.amend(store, config, key, result, run.started, settling)
     return result
 
 
-def _add_the_rest(book: Book | BackgroundBook, store: store_mod.Store, config: Config,
-                  results: dict[str, ProgramResult], written: dict[str, tuple[str, str]],
-                  counts: dict[str, dict[str, int]], started: dt.datetime) -> None:
-    """The sheets of programs not read this time (as the last sync left them), then the
-    closing sheets, the Sync Log with this run (`counts`) in it."""
+def _add_the_rest(book: Book | BackgroundBook, run: _Run, counts: dict[str, dict[str, int]]) -> None:
+    """The sheets of programs not read this time, or whose source failed (as the last sync
+    left them), then the closing sheets, the Sync Log with this run (`counts`) in it."""
+    store, config = run.store, run.config
     for key in config.programs:
-        if key not in results:
-            book.add(assemble.program_sheet(store, config, key, results, written))
-    pending_runs = [(started.isoformat(), clock.now(config).isoformat(), k, c)
+        if key not in run.results:
+            book.add(assemble.program_sheet(store, config, key, run.results, run.written))
+    pending_runs = [(run.started.isoformat(), clock.now(config).isoformat(), k, c)
                     for k, c in counts.items()]
-    for sheet in assemble.closing_sheets(store, config, results, pending_runs, started.date()):
+    for sheet in assemble.closing_sheets(store, config, run.results, pending_runs,
+                                         run.started.date()):
         book.add(sheet)
 
 
-def _all_unchanged(tables: Iterator[tuple[str, Table]], previous: dict[str, str],
-                   digests: dict[str, str], read: list[tuple[str, Table]]) -> bool:
-    """Read the sources in turn until one differs from what the last sync read; True when
-    none did. What was read is kept in `read` (and its digests in `digests`) for the sync."""
+def _all_unchanged(tables: Iterator[tuple[str, Table | SourceError]], previous: dict[str, str],
+                   digests: dict[str, str], read: list[tuple[str, Table | SourceError]]) -> bool:
+    """Read the sources in turn until one differs from what the last sync read (a source
+    failing as it failed last time does not); True when none did. What was read is kept in
+    `read` (and its digests in `digests`) for the sync."""
     for key, table in tables:
         read.append((key, table))
         digests[key] = _table_digest(table)
@@ -204,42 +284,46 @@ def _all_unchanged(tables: Iterator[tuple[str, Table]], previous: dict[str, str]
     return True
 
 
-def _nothing_changed(store: store_mod.Store, config: Config, keys: list[str],
-                     started: dt.datetime, path: Path) -> SyncSummary:
+def _nothing_changed(run: _Run, read: list[tuple[str, Table | SourceError]]) -> SyncSummary:
     """The run's Sync Log line, and nothing else, when neither the sources, the configuration
-    nor the master changed."""
-    counts = {k: _unchanged_counts(store, k) for k in keys}
+    nor the master changed (a program whose source fails as it did last time is named in the
+    summary's failures again)."""
+    store = run.store
+    failures = {key: table for key, table in read if isinstance(table, SourceError)}
+    stale_now = store.get_meta(stale.STALE, {})  # the same table fails as it did last time
+    failures |= {k: SourceError(stale_now[k]["error"]) for k in run.keys
+                 if k in stale_now and k not in failures}
+    counts = {k: _unchanged_counts(store, k) for k in run.keys if k not in failures}
     with store.transaction():
-        _log_run(store, started, clock.now(config), counts)
+        _log_run(store, run.started, clock.now(run.config), counts)
         store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
     store.nothing_to_back_up()  # the run's log line alone is worth no new backup
     log.info("nothing changed: sources, configuration and master workbook as last written")
-    return SyncSummary(counts, unchanged=True, master=path)
+    return SyncSummary(counts, unchanged=True, master=run.path, failures=failures)
 
 
-def _commit(store: store_mod.Store, config: Config, tmp: Path, started: dt.datetime,
-            results: dict[str, ProgramResult], written: dict[str, tuple[str, str]],
-            settling: restore.Settling, digests: dict[str, Any]) -> None:
+def _commit(run: _Run, tmp: Path) -> None:
     """Save what the new master `tmp` holds to the state, just before it replaces the old
     one: the records, the values written, staff values settled after a restore, and the
-    digests (`digests`: of the configuration and the sources) the next sync compares."""
-    finished = clock.now(config)
+    digests (of the configuration and the sources) the next sync compares."""
+    store = run.store
+    finished = clock.now(run.config)
     with store.transaction():
-        for key, result in results.items():
-            save_program(store, key, result, started, finished)
-        assemble.save_written(store, written)
+        for key, result in run.results.items():
+            save_program(store, key, result, run.started, finished)
+        assemble.save_written(store, run.written)
         store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
-                          ((staff, rid) for rid, staff in settling.staff.items()))
+                          ((staff, rid) for rid, staff in run.settling.staff.items()))
         store.set_meta("master_digest", store_mod.file_digest(tmp))
-        store.set_meta("config_digest", digests["config_digest"])
-        store.set_meta("source_digests", digests["source_digests"])
+        store.set_meta("config_digest", run.config_digest)
+        store.set_meta("source_digests", {**run.previous_sources, **run.source_digests})
         store.set_meta("features_digest", assemble.features_digest(store))
-        store.set_meta(assemble.SUMMARY_DAY, started.date().isoformat())
+        store.set_meta(assemble.SUMMARY_DAY, run.started.date().isoformat())
         store.db.execute("DELETE FROM meta WHERE key = ?", (restore.RESTORED,))
 
 
-def _sources(config: Config, keys: list[str],
-             store: store_mod.Store) -> tuple[Iterator[tuple[str, Table]], int]:
+def _sources(config: Config, keys: list[str], store: store_mod.Store
+             ) -> tuple[Iterator[tuple[str, Table | SourceError]], int]:
     """(program key, source table), smallest program first, and how many responses to expect.
 
     The sizes are the last sync's counts, so that each source is read only when its turn
@@ -249,9 +333,13 @@ def _sources(config: Config, keys: list[str],
     last = {k: store.get_meta(f"counts:{k}", {}).get("read") for k in keys}
     if None not in last.values():
         order = sorted(keys, key=lambda k: last[k])
-        return iter_tables(config, order, cache=store), sum(last.values())
-    tables = sorted(iter_tables(config, keys, cache=store), key=lambda kt: len(kt[1].rows))
-    return _draining(tables), sum(len(t.rows) for _, t in tables)
+        return iter_tables(config, order, cache=store, keep_going=True), sum(last.values())
+    tables = sorted(iter_tables(config, keys, cache=store, keep_going=True), key=_size)
+    return _draining(tables), sum(_size(kt) for kt in tables)
+
+
+def _size(item: tuple[str, Table | SourceError]) -> int:
+    return len(item[1].rows) if isinstance(item[1], Table) else 0
 
 
 def _draining(items: list[Any]) -> Iterator[Any]:

@@ -33,7 +33,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sync.config import Google
-from sync.errors import SourceError
+from sync.errors import SigninError, SourceError
 from sync.sources import Row, Table, Value, googlehttp, unique_headers
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,12 @@ def read_forms(
     *,
     cache: Cache | None = None,
     stats: dict[str, int] | None = None,
+    failed: dict[str, SourceError] | None = None,
 ) -> dict[str, Table]:
     """Every form's responses as a `Table`, times shown in `timezone` (the department's).
+
+    With `failed`, a form that cannot be read gets its error there instead of stopping the
+    others (a failed sign-in still raises: no form can be read then).
 
     With a `cache`, responses read by earlier syncs are kept there (key "forms:<form ID>")
     and only newer ones are asked for. `stats`, when given, counts the requests sent
@@ -92,29 +96,39 @@ def read_forms(
     tables: dict[str, Table] = {}
     with _FormsApi(google, stats) as api:
         for form_id in dict.fromkeys(form_ids):
-            form = api.form(form_id)
-            saved = (cache.get_meta(cache_key(form_id)) if cache is not None else None) or {}
-            known: dict[str, dict[str, Any]] = dict(saved.get("responses", {}))
-            since = None
-            if known and saved.get("latest"):
-                since = _instant(saved["latest"], form_id) - SAFETY_MARGIN
-            fresh = api.responses(form_id, since)
-            purged = set(saved.get("purged", ()))  # personal data removed by `purge`: never kept
-            for response in fresh:
-                if response.get("responseId") and response["responseId"] not in purged:
-                    known[response["responseId"]] = response
-            titles = {**saved.get("titles", {}), **{q.id: q.title for q in _questions(form)}}
-            if cache is not None:
-                cache.set_meta(cache_key(form_id), {
-                    "responses": known, "titles": titles,
-                    "latest": _latest(known.values(), form_id) or saved.get("latest"),
-                    **({"purged": sorted(purged)} if purged else {}),
-                })
-            tables[form_id] = _table(form_id, form, list(known.values()), titles, timezone)
-            log.debug("form %s: %d response(s) received, %d in all", form_id, len(fresh),
-                      len(known))
+            try:
+                tables[form_id] = _read_form(api, form_id, timezone, cache)
+            except SourceError as err:
+                if failed is None or isinstance(err, SigninError):
+                    raise
+                log.debug("form %s: not read", form_id)
+                failed[form_id] = err
     log.debug("read %d form(s) with %d Forms request(s)", len(tables), api.requests)
     return tables
+
+
+def _read_form(api: _FormsApi, form_id: str, timezone: ZoneInfo, cache: Cache | None) -> Table:
+    """One form's responses: the new ones since the cache's latest, and the cached ones."""
+    form = api.form(form_id)
+    saved = (cache.get_meta(cache_key(form_id)) if cache is not None else None) or {}
+    known: dict[str, dict[str, Any]] = dict(saved.get("responses", {}))
+    since = None
+    if known and saved.get("latest"):
+        since = _instant(saved["latest"], form_id) - SAFETY_MARGIN
+    fresh = api.responses(form_id, since)
+    purged = set(saved.get("purged", ()))  # personal data removed by `purge`: never kept
+    for response in fresh:
+        if response.get("responseId") and response["responseId"] not in purged:
+            known[response["responseId"]] = response
+    titles = {**saved.get("titles", {}), **{q.id: q.title for q in _questions(form)}}
+    if cache is not None:
+        cache.set_meta(cache_key(form_id), {
+            "responses": known, "titles": titles,
+            "latest": _latest(known.values(), form_id) or saved.get("latest"),
+            **({"purged": sorted(purged)} if purged else {}),
+        })
+    log.debug("form %s: %d response(s) received, %d in all", form_id, len(fresh), len(known))
+    return _table(form_id, form, list(known.values()), titles, timezone)
 
 
 def check_forms(

@@ -1,9 +1,12 @@
-"""Google Sheets source: the form-response tabs, read through the Sheets API v4.
+"""Google Sheets source: the form-response tabs, read through the Sheets API v4 with gspread.
 
 A service-account key signs in (google-auth), and per spreadsheet at most two requests are
-sent: the metadata (time zone and tab titles), then one `values:batchGet` for every wanted
-tab, with unformatted values and serial-number dates so that numbers stay numbers and text
-such as a ZIP "02134" stays text.
+sent with gspread's `fetch_sheet_metadata` (time zone and tab titles, a `fields` mask) and
+`values_batch_get` (every wanted tab), with unformatted values and serial-number dates so
+that numbers stay numbers and text such as a ZIP "02134" stays text. gspread's URLs are
+module constants and its retrying client never stops retrying, so gspread is given its own
+HTTP client (`_SheetsHttp`): it sends each request to the configured `api_endpoint`, through
+the retries below, and gspread's `APIError` is turned into a message naming the spreadsheet.
 
 Busy or failing answers (429, 5xx, timeouts, dropped connections) are retried with capped
 exponential backoff and full jitter, honouring Retry-After, within `google.max_attempts` and
@@ -13,13 +16,19 @@ carry counts, keys and tab titles, never cell values.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import gspread
+import requests
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+from gspread.urls import SPREADSHEETS_API_V4_BASE_URL
 
 from sync.config import Google
 from sync.errors import SourceError
@@ -53,28 +62,47 @@ def read_spreadsheets(
 
 
 def iter_spreadsheets(
-    wanted: Wanted, google: Google, *, stats: dict[str, int] | None = None
-) -> Iterator[dict[tuple[str, str], Table]]:
+    wanted: Wanted, google: Google, *, stats: dict[str, int] | None = None,
+    keep_going: bool = False,
+) -> Iterator[dict[tuple[str, str], Table | SourceError]]:
     """The wanted tabs one spreadsheet at a time, in the order `wanted` first names them:
     each spreadsheet is read (its wanted tabs in one request) only when the caller asks for
-    the next, so it can work on one while the rest wait. One sign-in serves them all."""
+    the next, so it can work on one while the rest wait. One sign-in serves them all.
+
+    With `keep_going`, a spreadsheet that cannot be read (not shared, a tab renamed, Google
+    failing after the retries) gives its error in place of each of its tabs, and the next
+    spreadsheet is still read; without it, the error is raised."""
     wanted = list(dict.fromkeys(wanted))
     tabs = 0
     with _SheetsApi(google, stats) as api:
         try:
             for key, titles in _by_spreadsheet(wanted).items():
-                zone_name, existing = api.metadata(key)
-                for title in titles:
-                    if title not in existing:
-                        raise _missing_tab(key, title, existing)
-                value_ranges = api.batch_get(key, [a1_range(t) for t in titles])
-                zone = _zone(key, zone_name)
-                log.debug("%s: read %d tab(s)", key, len(titles))
+                try:
+                    batch = _read_spreadsheet(api, key, titles)
+                except SourceError as err:
+                    if not keep_going:
+                        raise
+                    log.debug("%s: not read", key)
+                    yield dict.fromkeys(((key, title) for title in titles), err)
+                    continue
                 tabs += len(titles)
-                yield {(key, title): _table(key, title, value_range.get("values", []), zone)
-                       for title, value_range in zip(titles, value_ranges, strict=True)}
+                yield batch
         finally:
             log.debug("read %d tab(s) with %d Sheets request(s)", tabs, api.requests)
+
+
+def _read_spreadsheet(api: _SheetsApi, key: str,
+                      titles: list[str]) -> dict[tuple[str, str], Table | SourceError]:
+    """The wanted tabs of one spreadsheet: its metadata, then every tab in one request."""
+    zone_name, existing = api.metadata(key)
+    for title in titles:
+        if title not in existing:
+            raise _missing_tab(key, title, existing)
+    value_ranges = api.batch_get(key, [a1_range(t) for t in titles])
+    zone = _zone(key, zone_name)
+    log.debug("%s: read %d tab(s)", key, len(titles))
+    return {(key, title): _table(key, title, value_range.get("values", []), zone)
+            for title, value_range in zip(titles, value_ranges, strict=True)}
 
 
 def check_spreadsheets(
@@ -157,15 +185,38 @@ def _table(key: str, title: str, values: list[list[Any]], zone: ZoneInfo | None)
 # -- the API -------------------------------------------------------------------------------------
 
 
+class _SheetsHttp(HTTPClient):
+    """gspread's HTTP client, sending its requests to the configured `api_endpoint` through
+    the source's signed-in session and its capped retries (`googlehttp.GoogleApi.send`):
+    gspread's own retrying client never stops retrying. Read-only: a GET or nothing."""
+
+    def __init__(self, auth: Any, session: Any = None, *, api: _SheetsApi) -> None:
+        super().__init__(auth, session)
+        self.api = api
+
+    def request(self, method: str, endpoint: str, params: Any = None, data: Any = None,
+                json: Any = None, files: Any = None, headers: Any = None) -> requests.Response:
+        if method.lower() != "get" or data is not None or json is not None or files:
+            raise SourceError(f"{endpoint}: the toolkit only reads spreadsheets")
+        path = endpoint.removeprefix(SPREADSHEETS_API_V4_BASE_URL)
+        key = path.lstrip("/").split("/")[0].split(":")[0]
+        response = self.api.send(key, self.api.root + path, params or {})
+        if not response.ok:
+            raise APIError(response)  # as gspread's own client does; see `_SheetsApi.call`
+        return response
+
+
 class _SheetsApi(googlehttp.GoogleApi):
-    """The Sheets API v4: spreadsheet metadata and `values:batchGet`."""
+    """The Sheets API v4 through gspread: spreadsheet metadata and `values:batchGet`."""
 
     service = "Google Sheets"
 
     def __init__(self, google: Google, stats: dict[str, int] | None) -> None:
         super().__init__(google, SCOPES, stats)
-        self.root = google.api_endpoint.rstrip("/") + "/v4/spreadsheets/"
+        self.root = google.api_endpoint.rstrip("/") + "/v4/spreadsheets"
         self.stats.setdefault("spreadsheets", 0)
+        self.http = gspread.Client(None, session=self.session,  # type: ignore[arg-type]
+                                   http_client=functools.partial(_SheetsHttp, api=self)).http_client
 
     def __enter__(self) -> _SheetsApi:
         return self
@@ -186,23 +237,31 @@ class _SheetsApi(googlehttp.GoogleApi):
     def metadata(self, key: str) -> tuple[str | None, list[str]]:
         """The spreadsheet's time zone and its tab titles."""
         self.stats["spreadsheets"] += 1
-        data = self.sheets_get(key, "", [("fields", METADATA_FIELDS)])
+        data = self.call(key, self.http.fetch_sheet_metadata, key, {"fields": METADATA_FIELDS})
         zone = data.get("properties", {}).get("timeZone")
         titles = [s.get("properties", {}).get("title", "") for s in data.get("sheets", [])]
         return zone, titles
 
     def batch_get(self, key: str, ranges: list[str]) -> list[dict[str, Any]]:
-        params = [("ranges", r) for r in ranges] + [
-            ("majorDimension", "ROWS"),
-            ("valueRenderOption", "UNFORMATTED_VALUE"),
-            ("dateTimeRenderOption", "SERIAL_NUMBER"),
-        ]
-        value_ranges = self.sheets_get(key, "/values:batchGet", params).get("valueRanges", [])
+        params = {"majorDimension": "ROWS", "valueRenderOption": "UNFORMATTED_VALUE",
+                  "dateTimeRenderOption": "SERIAL_NUMBER"}
+        value_ranges = self.call(key, self.http.values_batch_get, key, ranges,
+                                 params).get("valueRanges", [])
         if len(value_ranges) != len(ranges):
             raise SourceError(
                 f"{key}: Google Sheets answered {len(value_ranges)} ranges for {len(ranges)} tabs"
             )
         return value_ranges
 
-    def sheets_get(self, key: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        return self.get(key, self.root + quote(key, safe="") + path, params)
+    def call(self, key: str, read: Callable[..., Any], *args: Any) -> dict[str, Any]:
+        """What gspread's `read(*args)` returns, its errors turned into messages naming
+        the spreadsheet and what to do."""
+        try:
+            data = read(*args)
+        except APIError as err:
+            raise self.refused(key, err.response) from None
+        except ValueError:  # the answer was not JSON
+            data = None
+        if not isinstance(data, dict):
+            raise SourceError(f"{key}: Google Sheets answered with something that is not JSON")
+        return data

@@ -96,6 +96,15 @@ class GoogleApi:
 
     def get(self, where: str, url: str, params: Params) -> dict[str, Any]:
         """The JSON object at `url`; `where` (a spreadsheet key or form ID) starts errors."""
+        response = self.send(where, url, params)
+        if not response.ok:
+            raise self.refused(where, response)
+        return self.json(where, response)
+
+    def send(self, where: str, url: str, params: Params | dict[str, Any]) -> requests.Response:
+        """GET `url`, retrying busy or failing answers within the configured limits; the
+        answer, or a refusal (a status not worth retrying) as it came. A SourceError when
+        the retries ran out or the sign-in was refused."""
         timeout = self.google.timeout_seconds
         failures: list[str] = []
         spent = 0.0
@@ -105,7 +114,7 @@ class GoogleApi:
             self.requests += 1
             self.stats["requests"] += 1
             try:
-                response = self.session.get(url, params=list(params), timeout=timeout)
+                response = self.session.get(url, params=_pairs(params), timeout=timeout)
             except auth_exceptions.RefreshError as err:
                 if not getattr(err, "retryable", False):
                     if self.google.auth != "service_account":
@@ -117,10 +126,8 @@ class GoogleApi:
             except (requests.ConnectionError, auth_exceptions.TransportError):
                 failures.append("could not be reached")
             else:
-                if response.ok:
-                    return self._json(where, response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise self.refused(where, response)
+                if response.ok or response.status_code not in RETRY_STATUSES:
+                    return response
                 failures.append(f"answered {response.status_code}")
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             spent += time.monotonic() - started
@@ -144,7 +151,7 @@ class GoogleApi:
             f"{where}: {self.service} {summary(failures)} over {spent:.0f} s; try again later"
         )
 
-    def _json(self, where: str, response: requests.Response) -> dict[str, Any]:
+    def json(self, where: str, response: requests.Response) -> dict[str, Any]:
         try:
             data = response.json()
         except ValueError:
@@ -193,6 +200,14 @@ class GoogleApi:
             f"{self.google.credentials}: Google refused the service-account key ({reason}); "
             f"it may have been deleted or {self.email} disabled: create a new JSON key"
         )
+
+
+def _pairs(params: Params | dict[str, Any]) -> list[tuple[str, str]]:
+    """Query parameters as pairs; a list value (gspread's `ranges`) repeats its name."""
+    if not isinstance(params, dict):
+        return list(params)
+    return [(k, v) for k, value in params.items()
+            for v in (value if isinstance(value, list) else [value])]
 
 
 def credentials(google: Google, scopes: list[str]) -> service_account.Credentials:

@@ -11,12 +11,13 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, process
 
-from sync.config import Config, ProgramConfig
+from sync.config import Config, ProgramConfig, Source
 from sync.errors import SourceError
 from sync.sources import Table, Value
 
@@ -97,44 +98,77 @@ def read_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = No
     `cache` (the state `Store`) keeps each form's responses between syncs, so that a form is
     read incrementally; without it every response is read every time.
     """
-    return dict(iter_tables(config, keys, cache=cache))
+    return {key: table for key, table in iter_tables(config, keys, cache=cache)
+            if isinstance(table, Table)}  # without keep_going, a failure raises
 
 
-def iter_tables(config: Config, keys: Iterable[str], *,
-                cache: Cache | None = None) -> Iterator[tuple[str, Table]]:
+def iter_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = None,
+                keep_going: bool = False) -> Iterator[tuple[str, Table | SourceError]]:
     """(program key, source table) in the order of `keys`, each source read when its turn
     comes, so that the caller can work on one program while the next is still unread. Each
     spreadsheet is read once, all its wanted tabs in one request, when its first program
-    comes; forms are all read before the first table (see `read_tables` for `cache`)."""
-    sources = {key: config.program(key).source for key in keys}
-    forms = [s.form for s in sources.values() if s.form]
-    if forms:
-        from sync.sources.forms import read_forms  # only runs that read a form import it
+    comes; forms are all read before the first table (see `read_tables` for `cache`).
 
-        read = read_forms(forms, config.google, config.department.timezone, cache=cache)
+    With `keep_going`, a program whose source cannot be read comes with its `SourceError`
+    in place of the table, and the others are still read; without it, the error is raised."""
+    sources = {key: config.program(key).source for key in keys}
+    read, failed_forms = _forms(config, sources, cache, keep_going)
     wanted = Counter((s.spreadsheet, s.worksheet) for s in sources.values() if s.spreadsheet)
-    spreadsheets: Iterator[dict[tuple[str, str], Table]] | None = None
-    got: dict[tuple[str, str], Table] = {}
+    spreadsheets: Iterator[dict[tuple[str, str], Table | SourceError]] | None = None
+    got: dict[tuple[str, str], Table | SourceError] = {}
     try:
         for key, source in sources.items():
             if source.file is not None:
-                yield key, read_export(source.file)
+                yield key, _export(source.file, keep_going)
             elif source.form is not None:
-                yield key, read[source.form]
+                yield key, read.get(source.form) or failed_forms[source.form]
             else:
                 assert source.spreadsheet is not None
                 tab = (source.spreadsheet, source.worksheet)
                 if spreadsheets is None:
                     from sync.sources.google import iter_spreadsheets  # only runs that use Google
 
-                    spreadsheets = iter_spreadsheets(list(wanted), config.google)
+                    spreadsheets = iter_spreadsheets(list(wanted), config.google,
+                                                     keep_going=keep_going)
                 while tab not in got:
-                    got.update(next(spreadsheets))
+                    try:
+                        got.update(next(spreadsheets))
+                    except SourceError as err:  # the sign-in: no spreadsheet can be read
+                        if not keep_going:
+                            raise
+                        got.update(dict.fromkeys(wanted, err))
                 wanted[tab] -= 1
                 yield key, got[tab] if wanted[tab] else got.pop(tab)  # kept no longer than needed
     finally:
         if spreadsheets is not None:
             spreadsheets.close()  # signs out even when the caller stopped early
+
+
+def _forms(config: Config, sources: dict[str, Source], cache: Cache | None,
+           keep_going: bool) -> tuple[dict[str, Table], dict[str, SourceError]]:
+    """Every wanted form's table, and (with `keep_going`) the error of each that failed."""
+    forms = [s.form for s in sources.values() if s.form]
+    failed: dict[str, SourceError] = {}
+    if not forms:
+        return {}, failed
+    from sync.sources.forms import read_forms  # only runs that read a form import it
+
+    try:
+        return read_forms(forms, config.google, config.department.timezone, cache=cache,
+                          failed=failed if keep_going else None), failed
+    except SourceError as err:  # the sign-in: no form can be read
+        if not keep_going:
+            raise
+        return {}, dict.fromkeys(forms, err)
+
+
+def _export(path: Path, keep_going: bool) -> Table | SourceError:
+    try:
+        return read_export(path)
+    except SourceError as err:
+        if not keep_going:
+            raise
+        return err
 
 
 def read_responses(config: Config, keys: Iterable[str]) -> dict[str, list[Response]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,39 +25,11 @@ from sync.state.lock import run_lock
 from sync.state.store import MASTER, STATE, Store
 from sync.vacation import checklog, geocoding, routing
 from sync.vacation.checklog import Check
+from sync.vacation.routesheet import day_sheets
 from sync.xlsx.reading import find_header, header_not_found, labels, read_sheets
 from sync.xlsx.saving import write_workbook
-from sync.xlsx.sheet import Column, PrintSetup, Sheet, sheet_title
 
 log = logging.getLogger(__name__)
-
-NO_REQUESTS = "No requests"
-
-# Every cell wraps, so that each row's text starts at the top of the row.
-STOP_COLUMNS = (
-    Column("#", "int", 4, wrap=True),
-    Column(checklog.ID, width=12, wrap=True),
-    Column("Address", width=24, wrap=True),
-    Column("Resident", width=16, wrap=True),
-    Column("Phone", width=14, wrap=True),
-    Column("Away", width=14, wrap=True),
-    Column("Emergency contact / key holder", width=22, wrap=True),
-    Column("Alarm company", width=14, wrap=True),
-    Column("Vehicles", width=18, wrap=True),
-    Column("Lights on timers", width=12, wrap=True),
-    Column("Pets", width=12, wrap=True),
-    Column("Authorized persons", width=16, wrap=True),
-    Column("Special instructions", width=26, wrap=True),
-)
-CHECK_COLUMNS = (
-    Column(checklog.CHECK_DATE, "date", 11, staff=True, wrap=True),
-    Column(checklog.CHECK_TIME, "time", 9, staff=True, wrap=True),
-    Column(checklog.CHECKED_BY, width=13, staff=True, wrap=True),
-    Column(checklog.RESULT, width=11, staff=True, choices=checklog.RESULTS, wrap=True),
-    Column(checklog.CHECK_NOTES, width=24, staff=True, wrap=True),
-)
-COLUMNS = STOP_COLUMNS + CHECK_COLUMNS
-
 
 @dataclass
 class DayRoutes:
@@ -92,113 +63,6 @@ class RoutesSummary:
                 line += f"; {d.without_coordinates} without coordinates, ordered by street"
             lines.append(f"{line} -> {d.path}")
         return "\n".join(lines)
-
-
-# -- cells ------------------------------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value if v not in (None, ""))
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    return str(value).strip()
-
-
-def phone_text(value: Any) -> str:
-    """"+13105550101" -> "(310) 555-0101"; anything else as given."""
-    text = _show(value)
-    number, _, ext = text.partition(";ext=")
-    if len(number) == 12 and number.startswith("+1") and number[1:].isdigit():
-        text = f"({number[2:5]}) {number[5:8]}-{number[8:]}" + (f" ext. {ext}" if ext else "")
-    return text
-
-
-def _day(d: Any) -> str:
-    return f"{d:%a %b} {d.day}" if isinstance(d, dt.date) else _show(d)
-
-
-def _lines(*parts: str) -> str:
-    return "\n".join(p for p in parts if p)
-
-
-def stop_cells(number: int, stop: routing.Stop) -> list[Any]:
-    v = stop.values
-    place = " ".join(p for p in (_show(v.get("city")), _show(v.get("zip"))) if p)
-    contact = ", ".join(p for p in (_show(v.get("emergency_contact_name")),
-                                    phone_text(v.get("emergency_contact_phone"))) if p)
-    key_holder = _show(v.get("key_holder"))
-    back = v.get("return_date")
-    year = f", {back.year}" if isinstance(back, dt.date) else ""
-    return [
-        number,
-        stop.record_id,
-        _lines(_show(v.get("street")), place),
-        " ".join(p for p in (_show(v.get("first_name")), _show(v.get("last_name"))) if p),
-        phone_text(v.get("phone")),
-        f"{_day(v.get('leave_date'))} - {_day(back)}{year}",
-        _lines(contact, f"Key: {key_holder}" if key_holder else ""),
-        _show(v.get("alarm_company")),
-        _show(v.get("vehicles")),
-        _show(v.get("lights_on_timers")),
-        _show(v.get("pets")),
-        _show(v.get("authorized_persons")),
-        _show(v.get("instructions")),
-    ]
-
-
-def check_cells(check: Check | None) -> list[Any]:
-    if check is None:
-        return [None] * len(CHECK_COLUMNS)
-    try:
-        date: Any = dt.date.fromisoformat(check.date)
-    except ValueError:
-        date = check.date or None
-    try:
-        time: Any = dt.time.fromisoformat(check.time) if len(check.time) == 5 else check.time
-    except ValueError:
-        time = check.time
-    return [date, time or None, check.checked_by or None, check.result or None,
-            check.notes or None]
-
-
-def day_sheets(plan: routing.DayPlan, department: str,
-               checks: Mapping[str, Sequence[Check]] | None = None) -> list[Sheet]:
-    """One print-ready sheet per beat; a stop with checks already recorded shows them (one row
-    per check)."""
-    checks = checks or {}
-    title_day = f"{plan.day:%A, %B} {plan.day.day}, {plan.day.year}"
-    sheets: list[Sheet] = []
-    used: set[str] = set()
-    for beat, stops in plan.beats.items():
-        rows = []
-        for number, stop in enumerate(stops, start=1):
-            cells = stop_cells(number, stop)
-            for check in checks.get(stop.record_id) or [None]:
-                rows.append(cells + check_cells(check))
-        sheets.append(Sheet(_unique(beat, used), COLUMNS, rows, freeze="C2",
-                            print_setup=_print(beat, title_day, department)))
-    if not sheets:
-        sheets.append(Sheet(NO_REQUESTS, COLUMNS, [],
-                            print_setup=_print(NO_REQUESTS, title_day, department)))
-    return sheets
-
-
-def _unique(name: str, used: set[str]) -> str:
-    title, n = sheet_title(name), 2
-    while title.casefold() in used:
-        suffix = f" ({n})"
-        title, n = sheet_title(name)[: 31 - len(suffix)] + suffix, n + 1
-    used.add(title.casefold())
-    return title
-
-
-def _print(beat: str, day: str, department: str) -> PrintSetup:
-    return PrintSetup(landscape=True, fit_width=True, repeat_header=True, header_left=beat,
-                      header_center=f"Vacation checks: {day}",
-                      header_right=f"{department} - CONFIDENTIAL")
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -273,7 +137,9 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
             for check in checklog.stored_checks(store, path.name):
                 recorded.setdefault(check.record_id, []).append(check)
             try:
-                write_workbook(path, day_sheets(plan, config.department.name, recorded),
+                sheets = day_sheets(plan, config.department.name, recorded, config.department.station,
+                                config.department.state, config.department.city)
+                write_workbook(path, sheets,
                                scratch=scratch.folder(config.output))
             except HeldError:  # open in Excel: the other days are written all the same
                 held.append(path)

@@ -6,8 +6,8 @@ Each residence goes to a beat by the configured street ranges (which win, for be
 that do not follow ZIP lines), then by ZIP code, else to "Unassigned".
 
 Stops are ordered as a drive from the station: with coordinates (the staff's geocode CSV,
-or the form's latitude/longitude) by nearest neighbour, then improved by 2-opt, so a
-route is never longer than the nearest-neighbour one; a residence without coordinates on
+or the form's latitude/longitude) as `sync.vacation.tour` orders them (nearest neighbour,
+then 2-opt and Or-opt, never longer than nearest neighbour); a residence without coordinates on
 a street that has some borrows its nearest house number's; the rest follow by street
 name and house number so that neighbours are adjacent.
 """
@@ -20,7 +20,7 @@ import io
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,14 @@ from sync.config import UNASSIGNED, Beat
 from sync.errors import ConfigError
 from sync.ingest import normalize
 from sync.sources import exports
+from sync.vacation.tour import Point, plan_route
 
 log = logging.getLogger(__name__)
 
 CANCELLED = "Cancelled"
 ACTIVE = "Active"
-EARTH_RADIUS_KM = 6371.0088
 _DIRECTIONS = {"n", "s", "e", "w", "ne", "nw", "se", "sw"}
 
-Point = tuple[float, float]  # (latitude, longitude) in degrees
 
 
 # -- which requests ---------------------------------------------------------------------------
@@ -225,83 +224,6 @@ def locate(values: Mapping[str, Any], geocodes: Mapping[str, Point]) -> Point | 
         if key and key in geocodes:
             return geocodes[key]
     return parse_point(values.get("latitude"), values.get("longitude"))
-
-
-def haversine(a: Point, b: Point) -> float:
-    """Great-circle distance in kilometres."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-# -- ordering ---------------------------------------------------------------------------------
-
-
-def _distance(points: Sequence[Point], start: Point | None) -> Callable[[int, int], float]:
-    """Distance between nodes 0..n-1 (the points) and n (the start). Without a station the
-    start is a node at no distance from anything, which leaves the route free to begin
-    anywhere."""
-    n = len(points)
-
-    def d(i: int, j: int) -> float:
-        if i == n or j == n:
-            return 0.0 if start is None else haversine(start, points[j if i == n else i])
-        return haversine(points[i], points[j])
-
-    return d
-
-
-def route_length(order: Sequence[int], points: Sequence[Point], start: Point | None) -> float:
-    """Kilometres from the start through the points in `order` (an open path)."""
-    d = _distance(points, start)
-    path = [len(points), *order]
-    return sum(d(a, b) for a, b in zip(path, path[1:], strict=False))
-
-
-def nearest_neighbour(points: Sequence[Point], start: Point | None) -> list[int]:
-    """Indexes of `points` in nearest-neighbour order from `start` (ties: lowest index)."""
-    d = _distance(points, start)
-    left = list(range(len(points)))
-    order: list[int] = []
-    here = len(points)
-    while left:
-        nxt = min(left, key=lambda j: (d(here, j), j))
-        left.remove(nxt)
-        order.append(nxt)
-        here = nxt
-    return order
-
-
-def two_opt(order: Sequence[int], points: Sequence[Point], start: Point | None,
-            max_passes: int = 100) -> list[int]:
-    """`order` improved by reversing segments while that shortens the path. Only strict
-    improvements are taken, so the result is never longer than `order`."""
-    d = _distance(points, start)
-    path = [len(points), *order]
-    m = len(path)
-    for _ in range(max_passes):
-        improved = False
-        for i in range(1, m - 1):
-            for j in range(i + 1, m):
-                a, b, c = path[i - 1], path[i], path[j]
-                before = d(a, b)
-                after = d(a, c)
-                if j + 1 < m:
-                    e = path[j + 1]
-                    before += d(c, e)
-                    after += d(b, e)
-                if after < before - 1e-9:
-                    path[i:j + 1] = reversed(path[i:j + 1])
-                    improved = True
-        if not improved:
-            break
-    return path[1:]
-
-
-def plan_route(points: Sequence[Point], start: Point | None) -> list[int]:
-    """Nearest neighbour, then 2-opt."""
-    return two_opt(nearest_neighbour(points, start), points, start)
 
 
 # -- a day's plan -----------------------------------------------------------------------------

@@ -78,6 +78,37 @@ class Chart:
     number_format: str = ""  # of the category labels, e.g. "mmm d" for dates
 
 
+@dataclass(frozen=True)
+class Link:
+    """A hyperlink cell: `text` shown, `url` opened. Only the toolkit's own links (never an
+    answer's text as a URL)."""
+
+    url: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A PNG image over a cell, its top-left corner `down` points below the cell's top."""
+
+    png: bytes
+    scale: float  # of the PNG's pixels (96 to the inch)
+    url: str = ""  # opened by a click on it
+    down: float = 0.0
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows below a sheet's tables, one blank line apart: a bold title line (if any), then rows of
+    text and `Link`s, each `heights` points tall when given, and `Picture`s over cells of
+    those rows ((row, column, picture), 0-based in `rows`)."""
+
+    title: str
+    rows: Sequence[Sequence[Any]]
+    heights: Sequence[float | None] = ()
+    pictures: Sequence[tuple[int, int, Picture]] = ()
+
+
 @dataclass
 class Sheet:
     title: str
@@ -91,6 +122,7 @@ class Sheet:
     charts: Sequence[Chart] = ()  # native charts drawn from the sheet's tables
     sections: Sequence[Section] = ()  # more tables below the rows, one blank line apart
     row_height: float | None = None  # points, for every row below the header (e.g. signatures)
+    block: Block | None = None  # rows below everything else (e.g. directions to print)
 
 
 def safe_text(value: str) -> str:

@@ -10,6 +10,7 @@ is `sync.xlsx.reading` (openpyxl).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import math
 import textwrap
@@ -23,9 +24,11 @@ from sync.errors import WorkbookError
 from sync.xlsx.sheet import (
     FORMULA_PREFIXES,
     PLAIN,
+    Block,
     Chart,
     Column,
     Formula,
+    Link,
     PrintSetup,
     Sheet,
     column_letter,
@@ -227,7 +230,34 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                        section.columns[c] if c < len(section.columns) else PLAIN)
             r += 1
         where[section.title] = (top, top + len(section.rows), len(section.columns))
+    if sheet.block:
+        _add_block(ws, formats, r + 1, sheet.block)
     _add_charts(wb, ws, sheet_title(sheet.title), sheet.charts, where)
+
+
+def _add_block(ws, formats: _Formats, r: int, block: Block) -> None:
+    """`block` from 0-based row `r` on: its title, then its rows (text, links), pictures."""
+    if block.title:
+        _write(ws, formats, r, 0, block.title, PLAIN, fmt=formats.get(**TITLE))
+    top = r + 1 if block.title else r
+    for n, values in enumerate(block.rows):
+        if n < len(block.heights) and block.heights[n]:
+            ws.set_row(top + n, block.heights[n])
+        for c, value in enumerate(values):
+            if isinstance(value, Link):
+                ws.write_url(top + n, c, value.url, formats.get(
+                    valign="top", underline=1, font_color="#0563C1"), string=safe_text(value.text))
+            else:
+                _write(ws, formats, top + n, c, value, PLAIN,
+                       fmt=formats.get(valign="top", text_wrap=True))
+    for n, c, picture in block.pictures:
+        options: dict[str, Any] = {
+            "image_data": io.BytesIO(picture.png), "x_scale": picture.scale,
+            "y_scale": picture.scale, "y_offset": round(picture.down * 4 / 3),
+            "object_position": 2}  # moves with its cell, keeps its size
+        if picture.url:
+            options["url"] = picture.url
+        ws.insert_image(top + n, c, "code.png", options)
 
 
 def _header(ws, formats: _Formats, row: int, columns: Sequence[Column]) -> None:
