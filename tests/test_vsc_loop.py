@@ -175,7 +175,8 @@ def test_routes_start_at_the_geocoded_station_in_driving_order(tmp_path, fake):
     assert day.without_coordinates == 0
     ws = load_workbook(day.path)["Beat 1 - North"]
     # from the station (33.8366, -118.3420): Carson St is nearest, then the two on Maple
-    assert [r["Record ID"] for r in ws_rows(ws)] == ["VSC-00003", "VSC-00001", "VSC-00002"]
+    stops = [r["Record ID"] for r in ws_rows(ws) if isinstance(r["#"], int)]
+    assert stops == ["VSC-00003", "VSC-00001", "VSC-00002"]
 
 
 def test_coordinates_typed_in_the_master_win_and_are_kept(tmp_path, fake):
