@@ -25,7 +25,7 @@ from sync.config import Config, ProgramConfig, Smtp, load
 from sync.confirmations.delivery import Mailer
 from sync.errors import ConfigError, DeliveryError, SourceError, SyncError
 from sync.sources.exports import read_export
-from sync.sources.responses import closest_titles
+from sync.sources.responses import closest_titles, export_setting
 from sync.state import files, winacl
 
 
@@ -55,6 +55,12 @@ class CheckReport:
                    else "All checks passed.")
         return "\n".join([*rows, verdict])
 
+    def attention(self) -> list[str]:
+        """`check -q`: the FIX and WARN lines and the verdict, or nothing when all passed."""
+        lines = self.render().splitlines()
+        return [line for line in lines[:-1] if not line.startswith("OK ")] + (
+            lines[-1:] if not self.ok or self.warned else [])
+
 
 def check_file(path: Path, program: str | None = None) -> CheckReport:
     """Load the configuration at `path` and check it; a configuration error is one FIX line."""
@@ -78,7 +84,7 @@ def check(config: Config, keys: list[str]) -> CheckReport:
     for key in keys:
         program = config.program(key)
         if program.source.file is not None:
-            _check_export(program, report)
+            _check_export(program, report, export_setting(config, key))
     sheets = [k for k in google if config.program(k).source.spreadsheet is not None]
     if sheets:
         _check_spreadsheets(config, sheets, credentials_ok, report)
@@ -124,10 +130,10 @@ def _report_questions(program: ProgramConfig, headers: tuple[str, ...],
 # -- sources -----------------------------------------------------------------------------------
 
 
-def _check_export(program: ProgramConfig, report: CheckReport) -> None:
+def _check_export(program: ProgramConfig, report: CheckReport, setting: str) -> None:
     assert program.source.file is not None
     try:
-        table = read_export(program.source.file)
+        table = read_export(program.source.file, setting)
     except SyncError as err:
         report.add(f"{program.key} source", False, str(err))
         return

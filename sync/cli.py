@@ -60,6 +60,20 @@ def _selected(args: argparse.Namespace, cfg: config_mod.Config) -> list[str]:
     return list(cfg.programs)
 
 
+def _show(args: argparse.Namespace, summary) -> None:
+    """Print a command's summary; with -q only what needs a look: the summary's
+    `attention()` lines when it has them, else its warnings and problems."""
+    if not args.quiet:
+        print(summary.render())
+        return
+    attention = getattr(summary, "attention", None)
+    lines = attention() if attention is not None else (
+        [f"Warning: {w}" for w in getattr(summary, "warnings", [])]
+        + [f"{rid}: {problem}" for rid, problem in getattr(summary, "problems", [])])
+    if lines:
+        print("\n".join(lines))
+
+
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -68,7 +82,7 @@ def cmd_sync(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.master.syncer import sync
 
     summary = sync(cfg, _selected(args, cfg))
-    print(summary.render())
+    _show(args, summary)
     if summary.failures:  # the others were synced; each failed program is one line
         raise summary.error()
     return EXIT_OK
@@ -82,7 +96,7 @@ def cmd_check(args: argparse.Namespace, cfg: config_mod.Config | None) -> int:
     from sync.check import check_file
 
     report = check_file(args.config, getattr(args, "program", None))
-    print(report.render())
+    _show(args, report)
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
@@ -96,7 +110,7 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.run import run
 
     report = run(cfg)
-    print(report.render())
+    _show(args, report)
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
@@ -150,7 +164,7 @@ def _positive(text: str) -> int:
 def cmd_rosters(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.classes.rosters import write_rosters
 
-    print(write_rosters(cfg, args.program, args.cohort).render())
+    _show(args, write_rosters(cfg, args.program, args.cohort))
     return EXIT_OK
 
 
@@ -168,7 +182,7 @@ cmd_rosters.options = _rosters_options
 def cmd_routes(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.vacation.routes import write_routes
 
-    print(write_routes(cfg, start=args.date, days=args.days).render())
+    _show(args, write_routes(cfg, start=args.date, days=args.days))
     return EXIT_OK
 
 
@@ -186,7 +200,7 @@ cmd_routes.options = _routes_options
 def cmd_purge(args: argparse.Namespace, cfg: config_mod.Config) -> int:
     from sync.vacation.purge import purge
 
-    print(purge(cfg, apply=args.apply).render())
+    _show(args, purge(cfg, apply=args.apply))
     return EXIT_OK
 
 
@@ -214,7 +228,7 @@ def cmd_confirmations(args: argparse.Namespace, cfg: config_mod.Config) -> int:
         return EXIT_OK
     summary = confirm(cfg, _selected(args, cfg), send=args.send, limit=args.limit,
                       preview=args.preview)
-    print(summary.render())
+    _show(args, summary)
     refusal = summary.refusal()
     if refusal:
         raise RefusedError(refusal)
@@ -350,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"configuration file (default: {config_mod.DEFAULT_CONFIG})",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
-    common.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="errors only, and of the summary only what needs a look "
+                        "(warnings, records listed)")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (help_text, options) in COMMANDS.items():
         sub = subs.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -399,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.load(args.config) if getattr(handler, "needs_config", True) else None
         if cfg is not None:  # every command that writes under the output folder logs there
-            file_log = logfile.attach(cfg.output)
+            file_log = logfile.attach(cfg.output, zone=cfg.department.timezone)
         with heap.young_collections_only():  # every command builds many long-lived objects
             try:
                 return handler(args, cfg)

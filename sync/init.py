@@ -27,6 +27,19 @@ PLACEHOLDER = "paste the address of the form's response spreadsheet here"
 
 _FILE_LINE = re.compile(r'^file = "examples/[^"]*"\n((?:#.*\n)*)', re.MULTILINE)
 _HEADER = re.compile(r"\A(?:#.*\n)+\n")
+# The example's comments for a file source and the key file, and what the starter says
+# instead once it has made the spreadsheet and credentials lines active.
+_LIVE_HOWTO = re.compile(r"^# To read the live responses instead, remove the file line and "
+                         r"paste the address of the\n# form's response spreadsheet (.*) and its "
+                         r"tab name:$", re.MULTILINE)
+_LIVE_NOW = r"# The address of the form's response spreadsheet\n# \1 and its tab name:"
+_CREDENTIALS_STEP = re.compile(r"^#   3\. Uncomment the credentials line\. \(The "
+                               r"GOOGLE_APPLICATION_CREDENTIALS environment\n"
+                               r"#      variable is used instead when the line is left out\.\)$",
+                               re.MULTILINE)
+_CREDENTIALS_NOW = ("#   3. Name the key file in the credentials line below. (Delete the line to "
+                    "use the\n#      GOOGLE_APPLICATION_CREDENTIALS environment variable "
+                    "instead.)")
 
 
 @dataclass
@@ -75,7 +88,7 @@ def starter_config(example: str, *, examples: bool, today: dt.date) -> str:
         return text
 
     def live(match: re.Match[str]) -> str:
-        comments = match.group(1)
+        comments = _LIVE_HOWTO.sub(_LIVE_NOW, match.group(1), count=1)  # it is done here
         sheet = re.sub(r'^# spreadsheet = .*$', f'spreadsheet = "{PLACEHOLDER}"', comments,
                        count=1, flags=re.MULTILINE)
         sheet = re.sub(r'^# (worksheet = .*)$', r"\1", sheet, count=1, flags=re.MULTILINE)
@@ -83,6 +96,8 @@ def starter_config(example: str, *, examples: bool, today: dt.date) -> str:
                 f'# {match.group(0).splitlines()[0]}\n')
 
     text = _FILE_LINE.sub(live, text)
+    # the credentials line is made active, so the step that says to uncomment it says so
+    text = _CREDENTIALS_STEP.sub(_CREDENTIALS_NOW, text, count=1)
     return re.sub(r'^# (credentials = .*)$', r"\1", text, count=1, flags=re.MULTILINE)
 
 

@@ -65,6 +65,7 @@ class StepResult:
     counts: dict[str, Any] = field(default_factory=dict)  # label -> number (or nested dict)
     ids: list[str] = field(default_factory=list)
     note: str = ""
+    warned: bool = False  # the note counts warnings to read
     failure: SyncError | None = None  # what failed, when the rest was done
 
 
@@ -124,6 +125,11 @@ class RunReport:
         if self.log_file:
             lines.append(f"Log: {self.log_file}")
         return "\n".join(lines)
+
+    def attention(self) -> list[str]:
+        """`run -q`: the steps that failed, warned or list records; after a failure, the verdict."""
+        look = [s.line() for s in self.steps if s.status == FAILED or s.result.ids or s.result.warned]
+        return look + ([] if self.ok else self.render().splitlines()[len(self.steps):])
 
 
 def _counts_text(counts: dict[str, Any]) -> str:
@@ -208,7 +214,7 @@ def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
     # Warnings can quote answers (a school, a cohort name): counted here, read on screen.
     note = (f"{len(summary.warnings)} warning(s): run `tpd-programs rosters` to read them"
             if summary.warnings else "")
-    return StepResult(counts, note=note)
+    return StepResult(counts, note=note, warned=bool(summary.warnings))
 
 
 def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
@@ -236,7 +242,7 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
     refusal = summary.refusal()
     if refusal:  # the others went; the step fails so that staff hear of it
         raise RefusedError(refusal)
-    return StepResult(dict(summary.counts), list(summary.record_ids), "; ".join(notes))
+    return StepResult(dict(summary.counts), summary.record_ids, "; ".join(notes), bool(summary.warnings))
 
 
 def _step_routes(config: Config, state: dict[str, Any]) -> StepResult:

@@ -100,9 +100,10 @@ def test_ineligible_requests_get_the_reason(synced):
     confirmations.confirm(synced.config())
     outbox = synced.out / "outbox"
     pip = parse(outbox / "PIP-00004-pip-ineligible.eml").get_body(("plain",)).get_content()
-    assert "under 18 on the class start date 2030-03-07" in pip
+    assert ("must be 18 or older on the first evening of class, Thursday, March 7, 2030"
+            in pip) and "2030-03-07" not in pip
     vsc = parse(outbox / "VSC-00002-vsc-declined.eml").get_body(("plain",)).get_content()
-    assert "ZIP 90210 is outside Torrance city limits" in vsc
+    assert "the ZIP code on your request, 90210, is outside the city" in vsc
 
 
 def test_answers_are_escaped_in_html_and_kept_in_text(synced):

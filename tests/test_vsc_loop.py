@@ -388,13 +388,14 @@ def test_a_crash_between_send_and_ledger_never_sends_the_letter_twice(tmp_path):
         site = _mail_site(tmp_path, server.port)
         script = (
             "import os, sys\n"
-            "from sync import cli, confirmations\n"
-            "real = confirmations._record\n"
+            "from sync import cli\n"
+            "from sync.confirmations import sending\n"
+            "real = sending.record\n"
             "def dying(store, m, state, now, why=None):\n"
             "    if state == 'sent' and m.due.template == 'vsc-welcome-home':\n"
             "        os._exit(9)\n"
             "    return real(store, m, state, now, why)\n"
-            "confirmations._record = dying\n"
+            "sending.record = dying\n"
             "sys.exit(cli.main(sys.argv[1:]))\n")
         proc = subprocess.run([sys.executable, "-c", script, "confirmations", "--config",
                                str(site.config_path), "--send"], cwd=REPO, capture_output=True,

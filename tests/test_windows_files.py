@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -259,6 +260,12 @@ def test_rosters_go_on_past_an_open_roster_and_name_it(tmp_path, windows_like, c
     write_rosters(config)
     spring, fall = sorted((site.out / "rosters").glob("*.xlsx"))[::-1]
     assert "spring" in spring.name and "fall" in fall.name
+    # a new applicant for each class, so that both rosters change (one that would come out
+    # the same is left alone, open or not)
+    site.write_pip([*site.pip_rows, NEW_ROW.format(n=7),
+                    "6/2/2020 10:00:00,gus@example.com,Gus,Hale,5/6/1971,3105550107,"
+                    "I live in Torrance,"])
+    syncer.sync(config)
     windows_like.hold(spring)  # the first one written
     before = spring.stat().st_ino, fall.stat().st_ino
     assert cli.main(["rosters", "--config", str(site.config_path)]) == 1
@@ -277,8 +284,11 @@ def test_route_sheets_go_on_past_an_open_one_and_name_it(tmp_path, windows_like)
     first, second = sorted((site.out / "routes").glob("routes-*.xlsx"))
     windows_like.hold(first)
     before = first.stat().st_ino, second.stat().st_ino
+    config = site.config()  # another name in the page headers: both sheets change
+    renamed = dataclasses.replace(config, department=dataclasses.replace(
+        config.department, name="Torrance Police"))
     with pytest.raises(HeldError) as caught:
-        write_routes(site.config(), start=start, days=2)
+        write_routes(renamed, start=start, days=2)
     assert caught.value.paths == [first] and str(first) in str(caught.value)
     assert first.stat().st_ino == before[0] and second.stat().st_ino != before[1]
 

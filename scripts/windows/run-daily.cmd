@@ -51,5 +51,5 @@ if not exist "%TPD_ENV_FILE%" goto :secrets_read
 for /f "usebackq eol=# tokens=1,* delims==" %%A in ("%TPD_ENV_FILE%") do set "%%A=%%B"
 :secrets_read
 call "%TPD_VENV%\Scripts\activate.bat"
-tpd-programs run --config "%CONFIG%" --quiet
+tpd-programs run --config "%CONFIG%"
 exit /b %ERRORLEVEL%

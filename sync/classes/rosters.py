@@ -421,7 +421,7 @@ def write_rosters(config: Config, program_key: str | None = None,
             path = attendance.roster_path(config, program.key, session.id)
             try:
                 write_workbook(path, book.sheets, backups=config.backups,
-                               scratch=scratch.folder(config.output))
+                               scratch=scratch.folder(config.output), if_changed=True)
             except HeldError:  # open in Excel: the other classes are written all the same
                 held.append(path)
                 continue

@@ -272,7 +272,9 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
+        raise ConfigError(f"{path}: configuration file not found; make one with `tpd-programs "
+                          f"init {path.parent}` (or copy config/example.toml there), or name "
+                          "yours with --config FILE") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
     data = parse(path, raw)

@@ -21,7 +21,7 @@ when the server accepts it they become 'sent'. So:
   code 1 naming the record. It is not sent again on its own, since it would be refused
   again. Staff fix what the reply names (often an answer: correct it in the master) and run
   `tpd-programs confirmations --retry RECORD_ID`; the next `--send` sends it once more.
-  The same reply to `SAME_REPLY_LIMIT` messages in a row is about the server (a sending
+  The same reply to `sending.SAME_REPLY_LIMIT` messages in a row is about the server (a sending
   quota), not the messages: those go back to 'failed' and the run stops;
 - 'sending' left behind means the run stopped (crash, power cut, dropped connection) while
   the message was in flight: it may have been delivered. It is never resent silently; every
@@ -45,7 +45,7 @@ back an older ledger, and must not make the messages sent since then go again:
 - the first sync after it reads the master's "Confirmation sent" column: a message shown
   there as sent ("pip-accepted 2020-03-05 10:00") that the ledger has neither as sent nor as
   possibly sent is recorded as 'sent' at that time, and one shown as "possibly sent" as
-  'sending', to the record's addresses as they are now (`column.take_evidence`), and logged by
+  'sending', to the record's addresses as they are now (`take_evidence`), and logged by
   record ID. The column is the tool's own text, written from a 'sent' row only, so it is
   taken at its word: asking staff to check every message sent since the backup in the
   Sent folder would only teach them to answer without looking. A record made since the
@@ -62,24 +62,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import ssl
 from collections import Counter
-from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
 
 from sync.config import Config
 from sync.config.programs import PROGRAMS
-from sync.confirmations import column, delivery, headers
+from sync.confirmations import headers
 from sync.confirmations import render as mailmerge
 from sync.confirmations.due import (
-    SENT_COLUMN,
     Due,
     Summary,
+    addresses,
     plan,
+    record_aliases,
+    record_values,
     template_folders,
 )
-from sync.errors import ConfigError, DeliveryError, SyncError
+from sync.confirmations.model import SENT_COLUMN
+from sync.confirmations.sending import OUTBOX, Outgoing, send_all
+from sync.errors import ConfigError, SyncError
 from sync.master import layout, restore
 from sync.master.hooks import Feature
 from sync.master.records import ProgramResult
@@ -89,10 +92,6 @@ from sync.state.store import MASTER, STATE, Store
 
 log = logging.getLogger(__name__)
 
-OUTBOX = "outbox"
-# The same refusal for this many messages in a row is about the server (a sending quota, a
-# suspended account), not about the messages: the run stops as for a temporary failure.
-SAME_REPLY_LIMIT = 3
 
 # -- the run ----------------------------------------------------------------------------------
 
@@ -134,52 +133,19 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         keys = [k for k in config.programs if preview.startswith(PROGRAMS[k].prefix + "-")]
         if not keys:
             raise SyncError(f"{preview}: not a record ID of a configured program (like PIP-00042)")
-    if send and config.smtp is None:
-        raise SyncError(f"{config.path}: smtp: no [smtp] section, so nothing can be sent")
-    if send and config.smtp is not None and not config.smtp.send:
-        raise SyncError(f"{config.path}: smtp.send: is false; set send = true once the outbox "
-                        "looks right")
+    _may_send(config, send)
     today = today or clock.now(config).date()
     summary = Summary()
     templates = mailmerge.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     with run_lock(config.output), Store(config.output / STATE, backups=config.backups) as store:
-        if send:
-            restore.require_sync(store, "sending confirmations")
-        elif store.get_meta(restore.RESTORED):
-            summary.warnings.append("The state was restored from a backup and not synced since: "
-                                    "messages sent since that backup count after "
-                                    "`tpd-programs sync`.")
-        if _master_changed(config, store):
-            if send:
-                raise SyncError(f"{config.output / MASTER}: changed since the last sync; "
-                                "run `tpd-programs sync` first so every Status staff set counts")
-            summary.warnings.append("The master workbook changed since the last sync: Status "
-                                    "changes made since then count after `tpd-programs sync`.")
+        _state_is_current(config, store, send, summary)
         dues = plan(store, config, keys, today, templates, summary, only=preview)
-        sender, reply_to = _sender(config)
-        when = clock.moment(config)
-        messages: list[Outgoing] = []
-        for due in dues:  # render all before sending any
-            rendered = templates.render(due.template, due.context)
-            try:
-                to = [headers.address(n, a) for n, a in due.to]
-                cc = [headers.address(n, a) for n, a in due.cc]
-                msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
-            except headers.UnsafeMessage as err:  # skipped, as one without an address is
-                summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
-                                         "correct the answer in the master"))
-                summary.counts["skipped"] += 1
-                summary.counts["due"] -= 1
-                summary.by_template[due.template] -= 1
-                summary.by_template += Counter()  # drops a template with none left
-                log.warning("confirmations: %s %s not sent: unsafe to send as it is",
-                            due.record_id, due.template)
-                continue
-            messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
+        messages = _compose_all(config, templates, dues, summary)
         if preview is not None:
             texts = [mailmerge.preview_text(m.msg, m.rendered) for m in messages]
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."
+            summary.counts["previewed"] = len(messages)
             return summary
         messages = messages[:limit] if limit is not None else messages
         summary.outbox = config.output / OUTBOX
@@ -188,7 +154,7 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:
-            _send_all(store, config, messages, summary, ssl_context)
+            send_all(store, config, messages, summary, ssl_context)
     if held:  # the rest is done; an open file was not rewritten or removed
         sent = f"; {summary.counts['sent']} sent" if send else ""
         raise files.held_error(held, f"every other outbox file was written{sent}",
@@ -196,107 +162,60 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     return summary
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """A due message, rendered, composed and checked: `data` is what is written and sent."""
-
-    due: Due
-    rendered: mailmerge.Rendered
-    msg: EmailMessage
-    data: bytes
-
-
-def _record(store: Store, m: Outgoing, state: str, now: dt.datetime,
-            why: dict[str, str] | str | None = None) -> None:
-    """Replace the message's ledger rows (new row ids, so the next sync sees the change).
-
-    `why` is the server's reply: for the whole message (a str, kept with `state`), or for
-    the recipients it refused while it took the message (a dict: those rows are 'failed')."""
-    with store.transaction():
-        for addr in m.due.recipients:
-            row, error = state, why
-            if isinstance(why, dict):
-                error = why.get(addr.lower())
-                row = "failed" if error else state
-            store.db.execute(
-                "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, message_id,"
-                " attempted, sent, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (m.due.record_id, m.due.entry, addr.lower(), row, m.msg["Message-ID"],
-                 now.isoformat(), now.isoformat() if row == "sent" else None, error))
+def _may_send(config: Config, send: bool) -> None:
+    """SyncError naming the setting when `send` is asked for and the configuration forbids it."""
+    if send and config.smtp is None:
+        raise SyncError(f"{config.path}: smtp: no [smtp] section, so nothing can be sent")
+    if send and config.smtp is not None and not config.smtp.send:
+        raise SyncError(f"{config.path}: smtp.send: is false; set send = true once the outbox "
+                        "looks right")
 
 
-def _refused(store: Store, config: Config, m: Outgoing, reply: str, streak: list[Outgoing],
-             summary: Summary, left: int) -> list[Outgoing]:
-    """Record a message the server refused for good, and return the streak of messages
-    refused in a row with the same reply; at `SAME_REPLY_LIMIT` of them the server refuses
-    all mail, not these messages: they go back to 'failed' and the run stops."""
-    if streak and summary.refused[-1][2] != reply:
-        streak = []
-    streak.append(m)
-    if len(streak) >= SAME_REPLY_LIMIT:
-        for refused_one in streak:
-            _record(store, refused_one, "failed", clock.now(config), reply)
-        del summary.refused[len(summary.refused) - len(streak) + 1:]
-        summary.counts["refused"] -= len(streak) - 1
-        raise DeliveryError(
-            f"the mail server refused {len(streak)} messages in a row with the same reply "
-            f"({reply}): it is refusing all mail, not these messages; "
-            f"{summary.counts['sent']} sent before, {left} not tried (they go out on the next "
-            "run, never twice)") from None
-    _record(store, m, "refused", clock.now(config), reply)
-    summary.refused.append((m.due.record_id, m.due.template, reply))
-    summary.counts["refused"] += 1
-    log.warning("confirmations: %s %s refused by the server for good", m.due.record_id,
-                m.due.template)
-    return streak
+def _state_is_current(config: Config, store: Store, send: bool, summary: Summary) -> None:
+    """Sending needs the state to know every Status staff set (a sync since a restore, or
+    since the master was edited): refuse to send, or warn when only writing the outbox."""
+    if send:
+        restore.require_sync(store, "sending confirmations")
+    elif store.get_meta(restore.RESTORED):
+        summary.warnings.append("The state was restored from a backup and not synced since: "
+                                "messages sent since that backup count after "
+                                "`tpd-programs sync`.")
+    if _master_changed(config, store):
+        if send:
+            raise SyncError(f"{config.output / MASTER}: changed since the last sync; "
+                            "run `tpd-programs sync` first so every Status staff set counts")
+        summary.warnings.append("The master workbook changed since the last sync: Status "
+                                "changes made since then count after `tpd-programs sync`.")
 
 
-def _send_all(store: Store, config: Config, messages: list[Outgoing], summary: Summary,
-              ssl_context: ssl.SSLContext | None) -> None:
-    assert config.smtp is not None
-    outbox = config.output / OUTBOX
-    with delivery.Mailer(config.smtp, ssl_context=ssl_context) as mailer:
-        summary.sent_via = mailer.where
-        streak: list[Outgoing] = []  # refused in a row, with the same reply
-        for i, m in enumerate(messages):
-            due = m.due
+def _compose_all(config: Config, templates: mailmerge.Templates, dues: list[Due],
+                 summary: Summary) -> list[Outgoing]:
+    """Every due message rendered and composed (all before any is sent); one an answer makes
+    unsafe to send is left out, counted as skipped and listed with the reason."""
+    sender, reply_to = _sender(config)
+    when = clock.moment(config)
+    messages: list[Outgoing] = []
+    for due in dues:
+        rendered = templates.render(due.template, due.context)
+        try:
+            to = [headers.address(n, a) for n, a in due.to]
+            cc = [headers.address(n, a) for n, a in due.cc]
+            msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
+        except headers.UnsafeMessage as err:  # skipped, as one without an address is
+            summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
+                                     "correct the answer in the master"))
+            summary.counts["skipped"] += 1
+            summary.counts["due"] -= 1
+            summary.by_template[due.template] -= 1
+            summary.by_template += Counter()  # drops a template with none left
+            log.warning("confirmations: %s %s not sent: unsafe to send as it is",
+                        due.record_id, due.template)
+            continue
+        messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
+    return messages
 
-            def started(m: Outgoing = m) -> None:  # after the rate limit's pause
-                _record(store, m, "sending", clock.now(config))  # committed before the send
 
-            try:
-                refused = mailer.send(m.data, config.smtp.sender, due.recipients,
-                                      started=started)
-            except delivery.MessageRefused as err:
-                streak = _refused(store, config, m, err.reply, streak, summary,
-                                  len(messages) - i - 1)
-                continue
-            except delivery.RecipientsRefused as err:
-                streak = []
-                _record(store, m, "failed", clock.now(config), str(err))
-                summary.problems.append((due.record_id, f"{due.template}: refused by the server"))
-                summary.counts["undelivered"] += 1
-                continue
-            except delivery.Uncertain as err:
-                log.error("confirmations: %s %s possibly sent", due.record_id, due.template)
-                raise DeliveryError(
-                    f"{err}; {due.record_id} {due.template} is left as possibly sent; "
-                    f"{summary.counts['sent']} sent before it, {len(messages) - i - 1} not tried "
-                    "(they stay in the outbox)") from None
-            except DeliveryError as err:
-                _record(store, m, "failed", clock.now(config), str(err))
-                raise DeliveryError(
-                    f"{err}; {summary.counts['sent']} sent before it, {len(messages) - i} not "
-                    "sent (they stay in the outbox and go out on the next run, never twice)"
-                ) from None
-            streak = []
-            _record(store, m, "sent", clock.now(config), refused)
-            if refused:
-                summary.problems.append((due.record_id, f"{due.template}: {len(refused)} "
-                                         "recipient(s) refused by the server; the others got it"))
-            files.discard(outbox / due.file, "a message that was sent")  # next run
-            summary.counts["sent"] += 1
-            log.info("confirmations: sent %s %s", due.record_id, due.template)
+
 # -- staff actions and the master's column ----------------------------------------------------
 
 
@@ -321,6 +240,72 @@ def resolve(config: Config, record_id: str, outcome: str) -> int:
     return len(rows)
 
 
+REPLY_SHOWN = 200  # characters of a server's reply shown in the master
+# an entry of the master's column that says a message went ("pip-accepted 2020-03-05 10:00")
+# or may have gone ("pip-accepted possibly sent"), as `sent_column` writes them
+_SHOWN_SENT = re.compile(r"(?P<template>[A-Za-z0-9][A-Za-z0-9._-]*) "
+                         r"(?:(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d)|possibly sent)")
+
+
+def take_evidence(store: Store, key: str, shown: dict[str, Any],
+                  records: dict[str, dict[str, Any]], now: dt.datetime) -> int:
+    """After a restore: record in the ledger each message the master's "Confirmation sent"
+    column (`shown`, by record ID) says went or may have gone, when the ledger has it neither
+    as sent nor as possibly sent: 'sent' at the time shown, or 'sending' (possibly sent, for
+    staff to settle), to the record's addresses as they are now. Returns the rows recorded."""
+    aliases = record_aliases(store, key)
+    stored = store.records(key)
+    known = {(rid, tpl) for rid, tpl in store.db.execute(
+        "SELECT record_id, template FROM ledger WHERE state IN ('sent', 'sending')")}
+    rows = []
+    for rid, text in shown.items():
+        if rid not in records or not isinstance(text, str):
+            continue
+        for entry in text.split(";"):
+            found = _SHOWN_SENT.fullmatch(entry.strip())
+            if found is None or any((i, found["template"]) in known
+                                    for i in aliases.get(rid, [rid])):
+                continue
+            staff = stored[rid]["staff"] if rid in stored else {}
+            to, cc, _ = addresses(key, record_values(key, records[rid], staff))
+            when = dt.datetime.strptime(found["when"], "%Y-%m-%d %H:%M") if found["when"] else None
+            rows += [(rid, found["template"], addr.lower(), "sent" if when else "sending",
+                      (when or now).isoformat(), when.isoformat() if when else None)
+                     for _, addr in to + cc]
+            log.warning("confirmations: %s %s: the master's %r column shows it %s and the "
+                        "restored state did not know it: %s", rid, found["template"],
+                        SENT_COLUMN, "sent" if when else "possibly sent",
+                        "recorded so" if to + cc else "not recorded, as it has no address now")
+    with store.transaction():
+        store.executemany(
+            "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, attempted, "
+            "sent) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def sent_column(store: Store, key: str, records: dict[str, Any]) -> layout.ToolColumn:
+    """The master's "Confirmation sent" column: each template and when it went, or that it
+    may have gone, is not sent yet, or was refused (with the server's reply)."""
+    target_of = {alias: rid for rid, ids in record_aliases(store, key).items() for alias in ids}
+    rank = {"sent": 3, "sending": 2, "refused": 1, "failed": 0}
+    best: dict[str, dict[str, tuple[int, str, str]]] = {}  # id -> template -> (rank, when, text)
+    for rid, tpl, state, when, error in store.db.execute(
+            "SELECT record_id, template, state, COALESCE(sent, attempted), error FROM ledger"):
+        reply = " ".join(str(error or "").split())[:REPLY_SHOWN]
+        text = {"sent": f"{tpl} {when[:16].replace('T', ' ')}", "sending": f"{tpl} possibly sent",
+                "failed": f"{tpl} not sent yet",
+                "refused": f"{tpl} refused: {reply}" if reply else f"{tpl} refused",
+                }.get(state, f"{tpl} {state}")
+        entry = (rank.get(state, 0), when, text)
+        target = target_of.get(rid, rid)
+        found = best.setdefault(target, {}).get(tpl)
+        if found is None or entry[:2] >= found[:2]:
+            best[target][tpl] = entry
+    values = {rid: "; ".join(e[2] for e in sorted(best.get(rid, {}).values(), key=lambda e: e[1]))
+              or None for rid in records}
+    return layout.ToolColumn(layout.Column(SENT_COLUMN, width=28, wrap=True), values)
+
+
 class Confirmations(Feature):
     """The ledger of messages, the master's "Confirmation sent" column and, after a restore
     of the state, the messages the master shows that the restored ledger lost."""
@@ -330,9 +315,8 @@ class Confirmations(Feature):
     def amend(self, store: Store, config: Config, key: str, result: ProgramResult,
               started: dt.datetime, settling: restore.Settling | None) -> None:
         if settling is not None and settling.unsure.get(key):
-            column.take_evidence(store, key, settling.cells(key, SENT_COLUMN), result.records,
-                                 started)
+            take_evidence(store, key, settling.cells(key, SENT_COLUMN), result.records, started)
 
     def columns(self, store: Store, config: Config, key: str,
                 records: dict[str, dict[str, Any]]) -> list[layout.ToolColumn]:
-        return [column.sent_column(store, key, records)]
+        return [sent_column(store, key, records)]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,111 +18,20 @@ from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
 from sync.confirmations import headers, homecoming
 from sync.confirmations import render as mailmerge
+from sync.confirmations.model import Contact, Due, Summary
 from sync.errors import TemplateError
-from sync.ingest import normalize
+from sync.ingest import normalize, validate
 from sync.state.store import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATES = {key: dict(p.templates) for key, p in PROGRAMS.items()}  # status -> template
 CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
-SENT_COLUMN = "Confirmation sent"
 CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
-                "department", "eligibility_reason")
+                "department", "eligibility_reason", "reasons")
 RECIPIENTS = {key: [(r.role, r.names, r.address) for r in p.recipients]  # role, names, address
               for key, p in PROGRAMS.items()}
 _TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-Contact = tuple[str, str]  # (display name, address)
-
-
-@dataclass
-class Due:
-    """One message to render and send."""
-
-    record_id: str
-    template: str
-    to: list[Contact]
-    cc: list[Contact]
-    context: dict[str, Any]
-    entry: str = ""  # the ledger's name for it: the template's, or one per check (an alert)
-
-    def __post_init__(self) -> None:
-        self.entry = self.entry or self.template
-
-    @property
-    def recipients(self) -> list[str]:
-        return [a for _, a in self.to + self.cc]
-
-    @property
-    def file(self) -> str:
-        return f"{self.record_id}-{self.entry}.eml"
-
-
-@dataclass
-class Summary:
-    """What a run found and did. `counts` and `record_ids` are safe for logs."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    by_template: Counter[str] = field(default_factory=Counter)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (record ID, what is wrong)
-    unconfirmed: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, when)
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, reply)
-    held: list[tuple[str, str, str]] = field(default_factory=list)  # refused on an earlier run
-    outbox: Path | None = None
-    sent_via: str = ""
-    preview: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def record_ids(self) -> list[str]:
-        """Records that need a look from staff."""
-        return sorted({rid for rid, _ in self.problems} | {u[0] for u in self.unconfirmed}
-                      | {r[0] for r in self.refused + self.held})
-
-    def refusal(self) -> str | None:
-        """The error for a run in which the server refused messages for good (record IDs
-        only), or None."""
-        if not self.refused:
-            return None
-        ids = ", ".join(f"{rid} {tpl}" for rid, tpl, _ in self.refused)
-        return (f"{len(self.refused)} confirmation(s) refused by the mail server for good: "
-                f"{ids}; the others were sent. Fix what each reply names (`tpd-programs "
-                f'confirmations` lists them; after the next sync, so does the master\'s '
-                f'"{SENT_COLUMN}" column), then run `tpd-programs confirmations --retry '
-                "RECORD_ID` so that the next --send sends it again")
-
-    def render(self) -> str:
-        c = self.counts
-        lines = list(self.warnings) + ([self.preview] if self.preview else [])
-        kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.by_template.items()))
-        lines.append(f"{c['due']} confirmations due" + (f" ({kinds})" if kinds else "")
-                     + f"; {c['already_sent']} already sent; {c['skipped']} skipped; "
-                     f"{c['past']} not due as the class ended or the resident is back.")
-        if self.outbox is not None:
-            lines.append(f"Outbox: {self.outbox} ({c['written']} messages)")
-        if self.sent_via:
-            lines.append(f"Sent {c['sent']} via {self.sent_via}"
-                         + (f"; {c['undelivered']} refused for every recipient (they go out on "
-                            "the next run)" if c["undelivered"] else "")
-                         + (f"; {c['refused']} refused by the server for good (below)"
-                            if c["refused"] else "") + ".")
-        elif not self.preview:
-            lines.append("Nothing was sent: run with --send to deliver them.")
-        lines.extend(f"  {rid}: {problem}" for rid, problem in self.problems)
-        if self.refused or self.held:
-            lines.append("Refused by the mail server (not sent, and not tried again on their "
-                         "own). Fix what the reply names, often an answer (correct it in the "
-                         "master), then run `tpd-programs confirmations --retry RECORD_ID`:")
-            lines.extend(f"  {rid} {tpl}: {reply}" for rid, tpl, reply in self.refused)
-            lines.extend(f"  {rid} {tpl}: {reply} (an earlier run)"
-                         for rid, tpl, reply in self.held)
-        if self.unconfirmed:
-            lines.append("Possibly sent (a run stopped while sending them; never resent on "
-                         "their own). Look in the mailbox's Sent folder, then run `tpd-programs "
-                         "confirmations --mark-sent RECORD_ID` if it went, or `--retry "
-                         "RECORD_ID` to send it again:")
-            lines.extend(f"  {rid} {tpl} (started {when})" for rid, tpl, when in self.unconfirmed)
-        return "\n".join(lines)
 
 
 def template_map(program: ProgramConfig) -> dict[str, str]:
@@ -230,6 +137,20 @@ def addresses(key: str, values: dict[str, Any]) -> tuple[list[Contact], list[Con
             seen.add(addr.lower())
             (to if role == "to" else cc).append((_name(values, names), addr))
     return to, cc, problems
+
+
+def reasons_of(data: dict[str, Any], program: ProgramConfig,
+               config: Config) -> list[dict[str, Any]]:
+    """The record's ineligibility reasons as a letter's fields (`validate.Reason`): the rules
+    its answers break, as the master's Eligibility column names them. A reason the rules no
+    longer give (the configuration changed since the sync) is rule "other", with its text."""
+    shown = str(data.get("eligibility") or "").removeprefix("Ineligible: ")
+    if not shown:
+        return []
+    found = validate.reasons(data["values"], program, config) if data.get("values") else []
+    if "; ".join(r.text for r in found) == shown:
+        return [vars(r) for r in found]
+    return [vars(validate.Reason("other", text)) for text in shown.split("; ")]
 
 
 def _waitlist(program: ProgramConfig, records: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -340,6 +261,7 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
                     "waitlist_position": positions.get(rid),
                     "eligibility_reason": str(data.get("eligibility") or "")
                     .removeprefix("Ineligible: "),
+                    "reasons": reasons_of(data, program, config),
                 }
                 due = Due(rid, name, to, cc, context)
                 if only is None and not _unsent(due, aliases.get(rid, [rid]), ledger, summary):

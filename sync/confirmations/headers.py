@@ -128,18 +128,47 @@ def _words(addr: Address) -> list[str]:
     return [*words, f"<{spec}>"]
 
 
+def _fold(label: str, words: Sequence[str]) -> str:
+    """A header's value from `words`, folded between words at 78 characters; the first word
+    always shares the line with the label, however long it is."""
+    lines = [f"{label}:"]
+    for word in words:
+        if len(lines[-1]) + 1 + len(word) > 78 and lines[-1] != f"{label}:":
+            lines.append("")
+        lines[-1] += " " + word
+    return "\n".join(lines).removeprefix(f"{label}: ")
+
+
 def address_header(label: str, addresses: Sequence[Address]) -> str:
     """The value of an address header, folded between words at 78 characters."""
-    lines = [f"{label}:"]
+    words: list[str] = []
     for i, addr in enumerate(addresses):
-        words = _words(addr)
+        words += _words(addr)
         if i < len(addresses) - 1:
             words[-1] += ","
-        for word in words:
-            if len(lines[-1]) + 1 + len(word) > 78 and lines[-1] != f"{label}:":
-                lines.append("")
-            lines[-1] += " " + word
-    return "\n".join(lines).removeprefix(f"{label}: ")
+    return _fold(label, words)
+
+
+def subject_header(subject: str) -> str:
+    """The Subject's value as written: ASCII words as they are, each run of other words (or
+    of words too long for a line) as UTF-8 encoded words (the spaces inside a run encoded
+    with it, as a reader drops the space between two encoded words), folded between words
+    as `_fold` does. The email package's own folder moves a Subject that overflows the
+    first line onto a line of its own ("Subject:" alone, then the text), which some mail
+    programs show as empty."""
+    words: list[str] = []
+    run: list[str] = []
+    for word in one_line(subject).split(" ") + [""]:
+        if word and (not word.isascii() or len(word) > 75):  # a long one is cut in pieces
+            run.append(word)
+            continue
+        if run:
+            words += email.header.Header(" ".join(run), _UTF8_BASE64).encode(
+                maxlinelen=75, linesep="\n").split("\n ")
+            run = []
+        if word:
+            words.append(word)
+    return _fold("Subject", words)
 
 
 def check(raw: bytes, subject: str, addresses: dict[str, Sequence[Address]]) -> None:

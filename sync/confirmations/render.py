@@ -284,7 +284,7 @@ def compose(rendered: Rendered, sender: Address, to: Sequence[Address],
     Checked as it will be written and sent (`headers.check`): UnsafeMessage when an answer
     would change a header or make a line too long."""
     msg = EmailMessage(policy=headers.POLICY)
-    msg["Subject"] = rendered.subject
+    msg.set_raw("Subject", headers.subject_header(rendered.subject))
     addresses = {"From": [sender], "To": list(to), "Cc": list(cc),
                  "Reply-To": [reply_to] if reply_to is not None else []}
     for label, mailboxes in addresses.items():

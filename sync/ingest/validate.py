@@ -45,6 +45,24 @@ class Candidate:
         return created if created is not None and created < self.submitted else self.submitted
 
 
+@dataclass(frozen=True)
+class Reason:
+    """Why a record is ineligible under a program rule. `text` is for staff (the master's
+    Eligibility column, Needs Review); the rest is for a letter to the applicant: the `rule`
+    broken, the applicant's `value` under it, the rule's `limit`, and the `date` it concerns
+    (`on` says which: "class_start" or "application" for the age rule)."""
+
+    rule: str
+    text: str
+    value: Any = None
+    limit: Any = None
+    date: dt.date | None = None
+    on: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class Problem:
     response: Response
@@ -182,7 +200,7 @@ def validate(responses: Iterable[Response], program: ProgramConfig, config: Conf
             values=values,
             fingerprint=fingerprint,
         )
-        candidate.ineligible = rules.eligibility(values, program, config)
+        candidate.ineligible = [r.text for r in rules.eligibility(values, program, config)]
         candidates.append(candidate)
     return candidates, problems
 
@@ -208,18 +226,20 @@ class PipChecks:
         return reasons
 
     @staticmethod
-    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[str]:
+    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[Reason]:
         reasons = []
         known = program.options.get("affiliations", {})
         chosen = [known[c] for c in values.get("affiliations") or [] if c in known]
         if known and not chosen:
-            reasons.append("no Torrance affiliation (live, work, school, church or civic organization)")
+            reasons.append(Reason("affiliation", "no Torrance affiliation (live, work, school, "
+                                  "church or civic organization)", limit=config.department.city))
         cohort = sessions.class_for(values["submitted_at"].date(), program.cohorts)
         day = cohort.start if cohort else values["submitted_at"].date()
         born = values["date_of_birth"]
-        if born and sessions.age_on(born, day) < program.minimum_age:
+        if born and (age := sessions.age_on(born, day)) < program.minimum_age:
             when = f"the class start date {day.isoformat()}" if cohort else "the application date"
-            reasons.append(f"under {program.minimum_age} on {when}")
+            reasons.append(Reason("minimum_age", f"under {program.minimum_age} on {when}", age,
+                                  program.minimum_age, day, "class_start" if cohort else "application"))
         return reasons
 
 
@@ -236,13 +256,15 @@ class TapChecks:
         return reasons
 
     @staticmethod
-    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[str]:
+    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[Reason]:
         reasons = []
         if values["grade"] not in (11, 12):
-            reasons.append(f"grade {values['grade']}: the program is for juniors and seniors (11, 12)")
+            reasons.append(Reason("grade", f"grade {values['grade']}: the program is for juniors "
+                                  "and seniors (11, 12)", values["grade"], [11, 12]))
         school = match_school(values["school"], program.schools)
         if school is None and program.schools:
-            reasons.append("not a Torrance Unified high school")
+            reasons.append(Reason("school", "not a Torrance Unified high school", values["school"],
+                                  list(program.schools)))
         elif school:
             values["school"] = school
         return reasons
@@ -275,24 +297,34 @@ class VscChecks:
         return reasons
 
     @staticmethod
-    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[str]:
+    def eligibility(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[Reason]:
         rules = program.vsc
         assert rules is not None
         reasons = []
         zip_code = values.get("zip")
-        city = (values.get("city") or "").strip().casefold()
+        city = (values.get("city") or "").strip()
+        home = config.department.city
         if config.department.zip_codes and zip_code and zip_code not in config.department.zip_codes:
-            reasons.append(f"ZIP {zip_code} is outside {config.department.city} city limits")
-        elif city and city != config.department.city.casefold() and not zip_code:
-            reasons.append(f"the address is not in {config.department.city}")
+            reasons.append(Reason("zip_code", f"ZIP {zip_code} is outside {home} city limits",
+                                  zip_code, home))
+        elif city and city.casefold() != home.casefold() and not zip_code:
+            reasons.append(Reason("city", f"the address is not in {home}", city, home))
         leave, back = values["leave_date"], values["return_date"]
         notice = dt.datetime.combine(leave, dt.time()) - values["submitted_at"]
         if notice < dt.timedelta(hours=rules.advance_notice_hours):
-            reasons.append(f"less than {rules.advance_notice_hours} hours' notice before leaving")
+            reasons.append(Reason(
+                "advance_notice", f"less than {rules.advance_notice_hours} hours' notice before "
+                "leaving", notice // dt.timedelta(hours=1), rules.advance_notice_hours, leave))
         days = (back - leave).days
         if days > rules.max_days:
-            reasons.append(f"away {days} days: the longest absence checked is {rules.max_days} days")
+            reasons.append(Reason("max_days", f"away {days} days: the longest absence checked is "
+                                  f"{rules.max_days} days", days, rules.max_days, leave))
         return reasons
 
 
 RULES = {"pip": PipChecks, "tap": TapChecks, "vsc": VscChecks}
+
+
+def reasons(values: dict[str, Any], program: ProgramConfig, config: Config) -> list[Reason]:
+    """The program rules a record's normalised `values` do not meet (none: eligible)."""
+    return RULES[program.key].eligibility(dict(values), program, config)

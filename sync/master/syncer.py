@@ -309,8 +309,8 @@ def _commit(run: _Run, tmp: Path) -> None:
     store = run.store
     finished = clock.now(run.config)
     with store.transaction():
-        for key, result in run.results.items():
-            save_program(store, key, result, run.started, finished)
+        for key in [k for k in run.config.programs if k in run.results]:  # the Sync Log's order
+            save_program(store, key, run.results[key], run.started, finished)
         assemble.save_written(store, run.written)
         store.executemany("UPDATE records SET staff = ? WHERE record_id = ?",
                           ((staff, rid) for rid, staff in run.settling.staff.items()))

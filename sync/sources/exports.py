@@ -43,11 +43,15 @@ _MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")  # a valid character beyond
 _LOGGED_ROWS = 10  # rows with bad bytes logged one by one; Needs Review lists them all
 
 
-def read_export(path: Path) -> Table:
-    """The export at `path` as a Table; a missing or unreadable file is a SourceError."""
+def read_export(path: Path, setting: str = "") -> Table:
+    """The export at `path` as a Table; a missing or unreadable file is a SourceError, which
+    names the configuration `setting` that names the file (like "programs.pip.source.file
+    in config/programs.toml")."""
     suffix = path.suffix.lower()
     if not path.exists():
-        raise SourceError(f"{path}: export file not found")
+        raise SourceError(f"{path}: export file not found" + (
+            f" ({setting}): put the form's responses there, or correct the path"
+            if setting else ""))
     if suffix == ".csv":
         table = _read_csv(path)
     elif suffix == ".xlsx":

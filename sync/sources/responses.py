@@ -102,6 +102,11 @@ def read_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = No
             if isinstance(table, Table)}  # without keep_going, a failure raises
 
 
+def export_setting(config: Config, key: str) -> str:
+    """Where the configuration names program `key`'s export file, for an error message."""
+    return f"programs.{key}.source.file in {config.path}"
+
+
 def iter_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = None,
                 keep_going: bool = False) -> Iterator[tuple[str, Table | SourceError]]:
     """(program key, source table) in the order of `keys`, each source read when its turn
@@ -119,7 +124,7 @@ def iter_tables(config: Config, keys: Iterable[str], *, cache: Cache | None = No
     try:
         for key, source in sources.items():
             if source.file is not None:
-                yield key, _export(source.file, keep_going)
+                yield key, _export(source.file, export_setting(config, key), keep_going)
             elif source.form is not None:
                 yield key, read.get(source.form) or failed_forms[source.form]
             else:
@@ -162,9 +167,9 @@ def _forms(config: Config, sources: dict[str, Source], cache: Cache | None,
         return {}, dict.fromkeys(forms, err)
 
 
-def _export(path: Path, keep_going: bool) -> Table | SourceError:
+def _export(path: Path, setting: str, keep_going: bool) -> Table | SourceError:
     try:
-        return read_export(path)
+        return read_export(path, setting)
     except SourceError as err:
         if not keep_going:
             raise

@@ -8,6 +8,7 @@ number before a line is written, whatever logged it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import logging.handlers
 import os
@@ -93,9 +94,22 @@ class _OwnerOnlyHandler(logging.handlers.RotatingFileHandler):
         return super()._open()
 
 
-def attach(output: Path, level: int = logging.INFO,
-           logger: logging.Logger | None = None) -> logging.Handler:
-    """Start writing `logger` (default: the root logger) to the output folder's log file.
+class _ZoneFormatter(logging.Formatter):
+    """Log lines stamped in `zone` (the department's, as the Sync Log is), not the server's."""
+
+    def __init__(self, zone: dt.tzinfo | None):
+        super().__init__(FORMAT)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        when = dt.datetime.fromtimestamp(record.created, self.zone or dt.UTC)
+        return (when if self.zone else when.astimezone()).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def attach(output: Path, level: int = logging.INFO, logger: logging.Logger | None = None,
+           zone: dt.tzinfo | None = None) -> logging.Handler:
+    """Start writing `logger` (default: the root logger) to the output folder's log file,
+    its lines stamped in `zone` (the department's; default: the server's).
 
     The folder is created owner-only. Returns the handler, for `detach`.
     """
@@ -109,7 +123,7 @@ def attach(output: Path, level: int = logging.INFO,
         raise SyncError(f"{where}: the output folder cannot be written ({err.strerror or err}); "
                         "give the account that runs the toolkit write access to it, or set "
                         "[output] folder to another place") from None
-    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(_ZoneFormatter(zone))
     handler.setLevel(level)
     handler.addFilter(PersonalDataFilter())
     target = logger if logger is not None else logging.getLogger()

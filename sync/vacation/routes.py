@@ -140,7 +140,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
                 sheets = day_sheets(plan, config.department.name, recorded, config.department.station,
                                 config.department.state, config.department.city)
                 write_workbook(path, sheets,
-                               scratch=scratch.folder(config.output))
+                               scratch=scratch.folder(config.output), if_changed=True)
             except HeldError:  # open in Excel: the other days are written all the same
                 held.append(path)
                 continue

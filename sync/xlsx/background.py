@@ -37,6 +37,8 @@ _LENGTH = struct.Struct("<Q")  # each message: its length, then the pickled mess
 class BackgroundBook:
     """A `Book` whose cells are written by a worker process."""
 
+    unchanged = False  # as `Book.unchanged`
+
     def __init__(self, tmp: Path, path: Path):
         self.path = path
         self.helper_peak_kb = 0

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,27 +28,52 @@ log = logging.getLogger(__name__)
 
 def write_workbook(path: Path, sheets: Iterable[Sheet], backups: int = 0,
                    before_replace: Callable[[Path], None] | None = None,
-                   scratch: Path | None = None) -> None:
+                   scratch: Path | None = None, if_changed: bool = False) -> bool:
     """Write `sheets` to `path` atomically (owner-only), keeping `backups` older versions.
 
     `before_replace(tmp)` runs once the new file is complete and before it replaces the old
     one (the sync records the new file's digest there); if it raises, nothing is replaced.
     Temporary files go in `scratch` (the output folder's private one, `sync.state.scratch`).
+    With `if_changed`, a workbook whose content is the file's already (`same_content`) is
+    neither written nor backed up. Returns whether `path` was written.
     """
-    with saving(path, backups, before_replace, scratch=scratch) as book:
+    with saving(path, backups, before_replace, scratch=scratch, if_changed=if_changed) as book:
         for sheet in sheets:
             book.add(sheet)
+    return not book.unchanged
+
+
+# Parts of a workbook that change with every save whatever it holds: the creation time.
+_VOLATILE_PARTS = frozenset({"docProps/core.xml"})
+
+
+def same_content(new: Path, old: Path) -> bool:
+    """Whether the workbooks `new` and `old` hold the same sheets, styles and settings: every
+    part of the .xlsx file but its creation time, compared uncompressed (the zip's own bytes
+    carry timestamps). False when `old` is missing or not a workbook this could read."""
+    try:
+        with zipfile.ZipFile(old) as a, zipfile.ZipFile(new) as b:
+            names = set(a.namelist())
+            if names != set(b.namelist()):
+                return False
+            return all(a.read(n) == b.read(n) for n in sorted(names - _VOLATILE_PARTS))
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 @contextmanager
 def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] | None = None,
-           background: bool = False, scratch: Path | None = None) -> Iterator[Book]:
+           background: bool = False, scratch: Path | None = None,
+           if_changed: bool = False) -> Iterator[Book]:
     """A `Book` whose sheets, once the block ends without error, replace `path` atomically
     (owner-only, `backups` older versions kept); `before_replace(tmp)` runs just before.
     With `background`, a second process writes the cells (see sync.xlsx.background). The temporary
-    files go in `scratch` (default: beside `path`), on the same disk as `path`."""
+    files go in `scratch` (default: beside `path`), on the same disk as `path`. With
+    `if_changed`, a book that holds what `path` holds already leaves it (and its backups) as
+    they are, and its `unchanged` is True."""
     path = Path(path)
-    files.refuse_if_open(path)
+    if not if_changed:  # else only once it is known to change: an open file is fine as it is
+        files.refuse_if_open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     where = scratch if scratch is not None else path.parent
     try:
@@ -70,6 +96,12 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
         kept = None
         try:
             book.close()
+            if if_changed and same_content(tmp, path):
+                book.unchanged = True
+                log.info("%s: unchanged, left as it was", path.name)
+                return
+            if if_changed:
+                files.refuse_if_open(path)
             with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
                 os.fsync(fh.fileno())
             if before_replace is not None:

@@ -359,6 +359,7 @@ class Book:
     ready (rows may still be coming), then `saving` closes and saves it."""
 
     helper_peak_kb = 0  # memory of a helper process, if any (see sync.xlsx.background)
+    unchanged = False  # set by `saving(if_changed=True)` when the file held this already
 
     def __init__(self, tmp: Path, path: Path):
         self.tmp, self.path = tmp, path
