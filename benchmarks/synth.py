@@ -154,6 +154,7 @@ class Generator:
         self.semesters = schedule(self.today, 1, (2, 9), (1, 2), past)
         self.rows: dict[str, list[list[Any]]] = {k: [] for k in SHARES}
         self.people: dict[str, list[dict[str, Any]]] = {k: [] for k in SHARES}
+        self.who: dict[str, list[int]] = {k: [] for k in SHARES}  # each row's person, by number
         self.serial = 0
 
     # -- public ------------------------------------------------------------------------------
@@ -210,7 +211,9 @@ class Generator:
             person = self._again(key, dict(rng.choice(pool)))
         else:
             person = getattr(self, f"_new_{key}")(when)
+            person["who"] = len(people)
             people.append(person)
+        self.who[key].append(person["who"])
         row = getattr(self, f"_{key}_row")(person, when, session)
         if REPEAT_RATE <= roll < REPEAT_RATE + BAD_RATE:
             self._spoil(key, row)

@@ -200,7 +200,8 @@ def _step_sync(config: Config, state: dict[str, Any]) -> StepResult:
 
 
 def _step_rosters(config: Config, state: dict[str, Any]) -> StepResult:
-    from sync.classes.rosters import CLASS_KEYS, write_rosters
+    from sync.classes.rosters import write_rosters
+    from sync.classes.seating import CLASS_KEYS
 
     if not any(k in config.programs for k in CLASS_KEYS):
         raise Skip("no class program (pip, tap) is configured")

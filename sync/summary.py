@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.classes import attendance, rosters
+from sync.classes import attendance, seating
 from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.master import stale
@@ -122,11 +122,11 @@ def figures(store: Store, config: Config, today: dt.date,
         for monday, by_key in out.weeks:
             by_key[key] = sum(1 for d in firsts if monday <= d < monday + dt.timedelta(weeks=1))
         waitlisted = None
-        if key in rosters.CLASS_KEYS and program.cohorts:
+        if key in seating.CLASS_KEYS and program.cohorts:
             waitlisted = 0
-            groups, _ = rosters.members(program, records)
+            groups, _ = seating.members(program, records)
             for session in sorted(program.cohorts, key=lambda s: s.start):
-                roster = rosters.assign(program, session, groups.get(session.id, []))
+                roster = seating.assign(program, session, groups.get(session.id, []))
                 waitlisted += len(roster.waitlist)
                 seated = [p.applicant.record_id for p in roster.seated]
                 held, recorded, rate = _attendance(store, key, session.id, roster.dates, seated,

@@ -26,7 +26,8 @@ def _sheet(n: int) -> Sheet:
         for i in range(n):
             yield [f"R-{i:05d}", dt.datetime(2020, 3, 1, 10, 0) + dt.timedelta(hours=i),
                    dt.date(2020, 1, 1) + dt.timedelta(days=i % 300), i * 1.5, i % 3 == 0,
-                   "=HYPERLINK(\"x\")" if i == 5 else f"note\nline {i}", None, Formula(f"=A{i + 2}")]
+                   "=HYPERLINK(\"x\")" if i == 5 else f"note\nline {i}", None,
+                   Formula(f"=A{i + 2}", f"R-{i:05d}")]
     columns = [Column("ID"), Column("When", "datetime"), Column("Day", "date"), Column("N", "number"),
                Column("Flag"), Column("Note", wrap=True), Column("Empty"), Column("Formula")]
     return Sheet("Data", columns, rows(), row_fill=lambda r: "red" if int(r[0][2:]) % 7 == 0 else None)

@@ -234,7 +234,7 @@ def test_master_shows_when_each_confirmation_went(plain):
     shown = {r[0]: r[column] for r in rows[1:]}
     today = dt.datetime.now(site.config().department.timezone).date().isoformat()
     assert shown["PIP-00001"].startswith(f"pip-accepted {today} ")
-    assert shown["PIP-00003"] is None  # no address: nothing went
+    assert shown["PIP-00003"] == confirmations.NONE_SENT  # no address: nothing went
 
 
 def test_limit_caps_each_run(plain):

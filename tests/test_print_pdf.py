@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import column_index_from_string
 
 from sync import config as config_mod
 from sync import summary
@@ -105,7 +106,8 @@ class Intent:
     title: str
     landscape: bool
     tall: int  # at most this many pages tall; 0: any number
-    ends: tuple[set[str], set[str]]  # the words of the first and last column heading
+    ends: tuple[set[str], set[str]]  # the words of the first and last column heading (of the
+    # first only, on a sheet printed over pages side by side with its first columns repeated)
     header: set[str]  # the words of the page header's centre
 
 
@@ -114,17 +116,21 @@ def _intents(path: Path) -> list[Intent]:
     out = []
     for ws in wb.worksheets:
         props = ws.sheet_properties.pageSetUpPr
-        if not (props and props.fitToPage and (ws.page_setup.fitToWidth or 1) == 1):
+        if not (props and props.fitToPage):
             continue  # no print setup: LibreOffice's defaults, nothing intended
+        wide = int(ws.page_setup.fitToWidth or 1)  # > 1: pages side by side, first columns repeated
         rows = list(ws.iter_rows(values_only=True))
         if ws.print_title_rows:
             header = rows[int(re.match(r"\$?(\d+)", ws.print_title_rows).group(1)) - 1]
         else:
             header = next(r for r in rows if sum(v is not None for v in r) >= 2)
+        if ws.print_area:  # only these columns are printed
+            last = re.search(r"!\$?[A-Z]+\$?\d+:\$?([A-Z]+)", ws.print_area).group(1)
+            header = header[:column_index_from_string(last)]
         names = [str(v) for v in header if v is not None and len(str(v)) >= 3]
         out.append(Intent(ws.title, ws.page_setup.orientation == "landscape",
                           int(ws.page_setup.fitToHeight or 0),
-                          (set(names[0].split()), set(names[-1].split())),
+                          (set(names[0].split()), set(names[-1 if wide == 1 else 0].split())),
                           set((ws.oddHeader.center.text or "").split())))
     wb.close()
     return out
@@ -175,7 +181,8 @@ def test_roster_workbook_prints_every_sheet_whole_width(printed):
 def test_master_summary_is_the_first_page_with_its_charts(printed):
     doc = printed["master"]
     pages = _check_widths(doc)
-    assert pages == {"Summary": 1}
+    assert pages == {"Summary": 1, "Check Log": 1, "Needs Review": 1, "Possible Duplicates": 1,
+                     "Sync Log": 1}
     first = doc.pages[0]
     assert "community programs at a glance" in first
     assert "Programs at a glance" not in " ".join(doc.pages[1:])

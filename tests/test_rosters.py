@@ -8,9 +8,10 @@ import datetime as dt
 import pytest
 from openpyxl import load_workbook
 
-from sync.classes import rosters
+from sync.classes import seating
 from sync.classes import sessions as classes
-from sync.classes.rosters import Applicant, assign, write_rosters
+from sync.classes.rosters import write_rosters
+from sync.classes.seating import Applicant, assign
 from sync.cli import main
 from sync.master.syncer import sync
 from tests.conftest import soffice_to_pdf
@@ -231,23 +232,27 @@ def test_sign_in_and_attendance_sheets_carry_print_settings(site):
         ws = wb[title]
         assert ws.page_setup.orientation == "landscape", title
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True, title
-        assert (ws.page_setup.fitToWidth or 1) == 1, title  # absent means 1 (ECMA-376)
+        wide = 2 if title == "Attendance" else 1  # twelve dates: two pages side by side
+        assert (ws.page_setup.fitToWidth or 1) == wide, title  # absent means 1 (ECMA-376)
         assert ws.page_setup.fitToHeight == 0, title
         assert ws.print_title_rows, title
         assert "Spring 2020" in (ws.oddHeader.left.text or "") + (ws.oddHeader.center.text or "")
         assert "&P" in ws.oddFooter.center.text
         assert "&N" in ws.oddFooter.center.text
     sign_in = wb[sign_ins[0]]
-    assert sign_in.print_title_rows == "$1:$1"
+    rows = [list(r) for r in sign_in.iter_rows(values_only=True)]
+    top = next(i for i, r in enumerate(rows) if r[0] == "#")  # the title lines above it
+    assert sign_in.print_title_rows == f"${top + 1}:${top + 1}"
     assert sign_in.oddHeader.center.text == "Sign-in: Thursday, March 5, 2020"
     assert sign_in.oddHeader.left.text == "Partners in Policing: Spring 2020"
-    assert sign_in.oddHeader.right.text.startswith("6:00-8:00 p.m.")
-    assert [c.value for c in sign_in[1]] == ["#", "Name", "Signature", "Time in"]
-    assert [r[1] for r in sign_in.iter_rows(min_row=2, values_only=True)] == [
-        "Jones, Bob", "Lee, Cy", "Smith, Ann"]
-    assert sign_in.row_dimensions[2].height == pytest.approx(26, abs=0.5)  # whole pixels in the file
-    assert sign_in["C2"].border.left.style == "thin"
+    assert sign_in.oddHeader.right.text == "6:00-8:00 p.m."
+    assert rows[0][0] == "Sign-in: Thursday, March 5, 2020, 6:00-8:00 p.m."
+    assert rows[top] == ["#", "Name", "Signature", "Time in"]
+    assert [r[1] for r in rows[top + 1:]] == ["Jones, Bob", "Lee, Cy", "Smith, Ann"]
+    assert sign_in.row_dimensions[top + 2].height == pytest.approx(26, abs=0.5)  # whole pixels
+    assert sign_in[f"C{top + 2}"].border.left.style == "thin"
     assert wb["Attendance"].print_title_rows == "$3:$3"
+    assert wb["Attendance"].print_title_cols == "$A:$B"  # Record ID and Name on both pages
 
 
 def test_example_tap_roster_groups_students_by_school(example_site, tmp_path):
@@ -299,7 +304,7 @@ def test_rosters_command_refuses_vacation_checks(site, capsys):
 def test_rosters_without_a_sync_say_so(site):
     summary = write_rosters(site.config())
     assert any("no records yet: run `tpd-programs sync` first" in w for w in summary.warnings)
-    assert rosters.CLASS_KEYS == {"pip": "cohorts", "tap": "semesters"}
+    assert seating.CLASS_KEYS == {"pip": "cohorts", "tap": "semesters"}
 
 
 def test_a_corrected_answer_keeps_the_applicants_place_in_the_queue(site):

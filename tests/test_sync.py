@@ -44,7 +44,7 @@ def test_first_sync_writes_every_sheet_with_real_types(site):
     ann = rows_by_id(site.master)["PIP-00001"]
     assert ann["First name"] == "Ann" and ann["Phone"] == "+13105550101"
     assert ann["Date of birth"].year == 1980 and ann["First submitted"].hour == 10
-    assert ann["Status"] == "New" and ann["Cohort"] == "2020-spring"
+    assert ann["Status"] == "New" and ann["Assigned cohort"] == "2020-spring"
     wb = load_workbook(site.master)
     ws = wb[PIP]
     assert ws.freeze_panes == "B2" and ws.auto_filter.ref
@@ -145,7 +145,7 @@ def test_deleted_source_rows_keep_record_ids_and_the_record(site):
     site.write_pip(site.pip_rows[1:])  # staff deleted Ann's row from the response sheet
     summary = syncer.sync(site.config())
     records = rows_by_id(site.master)
-    assert records["PIP-00001"]["Source row"] == "Missing from source"
+    assert records["PIP-00001"]["Source rows"] == "Missing from source: pip:2"
     assert records["PIP-00002"]["First name"] == "Bob" and records["PIP-00003"]["First name"] == "Cy"
     assert summary.counts["pip"]["missing"] == 1
 

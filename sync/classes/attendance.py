@@ -29,7 +29,7 @@ from sync.master.hooks import Feature
 from sync.state import filenames
 from sync.state.store import Store
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
-from sync.xlsx.sheet import Column, Formula, PrintSetup, Sheet, column_letter
+from sync.xlsx.sheet import Column
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ FOLDER = "rosters"
 SHEET = "Attendance"
 RECORD_ID = "Record ID"
 PRESENT_MARKS = ("✓", "✔", "X")  # what counts as present (case does not matter)
-ATTENDED = "Sessions attended"
 ELIGIBLE = {p.key: p.classes.eligible for p in PROGRAMS.values() if p.classes}
 CLASS_COLUMN = {p.key: p.classes.column for p in PROGRAMS.values() if p.classes}  # computed
 _PRESENT = {m.casefold() for m in PRESENT_MARKS}
@@ -68,10 +67,12 @@ def member_class(program: ProgramConfig, data: dict[str, Any],
     """The class a record belongs to, and the override staff typed when it names no class.
 
     Staff's "Cohort override"/"Semester override" wins, then a class staff typed over the
-    master's computed column, then the class the master computed from the first submission.
+    master's computed column (under its header now or its former one, "Cohort"/"Semester"),
+    then the class the master computed from the first submission.
     """
     unknown = None
-    for column in (layout.OVERRIDE[program.key], CLASS_COLUMN[program.key]):
+    former = PROGRAMS[program.key].classes.former  # typed before the column was renamed
+    for column in (layout.OVERRIDE[program.key], CLASS_COLUMN[program.key], former):
         wanted = staff.get(column)
         if wanted in (None, ""):
             continue
@@ -81,83 +82,6 @@ def member_class(program: ProgramConfig, data: dict[str, Any],
         unknown = unknown or str(wanted)
     class_id = sessions.assigned_class(program, data)
     return next((s for s in program.cohorts if s.id == class_id), None), unknown
-
-
-# -- the sheet -------------------------------------------------------------------------------
-
-
-def sheet(program_key: str, session: Session, dates: Sequence[dt.date], leading: Sequence[Column],
-          people: Sequence[tuple[str, Sequence[Any]]], class_marks: dict[str, dict[dt.date, str]],
-          print_setup: PrintSetup | None = None) -> Sheet:
-    """The Attendance sheet: Record ID, the `leading` columns (name, status...), one box per
-    session date, then the total and eligibility formulas, and a Present row per date."""
-    head = 1 + len(leading)
-    columns = [Column(RECORD_ID, width=11), *leading]
-    boxes = PRESENT_MARKS[::2]  # the dropdown offers ✓ and X
-    columns += [Column(day.isoformat(), "checkbox", 11, choices=boxes) for day in dates]
-    columns += [Column("Attended", "int", 10), Column(ELIGIBLE[program_key], width=12)]
-    preamble = [
-        [f"{session.name}: attendance"],
-        [f"Tick {PRESENT_MARKS[0]} (or type X) in each box for a person present. The next sync "
-         "copies the ticks into the master workbook. Do not change the Record ID column."],
-    ]
-    first_row = len(preamble) + 2
-    first, last = column_letter(head + 1), column_letter(head + max(1, len(dates)))
-
-    def present(cells: str) -> Formula:
-        return Formula("=" + "+".join(f'COUNTIF({cells},"{m}")' for m in PRESENT_MARKS))
-
-    rows: list[list[Any]] = []
-    for n, (rid, values) in enumerate(people):
-        row = first_row + n
-        total = present(f"{first}{row}:{last}{row}") if dates else 0
-        mine = class_marks.get(rid, {})
-        rows.append([rid, *values, *(mine.get(day) or None for day in dates), total,
-                     Formula(f'=IF({column_letter(head + len(dates) + 1)}{row}>='
-                             f'{session.graduation_minimum},"Yes","No")')])
-    if people and dates:
-        end = first_row + len(people) - 1
-        rows.append(["", "Present", *([""] * (len(leading) - 1)),
-                     *(present(f"{column_letter(head + 1 + i)}{first_row}:"
-                               f"{column_letter(head + 1 + i)}{end}") for i in range(len(dates))),
-                     "", ""])
-    return Sheet(SHEET, columns, rows, freeze=f"{column_letter(head + 1)}{first_row}",
-                 autofilter=False, print_setup=print_setup, preamble=preamble)
-
-
-def sign_in_sheets(program_name: str, session: Session, dates: Sequence[dt.date],
-                   leading: Sequence[Column], people: Sequence[Sequence[Any]]) -> list[Sheet]:
-    """One printable sign-in sheet per session night: #, the `leading` columns (name...), a
-    wide signature box and a time-in box; the night's date in the page header."""
-    columns = [Column("#", "int", 5), *leading, Column("Signature", "checkbox", 48),
-               Column("Time in", "checkbox", 12)]
-    rows = [[i, *values, None, None] for i, values in enumerate(people, 1)]
-    where = f"{hours(session)}, {session.location}" if session.location else hours(session)
-    return [Sheet(f"Sign-in {day.isoformat()}", columns, rows, autofilter=False, row_height=26,
-                  print_setup=PrintSetup(header_left=f"{program_name}: {session.name}",
-                                         header_center=f"Sign-in: {long_date(day)}",
-                                         header_right=where[:120]))
-            for day in dates]
-
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def _clock(t: dt.time) -> str:
-    return f"{t.hour % 12 or 12}:{t.minute:02d}"
-
-
-def hours(session: Session) -> str:
-    """The class hours as staff write them: "6:00-8:00 p.m."."""
-    start, end = session.start_time, session.end_time
-    half = lambda t: "a.m." if t.hour < 12 else "p.m."  # noqa: E731
-    if half(start) == half(end):
-        return f"{_clock(start)}-{_clock(end)} {half(end)}"
-    return f"{_clock(start)} {half(start)}-{_clock(end)} {half(end)}"
-
-
-def long_date(day: dt.date) -> str:
-    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 
 # -- reading a sheet -------------------------------------------------------------------------
@@ -347,7 +271,8 @@ def remember(store: Store, config: Config, program_key: str, class_id: str,
 def tool_columns(store: Store, config: Config, key: str,
                  records: dict[str, dict[str, Any]]) -> list[layout.ToolColumn]:
     """"Sessions attended" and "Graduation eligible"/"Credit eligible" for everyone on a
-    class's attendance sheet (or with marks in it), from the class's graduation minimum."""
+    class's attendance sheet (or with marks in it), from the class's graduation minimum;
+    none while no class of the program has an attendance sheet (they would be empty)."""
     program = config.programs[key]
     if key not in ELIGIBLE or not program.cohorts:
         return []
@@ -368,7 +293,9 @@ def tool_columns(store: Store, config: Config, key: str,
         n = sum(is_present(m) for m in class_marks.get(rid, {}).values())
         attended[rid] = n
         eligible[rid] = "Yes" if n >= session.graduation_minimum else "No"
-    return [layout.ToolColumn(Column(ATTENDED, "int", 11), attended),
+    if not attended:
+        return []
+    return [layout.ToolColumn(Column(PROGRAMS[key].classes.attended, "int", 11), attended),
             layout.ToolColumn(Column(ELIGIBLE[key], width=12), eligible)]
 
 

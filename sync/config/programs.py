@@ -23,9 +23,17 @@ class Classes:
     """How a program run as classes (PIP cohorts, TAP semesters) names them."""
 
     config_key: str  # the configuration's list of classes: programs.<key>.<config_key>
-    column: str  # the master's computed class column
+    column: str  # the master's computed class column (its id), apart from the form's answer
     override: str  # the master's staff column that puts a record in another class
     eligible: str  # the attendance column saying whether the minimum was met
+    attended: str = "Sessions attended"  # the attendance column counting the sessions attended
+    former: str = ""  # `column`'s earlier header: a class staff typed under it still counts
+
+    @property
+    def computed(self) -> frozenset[str]:
+        """The master's columns the classes compute (the attendance ones only once a class
+        has a roll): never columns staff added, even on a sheet that lacks them."""
+        return frozenset({self.column, self.eligible, self.attended})
 
 
 @dataclass(frozen=True)
@@ -87,14 +95,15 @@ PIP = Program(
         _f("emergency_contact_name", "Emergency contact"),
         _f("emergency_contact_phone", "Emergency contact phone", "phone"),
         _f("background_check_consent", "Background check consent", "bool"),
-        _f("cohort", "Cohort"),
+        _f("cohort", "Cohort requested"),
         _f("how_heard", "How they heard"),
     ),
     statuses=("New", "Accepted", "Waitlisted", "Declined", "Withdrawn", "Graduated"),
     templates=(("Accepted", "pip-accepted"), ("Waitlisted", "pip-waitlisted"),
                ("Ineligible", "pip-ineligible")),
     recipients=(Recipient("to", ("first_name", "last_name"), "email"),),
-    classes=Classes("cohorts", "Cohort", "Cohort override", "Graduation eligible"),
+    classes=Classes("cohorts", "Assigned cohort", "Cohort override", "Graduation eligible",
+                    former="Cohort"),
 )
 
 TAP = Program(
@@ -110,7 +119,7 @@ TAP = Program(
         _f("student_id", "Student ID"),
         _f("grade", "Grade", "int", True),
         _f("school", "School", required=True),
-        _f("semester", "Semester"),
+        _f("semester", "Semester requested"),
         _f("date_of_birth", "Date of birth", "date"),
         _f("student_email", "Student email", "email"),
         _f("student_phone", "Student phone", "phone"),
@@ -124,7 +133,8 @@ TAP = Program(
     recipients=(Recipient("to", ("student_first_name", "student_last_name"), "student_email"),
                 Recipient("to", ("guardian_name",), "guardian_email"),
                 Recipient("cc", ("counselor_name",), "counselor_email")),
-    classes=Classes("semesters", "Semester", "Semester override", "Credit eligible"),
+    classes=Classes("semesters", "Assigned semester", "Semester override", "Credit eligible",
+                    former="Semester"),
 )
 
 VSC = Program(

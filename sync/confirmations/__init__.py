@@ -240,6 +240,7 @@ def resolve(config: Config, record_id: str, outcome: str) -> int:
     return len(rows)
 
 
+NONE_SENT = "none sent"  # the master's "Confirmation sent" cell of a record with no message yet
 REPLY_SHOWN = 200  # characters of a server's reply shown in the master
 # an entry of the master's column that says a message went ("pip-accepted 2020-03-05 10:00")
 # or may have gone ("pip-accepted possibly sent"), as `sent_column` writes them
@@ -302,7 +303,7 @@ def sent_column(store: Store, key: str, records: dict[str, Any]) -> layout.ToolC
         if found is None or entry[:2] >= found[:2]:
             best[target][tpl] = entry
     values = {rid: "; ".join(e[2] for e in sorted(best.get(rid, {}).values(), key=lambda e: e[1]))
-              or None for rid in records}
+              or NONE_SENT for rid in records}
     return layout.ToolColumn(layout.Column(SENT_COLUMN, width=28, wrap=True), values)
 
 

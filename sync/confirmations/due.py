@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sync.classes import attendance, rosters
+from sync.classes import attendance, seating
 from sync.classes import sessions as classes
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
@@ -55,7 +55,7 @@ def templates_for(status: str, ineligible: bool, mapping: dict[str, str]) -> lis
 def known_fields(key: str) -> set[str]:
     """What a template of program `key` may use (vacation checks have no class)."""
     known = set(PROGRAMS[key].field_names) | set(CONTEXT_KEYS)
-    return known if key in rosters.CLASS_KEYS else known - {"class", "waitlist_position"}
+    return known if key in seating.CLASS_KEYS else known - {"class", "waitlist_position"}
 
 
 def template_fields(name: str) -> set[str]:
@@ -155,12 +155,12 @@ def reasons_of(data: dict[str, Any], program: ProgramConfig,
 
 def _waitlist(program: ProgramConfig, records: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Each waiting record's place on its class's waitlist, as the roster shows it."""
-    if program.key not in rosters.CLASS_KEYS:
+    if program.key not in seating.CLASS_KEYS:
         return {}
-    by_class, _ = rosters.members(program, records)
+    by_class, _ = seating.members(program, records)
     out: dict[str, int] = {}
     for session in program.cohorts:
-        roster = rosters.assign(program, session, by_class.get(session.id, []))
+        roster = seating.assign(program, session, by_class.get(session.id, []))
         out.update({p.applicant.record_id: p.number for p in roster.waitlist})
     return out
 
@@ -233,10 +233,10 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
             if only is not None and rid != only:
                 continue
             data, staff = r["data"], r["staff"]
-            status = rosters.status_of(key, staff) or "New"
+            status = seating.status_of(key, staff) or "New"
             values = record_values(key, data, staff)
             cls = _class_context(attendance.member_class(program, data, staff)[0]
-                                 if key in rosters.CLASS_KEYS else None, config)
+                                 if key in seating.CLASS_KEYS else None, config)
             for name in templates_for(status, bool(data.get("eligibility")), mapping):
                 if only is None and _is_past(key, values, cls, today):
                     summary.counts["past"] += 1

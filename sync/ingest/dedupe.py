@@ -1,28 +1,33 @@
 """Find the same person (or the same vacation trip) among responses; near-linear by blocking.
 
-`group(program, people, ...)` returns groups of indices that are certainly one record, and
-pairs of groups that might be (for staff to decide). Candidates are only ever compared
-inside a block (same email, same phone, same birthdate + sound of the last name, same
-address, same student ID), so 50,000 responses never mean 1.25 billion comparisons.
+`group(program, people, ...)` returns groups of indices that are one record, and pairs of
+groups that might be (for staff to decide). Candidates are only ever compared inside a block
+of `sync.ingest.blocking`, whose several keys per response keep a pair together when one of
+its fields is wrong (a birthdate typo, a new email, a move), so that 50,000 responses never
+mean 1.25 billion comparisons.
 
-Merging is automatic only when certain: similar names AND a shared contact (email or phone),
-or the same student ID, or the same residence on overlapping dates asked for with a shared
-contact (email or phone). Similar names with the same birthdate or address but
-different contacts are only *possible* duplicates, and so are the same name and contact with
-different birthdates (a corrected typo, or a relative) and, for TAP, the same name, school and
-birthdate with different student IDs (a classmate knows all three).
+People (Partners in Policing, Teens and Policing) are merged automatically when certain:
+similar names AND a shared contact (email or phone), or the same student ID, or, on the
+evidence of every field together (`sync.ingest.match`), names, birthdate and address that
+agree even with different emails. Similar names with the same birthdate or address and
+different contacts that fall short of that, the same name and contact with different
+birthdates (a corrected typo, or a relative), and for TAP the same name, school and birthdate
+with different student IDs (a classmate knows all three) are only *possible* duplicates, and
+so is any pair whose score passes the lower threshold. Family members sharing an email (other
+first names) and a father and son (Jr. / Sr., another birth year) never merge.
 
 Respondents are strangers: one detail anyone can know (an address, a school) never merges on
-its own, since a merge lets the later response replace the record's answers. A stranger's
-request for someone else's home stays its own record, shown to staff as a possible duplicate,
-and the resident's request keeps its place on the route; so does one that gives the
-resident's name (it is on the mailbox) with other contacts.
+its own, since a merge lets the later response replace the record's answers. A vacation
+request is updated only by the same household: the same residence on overlapping dates with a
+shared contact (email or phone). A stranger's request for someone else's home stays its own
+record, shown to staff as a possible duplicate, and the resident's request keeps its place on
+the route; so does one that gives the resident's name (it is on the mailbox) with other contacts.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import gc
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -31,31 +36,17 @@ from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
 
-from sync.ingest import normalize
+from sync.ingest import blocking, match, normalize
+from sync.ingest.blocking import blocks
+from sync.ingest.match import Frequencies, Person
+
+__all__ = ["Frequencies", "Grouping", "Person", "blocks", "compare", "explain", "group", "judge",
+           "person", "same_name", "similar_name"]
 
 log = logging.getLogger(__name__)
 
-FULL_BLOCK = 60  # blocks up to this size compare every pair; bigger ones a sorted window
-WINDOW = 12
 MAX_PAIRS = 5  # possible duplicates listed per record
-
-
-@dataclass
-class Person:
-    """What dedupe compares, taken from one response or one stored record."""
-
-    first: str = ""
-    last: str = ""
-    dob: dt.date | None = None
-    email: str = ""
-    phone: str = ""
-    address: str = ""
-    student_id: str = ""
-    school: str = ""
-    leave: dt.date | None = None
-    back: dt.date | None = None
-    record_id: str | None = None  # known record this came from, if any
-    variants: frozenset[str] = field(default_factory=frozenset)
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -75,21 +66,40 @@ def person(program: str, values: dict[str, Any], record_id: str | None = None) -
     else:
         first, last = values.get("first_name") or "", values.get("last_name") or ""
         email, phone = values.get("email") or "", values.get("phone") or ""
-    street = values.get("street") or ""
+    street, zip_code = values.get("street") or "", values.get("zip") or ""
+    first_key, last_key, suffix = _keys(_fold(first), _fold(last))
+    house, rest, zip5 = _address_parts(street, zip_code)
     return Person(
-        first=_fold(first),
-        last=_fold(last),
-        dob=values.get("date_of_birth"),
-        email=email.casefold(),
-        phone=phone,
-        address=_address(street, values.get("zip") or ""),
+        first=_fold(first), last=_fold(last), dob=values.get("date_of_birth"),
+        email=email.casefold(), phone=phone, address=_address(street, zip_code),
         student_id="".join(str(values.get("student_id") or "").split()).casefold(),
         school=(values.get("school") or "").casefold(),
-        leave=values.get("leave_date"),
-        back=values.get("return_date"),
-        record_id=record_id,
-        variants=_variants(first),
+        leave=values.get("leave_date"), back=values.get("return_date"), record_id=record_id,
+        variants=_variants(first), first_key=first_key, last_key=last_key, suffix=suffix,
+        house=house, street=rest, zip=zip5,
     )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _keys(first: str, last: str) -> tuple[str, str, str]:
+    """(first, last, suffix): the names with letters only, a Jr./Sr./III taken off either."""
+    words = (first + " | " + last).replace(".", "").replace(",", " ").split()
+    suffix = next((w for w in words[1:] if w in _SUFFIXES), "")
+    words = [w for w in words if w not in _SUFFIXES or w is words[0]]
+    first, _, last = " ".join(words).partition("|")
+    return "".join(c for c in first if c.isalnum()), "".join(c for c in last if c.isalnum()), suffix
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _address_parts(street: str, zip_code: str) -> tuple[str, str, str]:
+    """(house number, the rest of the street, ZIP) for comparison."""
+    words = normalize.address_key(street, "").split() if street else []
+    house = words.pop(0) if words and any(c.isdigit() for c in words[0]) else ""
+    try:
+        zip5 = normalize.zip_code(zip_code)
+    except ValueError:
+        zip5 = ""
+    return house, " ".join(words), zip5
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -122,23 +132,54 @@ def _overlap(a: Person, b: Person) -> bool:
     return a.leave <= b.back and b.leave <= a.back
 
 
-def compare(program: str, a: Person, b: Person) -> tuple[str, str]:
+def compare(program: str, a: Person, b: Person,
+            freq: Frequencies = match.NO_FREQUENCIES) -> tuple[str, str]:
     """("merge" | "maybe" | "", evidence) for one pair."""
+    verdict, evidence, _score = judge(program, a, b, freq)
+    return verdict, evidence
+
+
+def judge(program: str, a: Person, b: Person,
+          freq: Frequencies = match.NO_FREQUENCIES) -> tuple[str, str, float | None]:
+    """("merge" | "maybe" | "", evidence, score in bits or None) for one pair."""
     if program == "vsc":
-        if a.address and a.address == b.address and _overlap(a, b):
-            # The address and the dates are no proof of who is asking: anyone can type them,
-            # and the name is on the mailbox. Only a shared contact (email or phone) shows
-            # that the same household asks again; a name alone is for staff to judge.
-            same = [w for w, ok in (("email", a.email and a.email == b.email),
-                                    ("phone", a.phone and a.phone == b.phone)) if ok]
-            if same:
-                return "merge", f"same residence, overlapping dates, same {' and '.join(same)}"
-            if same_name(a, b):
-                return "maybe", "same address, overlapping dates and name, different email and phone"
-            return "maybe", "same address, overlapping dates, different person"
-        if a.phone and a.phone == b.phone and same_name(a, b) and _overlap(a, b):
-            return "maybe", "same resident and phone, overlapping dates, different address"
-        return "", ""
+        return (*_vsc(a, b), None)
+    s = match.score(a, b, freq)
+    verdict, evidence = _rules(program, a, b)
+    if verdict == "merge" or (verdict == "maybe" and not match.certain(s, (a.suffix, b.suffix))):
+        return verdict, evidence, s.total
+    if match.certain(s, (a.suffix, b.suffix)):
+        return "merge", f"{MERGED_BECAUSE}{s.describe()}", s.total
+    if verdict:
+        return verdict, evidence, s.total
+    if s.total >= match.LOW:
+        return "maybe", s.describe(), s.total
+    return "", "", s.total
+
+
+MERGED_BECAUSE = "merged because they "
+
+
+def _vsc(a: Person, b: Person) -> tuple[str, str]:
+    if a.address and a.address == b.address and _overlap(a, b):
+        # The address and the dates are no proof of who is asking: anyone can type them,
+        # and the name is on the mailbox. Only a shared contact (email or phone) shows
+        # that the same household asks again; a name alone is for staff to judge.
+        same = [w for w, ok in (("email", a.email and a.email == b.email),
+                                ("phone", a.phone and a.phone == b.phone)) if ok]
+        if same:
+            return "merge", f"same residence, overlapping dates, same {' and '.join(same)}"
+        if same_name(a, b):
+            return "maybe", "same address, overlapping dates and name, different email and phone"
+        return "maybe", "same address, overlapping dates, different person"
+    if a.phone and a.phone == b.phone and same_name(a, b) and _overlap(a, b):
+        return "maybe", "same resident and phone, overlapping dates, different address"
+    return "", ""
+
+
+def _rules(program: str, a: Person, b: Person) -> tuple[str, str]:
+    """The certain merges on a shared contact or student ID, and the possible duplicates that
+    staff have always been shown, each with its own words."""
     dob_conflict = bool(a.dob and b.dob and a.dob != b.dob)
     same_dob = bool(a.dob and a.dob == b.dob)
     if program == "tap" and a.student_id and a.student_id == b.student_id:
@@ -167,46 +208,22 @@ def compare(program: str, a: Person, b: Person) -> tuple[str, str]:
     return "", ""
 
 
-# -- blocking ---------------------------------------------------------------------------------
-
-
-_phonetic = functools.lru_cache(maxsize=1 << 16)(normalize.phonetic)
-
-
-def blocks(program: str, people: Sequence[Person]) -> Iterable[list[int]]:
-    index: dict[tuple, list[int]] = defaultdict(list)
-    for i, p in enumerate(people):
-        keys: list[tuple] = []
-        if p.email:
-            keys.append(("e", p.email))
-        if p.phone:
-            keys.append(("p", p.phone))
-        if p.address:
-            keys.append(("a", p.address))
-        if p.student_id:
-            keys.append(("s", p.student_id))
-        sound = _phonetic(p.last) if p.last else ""
-        if p.dob:
-            keys.append(("d", p.dob, sound))
-        if program == "tap" and p.school:
-            keys.append(("n", p.school, sound))
-        for key in keys:
-            index[key].append(i)
-    for members in index.values():
-        if len(members) > 1:
-            yield members
-
-
-def _pairs(members: list[int], people: Sequence[Person]) -> Iterable[tuple[int, int]]:
-    if len(members) <= FULL_BLOCK:
-        for x, i in enumerate(members):
-            for j in members[x + 1:]:
-                yield i, j
-        return
-    ordered = sorted(members, key=lambda k: (people[k].last, people[k].first))
-    for x, i in enumerate(ordered):
-        for j in ordered[x + 1:x + 1 + WINDOW]:
-            yield i, j
+def explain(program: str, people: Sequence[Person], members: Sequence[int],
+            freq: Frequencies = match.NO_FREQUENCIES) -> list[tuple[int, int, str, float]]:
+    """The automatic merges in one record that rest on the score alone, for staff to undo:
+    (later member, the earlier one it matched best, evidence, score) for each member (oldest
+    first in `members`) that no earlier member shares a contact or student ID with."""
+    out = []
+    for x, i in enumerate(members[1:], 1):
+        earlier = members[max(0, x - 10):x]
+        judged = [(judge(program, people[i], people[j], freq), j) for j in earlier]
+        if not judged or any(v == "merge" and not e.startswith(MERGED_BECAUSE)
+                             for (v, e, _s), _j in judged):
+            continue
+        (verdict, evidence, score), j = max(judged, key=lambda t: (t[0][0] == "merge", t[0][2] or 0))
+        if verdict == "merge":
+            out.append((i, j, evidence, round(score or 0, 1)))
+    return out
 
 
 # -- grouping ---------------------------------------------------------------------------------
@@ -223,11 +240,15 @@ class _Groups:
             i = self.parent[i]
         return i
 
+    def apart(self, a: int, b: int, apart: set[frozenset[str]]) -> bool:
+        return bool(apart) and any(frozenset((x, y)) in apart
+                                   for x in self.ids[a] for y in self.ids[b])
+
     def union(self, i: int, j: int, apart: set[frozenset[str]]) -> bool:
         a, b = self.find(i), self.find(j)
         if a == b:
             return True
-        if apart and any(frozenset((x, y)) in apart for x in self.ids[a] for y in self.ids[b]):
+        if self.apart(a, b, apart):
             return False
         self.parent[b] = a
         self.ids[a] |= self.ids[b]
@@ -238,16 +259,41 @@ class _Groups:
 class Grouping:
     groups: list[list[int]]  # indices into people, each group one record
     maybe: list[tuple[int, int, str]]  # (index in group A, index in group B, evidence)
+    scores: list[float | None] = field(default_factory=list)  # each maybe pair's score
+    freq: Frequencies = field(default_factory=Frequencies)  # how common each name is
+
+
+def frequencies(people: Sequence[Person]) -> Frequencies:
+    return Frequencies((p.first_key for p in people), (p.last_key for p in people))
 
 
 def group(program: str, people: Sequence[Person], merge: Iterable[tuple[str, str]] = (),
-          apart: Iterable[tuple[str, str]] = ()) -> Grouping:
+          apart: Iterable[tuple[str, str]] = (), split: Iterable[tuple[int, str]] = ()) -> Grouping:
     """Group people: same known record, staff "Merge" decisions, then certain matches.
 
-    `merge` and `apart` are staff decisions between record IDs ("Merge" / "Not duplicate").
+    `merge` and `apart` are staff decisions between record IDs ("Merge" / "Not duplicate");
+    `split`: (index of a person, record ID it was split from by staff), never joined again.
+
+    Python's cycle collector is paused meanwhile: blocking makes about ten small tuples per
+    response, none in a cycle, and each collection would walk every live object again (at
+    50,000 responses, 60% of the time, and growing faster than the responses).
     """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _group(program, people, merge, apart, split)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _group(program: str, people: Sequence[Person], merge: Iterable[tuple[str, str]],
+           apart: Iterable[tuple[str, str]], split: Iterable[tuple[int, str]]) -> Grouping:
     apart_set = {frozenset(p) for p in apart}
     g = _Groups(people)
+    for i, rid in split:
+        g.ids[i].add(f"#{i}")
+        apart_set.add(frozenset((rid, f"#{i}")))
     by_id: dict[str, int] = {}
     for i, p in enumerate(people):
         if p.record_id:
@@ -255,34 +301,45 @@ def group(program: str, people: Sequence[Person], merge: Iterable[tuple[str, str
     for a, b in merge:
         if a in by_id and b in by_id:
             g.union(by_id[a], by_id[b], set())
-    maybe: dict[frozenset[int], tuple[int, int, str]] = {}
-    for members in blocks(program, people):
-        for i, j in _pairs(members, people):
-            if g.find(i) == g.find(j):
+    freq = frequencies(people) if program != "vsc" else Frequencies()
+    maybe: dict[frozenset[int], tuple[int, int, str, float | None]] = {}
+    seen: set[int] = set()
+    n = len(people)
+    for members, window in blocks(program, people):
+        for i, j in blocking.pairs(members, window):
+            pair = i * n + j if i < j else j * n + i
+            if pair in seen or g.find(i) == g.find(j):
                 continue
-            verdict, evidence = compare(program, people[i], people[j])
+            seen.add(pair)
+            verdict, evidence, score = judge(program, people[i], people[j], freq)
             if verdict == "merge" and g.union(i, j, apart_set):
                 continue
             if verdict:
-                maybe.setdefault(frozenset((i, j)), (i, j, evidence))
+                maybe.setdefault(frozenset((i, j)), (i, j, evidence, score))
     groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(people)):
+    for i in range(n):
         groups[g.find(i)].append(i)
+    pairs = _listed(g, maybe.values(), apart_set)
+    return Grouping(list(groups.values()), [(i, j, e) for i, j, e, _s in pairs],
+                    [s for _i, _j, _e, s in pairs], freq)
+
+
+def _listed(g: _Groups, maybe: Iterable[tuple[int, int, str, float | None]],
+            apart: set[frozenset[str]]) -> list[tuple[int, int, str, float | None]]:
+    """The possible pairs between groups, strongest first within each, at most `MAX_PAIRS`
+    for a group: a record alike to many others shows staff the likeliest few, not all."""
     seen: set[frozenset[int]] = set()
     per_group: dict[int, int] = defaultdict(int)
     pairs = []
-    for i, j, evidence in maybe.values():
+    for i, j, evidence, score in sorted(maybe, key=lambda m: -(m[3] or 0)):
         a, b = g.find(i), g.find(j)
         key = frozenset((a, b))
-        if a == b or key in seen:
+        if a == b or key in seen or g.apart(a, b, apart):
             continue
         if per_group[a] >= MAX_PAIRS or per_group[b] >= MAX_PAIRS:
-            continue  # a record alike to many others: show staff the first few, not all
+            continue
         per_group[a] += 1
         per_group[b] += 1
-        ids_a, ids_b = g.ids[a], g.ids[b]
-        if any(frozenset((x, y)) in apart_set for x in ids_a for y in ids_b):
-            continue
         seen.add(key)
-        pairs.append((i, j, evidence))
-    return Grouping(list(groups.values()), pairs)
+        pairs.append((i, j, evidence, score))
+    return sorted(pairs, key=lambda m: (min(m[0], m[1]), max(m[0], m[1])))

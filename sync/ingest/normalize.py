@@ -4,25 +4,23 @@ Plain functions over plain values, no I/O. A parser returns the normalised value
 `ValueError` with a short reason staff can act on; reasons never repeat a long answer
 (they may show a short one, such as a date). Text-valued parsers return "" for an empty
 answer; `parse_bool` returns None; `parse_date`, `parse_datetime` and `parse_int` raise.
-Dates and times live in `sync.ingest.dates` and are re-exported here.
+Dates and times live in `sync.ingest.dates`, text folding in `sync.ingest.text` and names in
+`sync.ingest.names`; all are re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 
 import email_validator
-import jellyfish
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from nicknames import NickNamer
 
 from sync.ingest.dates import parse_date, parse_datetime
+from sync.ingest.names import first_name_variants, name, name_key, phonetic
+from sync.ingest.text import clean_text, collapse, fold
 from sync.sources import Value
 
 __all__ = [
@@ -30,131 +28,6 @@ __all__ = [
     "name_key", "parse_bool", "parse_date", "parse_datetime", "parse_int", "phone", "phonetic",
     "split_choices", "zip_code",
 ]  # fmt: skip
-
-# Control characters other than tab and newlines, zero-width and byte-order marks, bidi
-# controls, the non-characters U+FFFE/U+FFFF and surrogates (never valid on their own).
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069"
-    "\ufeff\ufffe\uffff\ud800-\udfff]"
-)
-_NEWLINES = re.compile("\r\n|[\r\u2028\u2029]")
-
-
-def clean_text(value: Value) -> str:
-    """Any value as trimmed NFC text without characters that break workbooks or hide text.
-
-    None is "", integral floats lose their ".0" (3105550143.0 -> "3105550143"), dates are
-    ISO ("2020-03-05", "2020-03-05 18:04:11"), line breaks become "\\n".
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        text = "TRUE" if value else "FALSE"
-    elif isinstance(value, float):
-        text = str(int(value)) if value.is_integer() else format(value, ".15g")
-    elif isinstance(value, dt.datetime):
-        text = value.isoformat(sep=" ")
-    elif isinstance(value, dt.date):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    text = _NEWLINES.sub("\n", _INVISIBLE.sub("", text))
-    return unicodedata.normalize("NFC", text).strip()
-
-
-def _collapse(value: Value) -> str:
-    return " ".join(clean_text(value).split())
-
-
-def fold(value: Value) -> str:
-    """Text for comparison only: lowercase, accents removed, whitespace collapsed."""
-    text = _collapse(value)
-    if text.isascii():  # nothing to decompose (most names and addresses)
-        return text.casefold()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-# --- names ---------------------------------------------------------------------------------
-
-_PARTICLES = {"da", "das", "de", "del", "della", "der", "den", "di", "dos", "du", "van", "von",
-              "ten", "ter", "y"}  # fmt: skip
-_SECOND_PARTICLES = {"la", "las", "le", "lo", "los"}  # lowercase right after a particle only
-_NAME_SUFFIXES = {"jr": "Jr.", "sr": "Sr.", "ii": "II", "iii": "III", "iv": "IV", "esq": "Esq."}
-
-
-def _cap_word(word: str) -> str:
-    """ "o'brien" -> "O'Brien", "mcdonald" -> "McDonald", "smith-jones" -> "Smith-Jones"."""
-    pieces = re.split(r"([-.'’])", word.lower())
-    out: list[str] = []
-    for i, piece in enumerate(pieces):
-        if i % 2 or (i and pieces[i - 1] in "'’" and len(pieces[i - 2]) != 1):
-            out.append(piece)  # a delimiter, or after an apostrophe not following O/D/L
-        elif piece.startswith("mc") and len(piece) > 2:
-            out.append("Mc" + piece[2].upper() + piece[3:])
-        else:
-            out.append(piece[:1].upper() + piece[1:])
-    return "".join(out)
-
-
-def name(value: Value) -> str:
-    """A person's name, whitespace collapsed; all-lower or ALL-UPPER input is re-cased.
-
-    Mixed case ("DeShawn", "McKenzie", "van Dyke") is kept as typed. Re-casing handles
-    O'Brien, McDonald (not "Mac", which would break Mack and Macy), Smith-Jones, particles
-    (de la Cruz, van, von: lowercase unless first) and suffixes (Jr., Sr., II, III).
-    """
-    text = _collapse(value)
-    if text != text.lower() and text != text.upper():
-        return text
-    words = text.lower().split(" ")
-    out: list[str] = []
-    for i, word in enumerate(words):
-        bare = word.rstrip(".,")
-        if i and bare in _NAME_SUFFIXES:
-            out.append(_NAME_SUFFIXES[bare] + ("," if word.endswith(",") else ""))
-        elif 0 < i < len(words) - 1 and (
-            word in _PARTICLES or (word in _SECOND_PARTICLES and words[i - 1] in _PARTICLES)
-        ):
-            out.append(word)
-        else:
-            out.append(_cap_word(word))
-    return " ".join(out)
-
-
-def name_key(first: Value, last: Value) -> tuple[str, str]:
-    """(first, last) for comparison: folded, letters and digits only ("De La Cruz" ==
-    "delacruz", "O'Brien" == "OBrien")."""
-    return (re.sub(r"[\W_]+", "", fold(first)), re.sub(r"[\W_]+", "", fold(last)))
-
-
-@functools.cache
-def _nicknamer() -> NickNamer:
-    return NickNamer()
-
-
-def first_name_variants(first: Value) -> set[str]:
-    """The folded first name with its canonical forms: "Bill" -> {"bill", "william", ...}.
-
-    Two first names may belong to the same person when their variant sets intersect
-    ("Bill"/"William", "Liz"/"Elizabeth", "Liz"/"Beth"). For several words, the first word
-    counts too ("William Henry" meets "Bill").
-    """
-    folded = fold(first)
-    if not folded:
-        return set()
-    names = {folded, folded.split(" ")[0], re.sub(r"[\W_]+", "", folded)}
-    variants = set(names)
-    for n in names:
-        variants |= _nicknamer().canonicals_of(n)
-    return {fold(v) for v in variants}
-
-
-def phonetic(value: Value) -> str:
-    """Metaphone key of the folded name, for grouping likely duplicates."""
-    letters = re.sub(r"[^a-z ]+", "", fold(value))
-    return jellyfish.metaphone(letters).replace(" ", "") if letters.strip() else ""
-
 
 # --- contact details -----------------------------------------------------------------------
 
@@ -173,7 +46,7 @@ _ROLE_MAILBOXES = frozenset({"info", "marketing", "sales", "support", "abuse", "
 
 def email(value: Value) -> str:
     """A syntactically valid address (no DNS lookup), domain lowercased; "" when empty."""
-    text = _collapse(value)
+    text = collapse(value)
     if not text:
         return ""
     text = text.removeprefix("mailto:").strip("<> ")
@@ -216,7 +89,7 @@ def phone(value: Value, region: str = "US") -> str:
     """
     if isinstance(value, bool):
         raise ValueError("not a valid phone number")
-    text = _collapse(value)
+    text = collapse(value)
     if not text:
         return ""
     if region == "US" and (plain := _PLAIN_NANP.fullmatch(text)):
@@ -251,7 +124,7 @@ def zip_code(value: Value) -> str:
         if 10_000_000 <= value < 1_000_000_000:
             return f"{value:09d}"[:5]
         raise ValueError("not a valid ZIP code")
-    text = _collapse(value)
+    text = collapse(value)
     if not text:
         return ""
     m = re.fullmatch(r"(\d{5})(?:\s*-?\s*\d{4})?", text)
@@ -339,13 +212,13 @@ def split_choices(value: Value | Sequence[Value], options: Iterable[str]) -> lis
     between them is one free-text ("Other") item. Matched items are returned spelled as in
     `options`. A list value (already split) is only matched against the options.
     """
-    opts = sorted({o for o in map(_collapse, options) if o}, key=len, reverse=True)
+    opts = sorted({o for o in map(collapse, options) if o}, key=len, reverse=True)
     keyed = [(_same_case(o), o) for o in opts]
     if isinstance(value, list | tuple):
         by_key = dict(keyed)
-        items = [by_key.get(_same_case(t), t) for t in map(_collapse, value) if t]
+        items = [by_key.get(_same_case(t), t) for t in map(collapse, value) if t]
         return list(dict.fromkeys(items))
-    text = _collapse(value)
+    text = collapse(value)
     low = _same_case(text)
 
     def option_at(start: int) -> tuple[str, int] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from sync.config import Config
 from sync.config.programs import PROGRAMS
 from sync.features import FEATURES
-from sync.master import layout, restore, staffinput, stale
+from sync.master import layout, pairs, restore, staffinput, stale
 from sync.master.records import ProgramResult, ReviewItem
 from sync.state import clock, scratch
 from sync.state import store as store_mod
@@ -40,7 +40,7 @@ def digest(*parts: Any) -> str:
 
 def save_written(store: store_mod.Store, written: dict[str, tuple[str, str]]) -> None:
     """Record what the new workbook holds ({record_id: (JSON of {column: value}, digest)}),
-    keeping the write before it (see `layout.read_program_sheet`)."""
+    keeping the write before it (see `sheetinput.read_program_sheet`)."""
     store.executemany("UPDATE records SET written_prev = written, written = ?, written_hash = ? "
                       "WHERE record_id = ?", ((w, h, rid) for rid, (w, h) in written.items()))
 
@@ -120,14 +120,14 @@ def closing_sheets(store: store_mod.Store, config: Config, results: dict[str, Pr
     for key in config.programs:
         if key in results:
             review.extend(results[key].review)
-            possible.extend(results[key].possible)
+            possible.extend(results[key].possible + results[key].merges)
         else:  # not read this time: show what the last sync found
             review.extend(ReviewItem(**r) for r in store.get_meta(f"review:{key}", []))
-            possible.extend(store.get_meta(f"possible:{key}", []))
+            possible.extend(store.get_meta(f"possible:{key}", []) + store.get_meta(f"merged:{key}", []))
     staff_rows = staffinput.staff_rows_sheet(store)
     return [*[s for feature in FEATURES for s in feature.sheets(store, config)],
             layout.needs_review_sheet(review),
-            layout.duplicates_sheet(possible,
+            pairs.duplicates_sheet(possible,
                                     staffinput.title_rows(store, layout.POSSIBLE_DUPLICATES)),
             layout.sync_log_sheet(store.runs() + pending_runs),
             *([staff_rows] if staff_rows else []),

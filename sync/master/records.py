@@ -6,7 +6,7 @@ sync's final transaction.
 
 A new record takes the next free number, in the order of its first response in the source.
 After the state was restored from an older backup, the records made since that backup are
-made again, and the master still shows their Record IDs (`layout.AdoptedRow`): a new record
+made again, and the master still shows their Record IDs (`sheetinput.AdoptedRow`): a new record
 takes back the ID of the row whose name is its name and whose "Source rows" name one of its
 responses (or, the response sheet's rows sorted or deleted since, whose "First submitted" is
 one's first submission), so that its staff columns and the confirmations sent to it stay its
@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from sync.config import Config, ProgramConfig
 from sync.config.programs import PROGRAMS
 from sync.ingest import dedupe, normalize
 from sync.ingest.validate import Candidate, Problem
-from sync.master import layout
+from sync.master import claims, layout, pairs, sheetinput
 from sync.state import store as store_mod
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class ProgramResult:
     review: list[ReviewItem]  # rows for Needs Review
     seq: dict[str, int]  # record ID -> its sequence number
     stored: dict[str, Any]  # the records as the state held them before this sync
+    merges: list[dict[str, Any]] = field(default_factory=list)  # automatic merges, for Split
+    splits: dict[tuple[str, str], str] = field(default_factory=dict)  # (record, row) -> new record
 
 
 @dataclass
@@ -105,110 +107,160 @@ def _answers_by_title(problem: Problem, program: ProgramConfig) -> dict[str, Any
 def build_records(store: store_mod.Store, program: ProgramConfig, config: Config,
                    candidates: list[Candidate], problems: list[Problem],
                    now: dt.datetime, reuse: bool = False,
-                   adopted: Mapping[str, layout.AdoptedRow] | None = None) -> ProgramResult:
+                   adopted: Mapping[str, sheetinput.AdoptedRow] | None = None) -> ProgramResult:
     """One program's records. With `reuse` (the configuration is as the last sync had it),
     a record made of the same unchanged responses as last time is known to be unchanged
     without comparing it. `adopted`: after a restore, the master's rows whose Record IDs the
     state does not know; the result's `claimed` are the IDs given back."""
     key = program.key
-    known = store.responses(key)
-    stored = store.records(key)
-    seq_of = {rid: r["seq"] for rid, r in stored.items()}
-    merged_ids = {rid: r["merged_into"] for rid, r in store.records(key, include_merged=True).items()
-                  if r["merged_into"]}
-
-    def current(rid: str | None) -> str | None:
-        seen = set()
-        while rid in merged_ids and rid not in seen:
-            seen.add(rid)
-            rid = merged_ids[rid]
-        return rid
-
-    # the responses each record was built from last time, to see that it is unchanged
-    # without decoding it (same responses, same fingerprints, same configuration)
-    made_of: dict[str, set[str]] = {}
-    if reuse:
-        for identity, (rid, _fp) in known.items():
-            made_of.setdefault(rid, set()).add(identity)
-
-    people = _people(key, candidates, known, stored, current)
+    past = _Past.load(store, key, reuse)
+    split = pairs.splits(store, key, past.known, past.current, candidates)
+    people = _people(key, candidates, past.known, past.stored, past.current, set(split))
     decisions = store.decisions(key)
-    merge = [(current(a), current(b)) for a, b, d in decisions if d == "Merge"]
-    apart = [(current(a), current(b)) for a, b, d in decisions if d == "Not duplicate"]
-    grouping = dedupe.group(key, people, merge=merge, apart=apart)
-
-    adopted = adopted or {}
-    claims = _claims(adopted)
-    next_seq = max([store.next_seq(key)] + [int(rid.split("-")[1]) + 1 for rid in adopted])
-    claimed: set[str] = set()
-    records: dict[str, dict[str, Any]] = {}
-    unchanged: set[str] = set()  # records whose data is as stored
-    retired: dict[str, str] = {}
-    registry: dict[str, tuple[str, str, Candidate | None]] = {}
-    index_to_rid: dict[int, str] = {}
-    counts = {k: 0 for k in layout.LOG_COUNTS}
-    counts["read"] = len(candidates) + len(problems)
-    counts["review"] = len(problems)
-    n = len(candidates)
+    merge = [(past.current(a), past.current(b)) for a, b, d in decisions if d == "Merge"]
+    apart = [(past.current(a), past.current(b)) for a, b, d in decisions
+             if d == "Not duplicate" or (d == "Split" and pairs.is_record_id(b))]
+    at = {c.identity: i for i, c in enumerate(candidates)}
+    grouping = dedupe.group(key, people, merge=merge, apart=apart,
+                            split=[(at[identity], rid) for identity, (rid, _ref) in split.items()])
+    made = _Made.start(store, key, candidates, problems, adopted or {})
     for members in sorted(grouping.groups, key=lambda g: min(g)):
-        ids = sorted({people[i].record_id for i in members if people[i].record_id},
-                     key=lambda r: seq_of.get(r, 0))
-        real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
-        if ids:
-            rid = ids[0]
-            for other in ids[1:]:
-                retired[other] = rid
-        elif (found := _claim(key, real, claims, adopted, claimed)) is not None:
-            rid = found
-            claimed.add(rid)
-        else:
-            rid, next_seq = _record_id(key, next_seq), next_seq + 1
-        for i in members:
-            index_to_rid[i] = rid
-        old = [stored[people[i].record_id]["data"] for i in members if i >= n]
-        if real:
-            data = _from_responses(real, old, [stored[r] for r in ids])
-            counts["merged"] += len(real) - 1
-            for c in real:
-                # a response's normalised answers are saved when new or changed, or all of them
-                # when the configuration changed; the others need not stay in memory till then
-                unsaved = not reuse or known.get(c.identity) != (rid, c.fingerprint)
-                registry[c.identity] = (rid, c.fingerprint, c if unsaved else None)
-        else:
-            data = _without_responses(old)
-            counts["missing"] += 1
-        if rid not in stored:
-            if real:
-                counts["new"] += 1
-        elif real:
-            if not ids[1:] and not old and _made_of(real, made_of.get(rid), known):
-                unchanged.add(rid)  # the same responses, unchanged: no need to decode it
-                same = True
-            else:
-                previous = stored[rid]["data"]
-                same = not ids[1:] and {k: previous.get(k) for k in data} == data
-            counts["unchanged" if same else "updated"] += 1
-        records[rid] = data
-    counts["records"] = len(records)
-    possible = _possible(key, grouping.maybe, index_to_rid, records, decisions)
-    counts["possible"] = len(possible)
+        _make_record(made, key, members, people, candidates, past, reuse)
+    made.counts["records"] = len(made.records)
+    possible = pairs.possible(key, grouping.maybe, grouping.scores, made.index_to_rid, made.records,
+                         decisions)
+    made.counts["possible"] = len(possible)
     review = [ReviewItem(key, p.response.source, p.response.row, p.reasons,
                          _answers_by_title(p, program)) for p in problems]
-    return ProgramResult(records=records, retired=retired, registry=registry, known=known,
-                         counts=counts, unchanged=unchanged, claimed=claimed,
-                         possible=possible, review=review, seq=seq_of, stored=stored)
+    return ProgramResult(
+        records=made.records, retired=made.retired, registry=made.registry, known=past.known,
+        counts=made.counts, unchanged=made.unchanged, claimed=made.claimed, possible=possible,
+        review=review, seq=past.seq_of, stored=past.stored,
+        merges=pairs.merges(key, grouping, people, candidates, made.index_to_rid, made.records),
+        splits={(rid, ref): made.index_to_rid[at[identity]]
+                for identity, (rid, ref) in split.items()})
+
+
+@dataclass
+class _Past:
+    """What the state knew of a program before this sync."""
+
+    known: dict[str, Any]  # response identity -> (record ID, fingerprint)
+    stored: dict[str, Any]  # record ID -> the stored record
+    seq_of: dict[str, int]
+    merged_ids: dict[str, str]  # record ID merged away -> the record it went into
+    made_of: dict[str, set[str]]  # record ID -> the responses it was made of (with reuse)
+
+    @classmethod
+    def load(cls, store: store_mod.Store, key: str, reuse: bool) -> _Past:
+        known = store.responses(key)
+        stored = store.records(key)
+        merged_ids = {rid: r["merged_into"] for rid, r in
+                      store.records(key, include_merged=True).items() if r["merged_into"]}
+        # the responses each record was built from last time, to see that it is unchanged
+        # without decoding it (same responses, same fingerprints, same configuration)
+        made_of: dict[str, set[str]] = {}
+        if reuse:
+            for identity, (rid, _fp) in known.items():
+                made_of.setdefault(rid, set()).add(identity)
+        return cls(known, stored, {rid: r["seq"] for rid, r in stored.items()}, merged_ids,
+                   made_of)
+
+    def current(self, rid: str | None) -> str | None:
+        seen = set()
+        while rid in self.merged_ids and rid not in seen:
+            seen.add(rid)
+            rid = self.merged_ids[rid]
+        return rid
+
+
+@dataclass
+class _Made:
+    """The records of this sync as they are made, one group of responses at a time."""
+
+    records: dict[str, dict[str, Any]]
+    unchanged: set[str]  # records whose data is as stored
+    retired: dict[str, str]
+    registry: dict[str, tuple[str, str, Candidate | None]]
+    index_to_rid: dict[int, str]
+    counts: dict[str, int]
+    shown: dict[Any, list[str]]  # after a restore: source row or first submission -> Record IDs
+    adopted: Mapping[str, sheetinput.AdoptedRow]
+    claimed: set[str]
+    next_seq: int
+
+    @classmethod
+    def start(cls, store: store_mod.Store, key: str, candidates: list[Candidate],
+              problems: list[Problem], adopted: Mapping[str, sheetinput.AdoptedRow]) -> _Made:
+        counts = {k: 0 for k in layout.LOG_COUNTS}
+        counts["read"] = len(candidates) + len(problems)
+        counts["review"] = len(problems)
+        next_seq = max([store.next_seq(key)] + [int(rid.split("-")[1]) + 1 for rid in adopted])
+        return cls({}, set(), {}, {}, {}, counts, claims.claims(adopted), adopted, set(), next_seq)
+
+    def record_id(self, key: str, ids: list[str], real: list[Candidate]) -> str:
+        """The record's ID: the oldest record it continues, one a master row shows, or new."""
+        if ids:
+            for other in ids[1:]:
+                self.retired[other] = ids[0]
+            return ids[0]
+        if (found := claims.claim(key, real, self.shown, self.adopted, self.claimed)) is not None:
+            self.claimed.add(found)
+            return found
+        self.next_seq += 1
+        return _record_id(key, self.next_seq - 1)
+
+
+def _make_record(made: _Made, key: str, members: list[int], people: list[Any],
+                 candidates: list[Candidate], past: _Past, reuse: bool) -> None:
+    """One record from one group of `people` (indices past `candidates` are stored records
+    none of whose responses came back), counted in `made.counts`."""
+    n = len(candidates)
+    ids = sorted({people[i].record_id for i in members if people[i].record_id},
+                 key=lambda r: past.seq_of.get(r, 0))
+    real = sorted((candidates[i] for i in members if i < n), key=lambda c: c.submitted)
+    rid = made.record_id(key, ids, real)
+    for i in members:
+        made.index_to_rid[i] = rid
+    old = [past.stored[people[i].record_id]["data"] for i in members if i >= n]
+    counts = made.counts
+    if real:
+        data = _from_responses(real, old, [past.stored[r] for r in ids])
+        counts["merged"] += len(real) - 1
+        for c in real:
+            # a response's normalised answers are saved when new or changed, or all of them
+            # when the configuration changed; the others need not stay in memory till then
+            unsaved = not reuse or past.known.get(c.identity) != (rid, c.fingerprint)
+            made.registry[c.identity] = (rid, c.fingerprint, c if unsaved else None)
+    else:
+        data = _without_responses(old)
+        counts["missing"] += 1
+    if rid not in past.stored:
+        if real:
+            counts["new"] += 1
+    elif real:
+        if not ids[1:] and not old and _made_of(real, past.made_of.get(rid), past.known):
+            made.unchanged.add(rid)  # the same responses, unchanged: no need to decode it
+            same = True
+        else:
+            previous = past.stored[rid]["data"]
+            same = not ids[1:] and {k: previous.get(k) for k in data} == data
+        counts["unchanged" if same else "updated"] += 1
+    made.records[rid] = data
 
 
 def _people(key: str, candidates: list[Candidate], known: dict[str, tuple[str, str]],
-            stored: dict[str, Any], current: Callable[[str | None], str | None]) -> list[Any]:
+            stored: dict[str, Any], current: Callable[[str | None], str | None],
+            split: set[str]) -> list[Any]:
     """Who is who, for deduplication: every response (with the record it belonged to, if
-    still there), then every stored record none of whose responses came back."""
+    still there and staff did not split it off), then every stored record none of whose
+    responses came back."""
     people = []
     present: set[str] = set()
     edited = _edited_in_place(candidates, known, stored, current)
     for i, c in enumerate(candidates):
         rid = edited.get(i) or current(known.get(c.identity, (None, None))[0])
-        if rid not in stored:
+        if rid not in stored or c.identity in split:
             rid = None
         if rid:
             present.add(rid)
@@ -250,32 +302,6 @@ def _without_responses(old: list[dict[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _claims(adopted: Mapping[str, layout.AdoptedRow]) -> dict[Any, list[str]]:
-    """Source ref or first submission -> the adopted rows' record IDs that show it."""
-    claims: dict[Any, list[str]] = {}
-    for rid, row in adopted.items():
-        first = row.tool.get(layout.FIRST)
-        for ref in row.sources + ([first] if first is not None else []):
-            claims.setdefault(ref, []).append(rid)
-    return claims
-
-
-def _possible(key: str, maybe: Any, index_to_rid: dict[int, str],
-              records: dict[str, dict[str, Any]],
-              decisions: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """The possible duplicate pairs for staff, with the decision staff made on each."""
-    possible = []
-    for i, j, evidence in maybe:
-        a, b = sorted((index_to_rid[i], index_to_rid[j]), key=lambda r: (len(r), r))
-        possible.append({"program": PROGRAMS[key].name, "a": a, "b": b,
-                         "name_a": _name(key, records[a]["values"]),
-                         "name_b": _name(key, records[b]["values"]), "evidence": evidence})
-    decided = {(a, b): d for a, b, d in decisions}
-    for p in possible:
-        p["decision"] = decided.get((p["a"], p["b"]))
-    return possible
-
-
 def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, str]],
                      stored: dict[str, Any], current: Any) -> dict[int, str]:
     """{candidate index: record ID} for responses edited through the form's edit link.
@@ -302,33 +328,11 @@ def _edited_in_place(candidates: list[Candidate], known: dict[str, tuple[str, st
             if c.identity not in known and c.response.key is None and c.response.ref in row_of}
 
 
-def _claim(key: str, real: list[Candidate], claims: Mapping[Any, list[str]],
-           adopted: Mapping[str, layout.AdoptedRow], claimed: set[str]) -> str | None:
-    """The Record ID a master row shows for a new record made of `real` (see the module's
-    docstring), or None."""
-    for c in real:
-        for rid in claims.get(c.response.ref, []) + claims.get(layout.comparable(c.first), []):
-            if rid in claimed:
-                continue
-            cells = adopted[rid].tool  # as text: only the names are compared
-            shown = {f.name: str(cells[f.label]) for f in PROGRAMS[key].fields
-                     if cells.get(f.label) is not None}
-            if dedupe.same_name(dedupe.person(key, shown), dedupe.person(key, c.values)):
-                return rid
-    return None
-
-
 def _made_of(real: list[Candidate], before: set[str] | None,
              known: dict[str, tuple[str, str]]) -> bool:
     """Whether `real` are the responses (`before`) a record was made of, each unchanged."""
     return before is not None and len(before) == len(real) and all(
         c.identity in before and known[c.identity][1] == c.fingerprint for c in real)
-
-
-def _name(key: str, values: dict[str, Any]) -> str:
-    if key == "tap":
-        return f"{values.get('student_first_name') or ''} {values.get('student_last_name') or ''}".strip()
-    return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
 
 
 def save_program(store: store_mod.Store, key: str, result: ProgramResult, now: dt.datetime,
@@ -368,6 +372,16 @@ def save_program(store: store_mod.Store, key: str, result: ProgramResult, now: d
          for identity, (rid, fp, c) in registry.items() if c is not None))
     store.set_meta(f"review:{key}", [vars(r) for r in result.review])
     store.set_meta(f"possible:{key}", result.possible)
+    store.set_meta(f"merged:{key}", result.merges)
+    for (rid, ref), new in result.splits.items():  # remembered between the two records now
+        store.db.execute("DELETE FROM decisions WHERE program = ? AND record_a = ? AND "
+                         "record_b = ?", (key, rid, ref))
+        store.db.execute("INSERT OR REPLACE INTO decisions (program, record_a, record_b, "
+                         "decision, decided) VALUES (?, ?, ?, 'Split', ?)", (key, rid, new, stamp))
+        log.info("%s split from %s", new, rid)
+    # a decision on a merged source row is acted on at the sync after it was typed, or never:
+    # by the next, that row number may be another response's
+    store.db.execute("DELETE FROM decisions WHERE program = ? AND record_b NOT LIKE '%-%'", (key,))
     store.set_meta(f"counts:{key}", result.counts)
     store.db.execute("INSERT INTO runs (started, finished, program, counts) VALUES (?, ?, ?, ?)",
                      (stamp, finished.isoformat(), key,

@@ -34,7 +34,7 @@ from typing import Any
 
 from sync.config.programs import PROGRAMS
 from sync.errors import StateError, SyncError
-from sync.master import layout
+from sync.master import sheetinput
 from sync.state import files, scratch
 from sync.state.store import BACKUPS, RESTORE, SCHEMA, STATE, Store, dumps, has_state, newest_backup
 
@@ -209,12 +209,12 @@ def _check_backup(source: Path) -> str:
 class Settling:
     """What the sync after a restore read from the master that the restored state does not
     know, carried from reading the master to writing it: the tool cells it did not write
-    (`layout.SheetInput.unsure`) and the rows of records made since the backup
-    (`layout.AdoptedRow`), by program; then what they settle into once the sheet knows what
+    (`sheetinput.SheetInput.unsure`) and the rows of records made since the backup
+    (`sheetinput.AdoptedRow`), by program; then what they settle into once the sheet knows what
     it writes (each record's staff values to save with the records, as JSON)."""
 
     unsure: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    adopted: dict[str, dict[str, layout.AdoptedRow]] = field(default_factory=dict)
+    adopted: dict[str, dict[str, sheetinput.AdoptedRow]] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)  # program -> the sheet read
     staff: dict[str, str] = field(default_factory=dict)  # record_id -> staff JSON to save
     kept: dict[str, list[str]] = field(default_factory=dict)  # program -> IDs with corrections
@@ -222,11 +222,11 @@ class Settling:
     back: dict[str, list[str]] = field(default_factory=dict)  # program -> IDs taken back
 
     @classmethod
-    def of(cls, programs: dict[str, layout.SheetInput], titles: dict[str, str]) -> Settling:
+    def of(cls, programs: dict[str, sheetinput.SheetInput], titles: dict[str, str]) -> Settling:
         return cls({k: dict(s.unsure) for k, s in programs.items()},
                    {k: s.adopted for k, s in programs.items()}, dict(titles))
 
-    def claim(self, key: str, claimed: set[str]) -> list[layout.AdoptedRow]:
+    def claim(self, key: str, claimed: set[str]) -> list[sheetinput.AdoptedRow]:
         """The adopted rows of program `key` that no record took back; those that were are
         settled as the others (their tool cells are unsure)."""
         rows = self.adopted.get(key, {})

@@ -43,7 +43,7 @@ from sync.config import Config
 from sync.config.programs import PROGRAMS, Program
 from sync.errors import WorkbookError
 from sync.master import layout as master
-from sync.master import stale
+from sync.master import pairs, sheetinput, stale
 from sync.state import clock
 from sync.state import store as store_mod
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
@@ -64,7 +64,7 @@ class StaffInput:
     """What staff left in the master, read back and not yet saved."""
 
     path: Path
-    programs: dict[str, master.SheetInput] = field(default_factory=dict)  # by program key
+    programs: dict[str, sheetinput.SheetInput] = field(default_factory=dict)  # by program key
     read_from: dict[str, str] = field(default_factory=dict)  # program key -> sheet title read
     decisions: list[tuple[str, str, str]] = field(default_factory=list)
     titles: dict[str, list[list[Any]]] = field(default_factory=dict)  # sheet -> its title rows
@@ -85,7 +85,7 @@ def read(store: store_mod.Store, config: Config, path: Path,
     """Staff input in the master, or None when the workbook cannot be read at all (logged:
     the next write rebuilds it from the state, and keeps the old file as a backup).
     `restored`: the state was restored from a backup older than the master (`sync.master.restore`),
-    so tool cells it did not write are `unsure` (`master.read_program_sheet`)."""
+    so tool cells it did not write are `unsure` (`sheetinput.read_program_sheet`)."""
     try:
         sheets = read_sheets(path, formulas_as_text=True)
     except WorkbookError as err:
@@ -110,28 +110,28 @@ def read(store: store_mod.Store, config: Config, path: Path,
             raise header_not_found(path, title, master.ID, _FIX)
         records = store.records(key, include_merged=True)
         both = store.written(key)
-        found.programs[key] = master.read_program_sheet(
+        found.programs[key] = sheetinput.read_program_sheet(
             rows, top, program, written={rid: w for rid, (w, _prev) in both.items()},
             staff={rid: r["staff"] for rid, r in records.items()},
             previous={rid: prev for rid, (_w, prev) in both.items()}, known=records,
             restored=restored)
         found.read_from[key] = title
         above = stale.without_note(rows[:top])  # the tool's note is not staff's title
-        found.titles[program.name] = master.title_rows(above, len(above))
+        found.titles[program.name] = sheetinput.title_rows(above, len(above))
     rows = sheets.get(master.POSSIBLE_DUPLICATES)
     if rows is not None:
-        anchor, others = master.DUPLICATES_HEADER
+        anchor, others = pairs.DUPLICATES_HEADER
         top = find_header(rows, anchor, others)
         if top is None:
             raise header_not_found(path, master.POSSIBLE_DUPLICATES, anchor, _FIX)
-        found.decisions = master.read_decisions(rows, top)
-        found.titles[master.POSSIBLE_DUPLICATES] = master.title_rows(rows, top)
+        found.decisions = pairs.read_decisions(rows, top)
+        found.titles[master.POSSIBLE_DUPLICATES] = sheetinput.title_rows(rows, top)
     rows = sheets.get(STAFF_ROWS)
     if rows is not None:
         top = find_header(rows, NUMBER, (FROM, ROW, MOVED))
         if top is None:
             raise header_not_found(path, STAFF_ROWS, NUMBER, _FIX)
-        found.titles[STAFF_ROWS] = master.title_rows(rows, top)
+        found.titles[STAFF_ROWS] = sheetinput.title_rows(rows, top)
         _read_staff_rows(rows, top, found)
     return found
 
@@ -160,12 +160,12 @@ def _read_staff_rows(rows: list[tuple[Any, ...]], top: int, found: StaffInput) -
         if not has_content([values]):
             continue
         n = values[at] if at < len(values) else None
-        cells = master.row_cells(header, values)
+        cells = sheetinput.row_cells(header, values)
         cells.pop(NUMBER, None)
         if isinstance(n, (int, float)) and not isinstance(n, bool) and n == int(n) \
                 and int(n) not in found.edits:
             found.edits[int(n)] = cells
-            found.cleared[int(n)] = set(master.unique_labels(header, len(values))) - {NUMBER}
+            found.cleared[int(n)] = set(sheetinput.unique_labels(header, len(values))) - {NUMBER}
         else:
             found.typed.append((number, cells))
 
@@ -225,7 +225,7 @@ def _carry(store: store_mod.Store, found: StaffInput, today: dt.date) -> None:
 
 
 def keep_unclaimed(store: store_mod.Store, path: Path, title: str,
-                   rows: list[master.AdoptedRow], today: dt.date) -> None:
+                   rows: list[sheetinput.AdoptedRow], today: dt.date) -> None:
     """After a restore, keep in the Staff rows sheet the rows of sheet `title` whose Record
     IDs the restored state does not know and that no record of this sync took back
     (`sync.master.records`): staff's cells are never dropped."""

@@ -23,7 +23,7 @@ from sync.ingest import normalize
 from sync.master.hooks import Feature
 from sync.state.store import Store
 from sync.xlsx.reading import find_header, has_content, header_not_found, read_sheets
-from sync.xlsx.sheet import Column, Sheet
+from sync.xlsx.sheet import Column, PrintSetup, Sheet
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def check_log_sheet(checks: Iterable[Check]) -> Sheet:
                Column("Notes", width=50, wrap=True), Column("Route sheet", width=24)]
     rows = [[c.record_id, _as_date(c.date), _as_time(c.time), c.checked_by or None,
              c.result or None, c.notes or None, c.route_file] for c in checks]
-    return Sheet(CHECK_LOG, columns, rows,
+    return Sheet(CHECK_LOG, columns, rows, print_setup=PrintSetup(header_center=CHECK_LOG),
                  row_fill=lambda row: "red" if row[4] in ALERT_RESULTS else None)
 
 

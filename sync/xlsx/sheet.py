@@ -21,7 +21,22 @@ _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  
 
 
 class Formula(str):
-    """A value that is meant to be an Excel formula (only the toolkit's own, never an answer)."""
+    """A value that is meant to be an Excel formula (only the toolkit's own, never an answer).
+
+    `value` is what it computes to as written: the workbook stores it as the formula's
+    cached result, which LibreOffice, file previews, Excel's Protected View and readers
+    such as openpyxl (`data_only=True`) show without calculating (XlsxWriter would store 0).
+    """
+
+    value: str | int | float | bool
+
+    def __new__(cls, text: str, value: str | int | float | bool) -> Formula:
+        made = super().__new__(cls, text)
+        made.value = value
+        return made
+
+    def __getnewargs__(self) -> tuple[str, str | int | float | bool]:  # pickled to a helper process
+        return (str(self), self.value)
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,10 @@ class PrintSetup:
     footer_center: str = "Page &P of &N"
     gridlines: bool = True
     fit_height: int = 0  # with fit_width: at most this many pages tall (0: as many as needed)
+    pages_wide: int = 1  # with fit_width: the columns spread over this many pages side by side
+    repeat_columns: int = 0  # this many first columns repeat on every page (e.g. Record ID)
+    print_columns: int = 0  # print only this many first columns (0: every column)
+    across_first: bool = False  # page order: left to right, then down (a wide table's rows together)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from sync.xlsx.sheet import (
     Formula,
     Link,
     PrintSetup,
+    Section,
     Sheet,
     column_letter,
     safe_text,
@@ -132,7 +133,7 @@ def _write(ws, formats: _Formats, row: int, col: int, value: Any, column: Column
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
     elif isinstance(value, Formula):
-        ws.write_formula(row, col, str(value), fmt)
+        ws.write_formula(row, col, str(value), fmt, value.value)
     elif isinstance(value, str):
         ws.write_string(row, col, value, fmt)
     elif isinstance(value, bool):
@@ -206,6 +207,8 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
             _write(ws, formats, r, c, value, kinds[c], fill)
         r += 1
     count = r - header_row
+    if sheet.print_setup and sheet.print_setup.print_columns:  # (openpyxl warns on "A:D")
+        ws.print_area(0, 0, max(r - 1, header_row), sheet.print_setup.print_columns - 1)
     # the filter and dropdowns span the rows, so they come once the rows are counted
     last = column_letter(max(1, len(columns)))
     end_row = header_row + max(1, count)
@@ -217,7 +220,17 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                 "validate": "list", "source": list(column.choices), "show_error": False})
     # {table title: (header row, last row, column count)}, 1-based rows, for the charts
     where = {"": (header_row, header_row + count, len(columns))}
-    for section in sheet.sections:
+    r = _sections(ws, formats, sheet.sections, r, where)
+    if sheet.block:
+        _add_block(ws, formats, r + 1, sheet.block)
+    _add_charts(wb, ws, sheet_title(sheet.title), sheet.charts, where)
+
+
+def _sections(ws, formats: _Formats, sections: Sequence[Section], r: int,
+              where: dict[str, tuple[int, int, int]]) -> int:
+    """Write each section below row `r` (0-based), noting in `where` where each table is (as
+    `_add_sheet`'s); returns the row below the last."""
+    for section in sections:
         r += 1
         _write(ws, formats, r, 0, section.title, PLAIN, fmt=formats.get(**TITLE))
         r += 1
@@ -230,9 +243,7 @@ def _add_sheet(wb: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet, ws: Any
                        section.columns[c] if c < len(section.columns) else PLAIN)
             r += 1
         where[section.title] = (top, top + len(section.rows), len(section.columns))
-    if sheet.block:
-        _add_block(ws, formats, r + 1, sheet.block)
-    _add_charts(wb, ws, sheet_title(sheet.title), sheet.charts, where)
+    return r
 
 
 def _add_block(ws, formats: _Formats, r: int, block: Block) -> None:
@@ -340,9 +351,13 @@ def _print_setup(ws, setup: PrintSetup, header_row: int) -> None:
         ws.set_portrait()
     ws.set_paper(1)  # Letter
     if setup.fit_width:
-        ws.fit_to_pages(1, setup.fit_height)
+        ws.fit_to_pages(setup.pages_wide, setup.fit_height)
     if setup.repeat_header:
         ws.repeat_rows(header_row - 1)
+    if setup.repeat_columns:
+        ws.repeat_columns(0, setup.repeat_columns - 1)
+    if setup.across_first:
+        ws.print_across()
     if setup.gridlines:
         ws.hide_gridlines(0)  # printed as well as on screen
     ws.set_margins(left=0.4, right=0.4, top=0.75, bottom=0.75)

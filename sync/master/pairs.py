@@ -1,0 +1,135 @@
+"""The pairs staff see in Possible Duplicates, and their decisions.
+
+- Possible duplicates: two records that might be one person, with the score of their best
+  pair of responses and the fields that agree and differ, strongest first
+  (`sync.ingest.match`); staff choose *Merge* or *Not duplicate*.
+- Automatic merges that rest on the score alone (no shared email, phone or student ID): the
+  record and the source row merged into it, "merged because they agree: ...". Staff choose
+  *Split* to undo one: at the next sync that response leaves the record and becomes a record
+  of its own (a new Record ID), and the two are kept apart from then on: the decision is
+  remembered in the state between the two Record IDs, like *Not duplicate*. Merges made on a
+  shared contact (a repeat submission from the same address) are not listed: they are the
+  everyday case and were never in doubt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sync.config.programs import PROGRAMS
+from sync.ingest import dedupe
+from sync.ingest.validate import Candidate
+from sync.master import layout
+from sync.state import store as store_mod
+from sync.xlsx.reading import labels
+from sync.xlsx.sheet import Column, PrintSetup, Sheet
+
+DECISIONS = ("Merge", "Not duplicate", "Split")
+DUPLICATES_HEADER = ("Record A", ("Record B", "Decision", "Program"))
+
+
+def is_record_id(text: str) -> bool:
+    return "-" in text and text.rsplit("-", 1)[1].isdigit()
+
+
+def splits(store: store_mod.Store, key: str, known: dict[str, Any],
+           current: Callable[[str | None], str | None],
+           candidates: list[Candidate]) -> dict[str, tuple[str, str]]:
+    """{response identity: (record ID, source row as the master showed it)} for each
+    automatic merge staff marked "Split" (or "Not duplicate", which can only mean the same
+    there) since the last sync: that response leaves the record.
+
+    The master's Possible Duplicates sheet shows an automatic merge as (record, source row
+    merged into it); the row is matched to its response through the list the last sync made,
+    so a source row that moved since (rows deleted in the form's sheet) still names the right
+    response."""
+    shown = {(m["a"], m["b"]): m["identity"] for m in store.get_meta(f"merged:{key}", [])}
+    present = {c.identity for c in candidates}
+    out = {}
+    for a, b, decision in store.decisions(key):
+        identity = shown.get((a, b))
+        if decision in ("Split", "Not duplicate") and not is_record_id(b) and identity in present:
+            rid = current(known.get(identity, (None, None))[0])
+            if rid and rid == current(a):
+                out[identity] = (rid, b)
+    return out
+
+
+def merges(key: str, grouping: dedupe.Grouping, people: list[Any], candidates: list[Candidate],
+           index_to_rid: dict[int, str],
+           records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The automatic merges that rest on the score alone, listed for staff with their
+    evidence so that a wrong one can be undone ("Split")."""
+    if key == "vsc":
+        return []
+    out = []
+    n = len(candidates)
+    for members in grouping.groups:
+        real = sorted((i for i in members if i < n), key=lambda i: candidates[i].submitted)
+        if len(real) < 2:
+            continue
+        for i, _j, evidence, score in dedupe.explain(key, people, real, grouping.freq):
+            rid = index_to_rid[i]
+            out.append({"program": PROGRAMS[key].name, "a": rid,
+                        "name_a": name(key, records[rid]["values"]),
+                        "b": candidates[i].response.ref,
+                        "name_b": name(key, candidates[i].values), "evidence": evidence,
+                        "score": score, "decision": None, "identity": candidates[i].identity})
+    return sorted(out, key=lambda m: (len(m["a"]), m["a"], m["b"]))
+
+
+def possible(key: str, maybe: Any, scores: list[float | None], index_to_rid: dict[int, str],
+              records: dict[str, dict[str, Any]],
+              decisions: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The possible duplicate pairs for staff, with the decision staff made on each."""
+    pairs = []
+    for (i, j, evidence), score in zip(maybe, scores, strict=True):
+        a, b = sorted((index_to_rid[i], index_to_rid[j]), key=lambda r: (len(r), r))
+        pairs.append({"program": PROGRAMS[key].name, "a": a, "b": b,
+                         "name_a": name(key, records[a]["values"]),
+                         "name_b": name(key, records[b]["values"]), "evidence": evidence,
+                         "score": None if score is None else round(score, 1)})
+    decided = {(a, b): d for a, b, d in decisions}
+    for p in pairs:
+        p["decision"] = decided.get((p["a"], p["b"]))
+    return pairs
+
+
+def name(key: str, values: dict[str, Any]) -> str:
+    if key == "tap":
+        return f"{values.get('student_first_name') or ''} {values.get('student_last_name') or ''}".strip()
+    return f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
+
+
+def duplicates_sheet(pairs: Sequence[dict[str, Any]],
+                     title_rows: Sequence[Sequence[Any]] = ()) -> Sheet:
+    """The Possible Duplicates sheet: possible pairs, then the automatic merges staff may split."""
+    cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
+            Column("Record B", width=11), Column("Name B", width=24),
+            Column("Evidence", width=48, wrap=True),
+            Column("Decision", staff=True, choices=DECISIONS, width=15),
+            Column("Score", "number", width=8)]
+    rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision"),
+             p.get("score")] for p in pairs]
+    return Sheet(layout.POSSIBLE_DUPLICATES, cols, rows, preamble=list(title_rows),
+                 print_setup=PrintSetup(header_center=layout.POSSIBLE_DUPLICATES))
+
+
+def read_decisions(rows: Sequence[tuple[Any, ...]], top: int = 0) -> list[tuple[str, str, str]]:
+    """(record A, record B, decision) for every pair staff decided; `rows[top]` is the header."""
+    if len(rows) <= top:
+        return []
+    header = labels(rows[top])
+    try:
+        a, b, d = header.index("Record A"), header.index("Record B"), header.index("Decision")
+    except ValueError:
+        return []
+    out = []
+    for values in rows[top + 1:]:
+        padded = list(values) + [None] * (max(a, b, d) + 1 - len(values))
+        decision = str(padded[d] or "").strip().casefold()
+        match = next((x for x in DECISIONS if x.casefold() == decision), None)
+        if match and isinstance(padded[a], str) and isinstance(padded[b], str):
+            out.append((padded[a], padded[b], match))
+    return out

