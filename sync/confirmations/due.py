@@ -310,7 +310,7 @@ def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
             summary.counts["skipped"] += 1
             continue
         out.append(Due(rid, homecoming.WELCOME, to, cc, {
-            **values, "record_id": rid, "status": rosters.status_of("vsc", staff) or "New",
+            **values, "record_id": rid, "status": seating.status_of("vsc", staff) or "New",
             "program": PROGRAMS["vsc"].name, "department": department, "class": None,
             "full_name": _name(values, RECIPIENTS["vsc"][0][1]), "waitlist_position": None,
             "eligibility_reason": "", "checks": [homecoming.check_context(c) for c in found]}))
