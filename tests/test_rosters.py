@@ -232,8 +232,12 @@ def test_sign_in_and_attendance_sheets_carry_print_settings(site):
         ws = wb[title]
         assert ws.page_setup.orientation == "landscape", title
         assert ws.sheet_properties.pageSetUpPr.fitToPage is True, title
-        wide = 2 if title == "Attendance" else 1  # twelve dates: two pages side by side
+        # side by side over as many pages as keep the text at 9 pt or more (twelve dates: 3)
+        wide = {"Roster": 2, "Attendance": 3, "Contacts": 2}.get(title, 1)
         assert (ws.page_setup.fitToWidth or 1) == wide, title  # absent means 1 (ECMA-376)
+        if wide > 1:  # Record ID and the name on every page, a row's pages one after another
+            assert ws.print_title_cols == "$A:$B" or title == "Roster", (title, ws.print_title_cols)
+            assert ws.page_setup.pageOrder == "overThenDown", title
         assert ws.page_setup.fitToHeight == 0, title
         assert ws.print_title_rows, title
         assert "Spring 2020" in (ws.oddHeader.left.text or "") + (ws.oddHeader.center.text or "")

@@ -96,7 +96,7 @@ def _table(title: str, spec: Spec, items: list[Placement], **options: Any) -> Sh
     return readable(Sheet(title, [c for c, _ in spec], rows, **options))
 
 
-PAGE_WIDTH = 170  # column-width units a landscape page holds with text still readable (8-9 pt)
+PAGE_WIDTH = 115  # column-width units a landscape page holds with text at 9 pt or more
 
 
 def readable(sheet: Sheet) -> Sheet:
@@ -109,7 +109,8 @@ def readable(sheet: Sheet) -> Sheet:
         return sheet
     keep = names[0] + 1
     pages = math.ceil((sum(widths) - sum(widths[:keep])) / (PAGE_WIDTH - sum(widths[:keep])))
-    sheet.print_setup = dataclasses.replace(setup, pages_wide=pages, repeat_columns=keep)
+    sheet.print_setup = dataclasses.replace(setup, pages_wide=pages, repeat_columns=keep,
+                                            across_first=True)
     return sheet
 
 
@@ -118,14 +119,14 @@ def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
     """Every sheet of one class's roster workbook, as plain data."""
     key, session, dates = program.key, roster.session, roster.dates
     tap = key == "tap"
-    span = (f"{session.name}, {dates[0]:%B} {dates[0].day} to {dates[-1]:%B} {dates[-1].day}, "
-            f"{dates[-1].year}" if dates else session.name)
+    span = (f", {dates[0]:%B} {dates[0].day} to {dates[-1]:%B} {dates[-1].day}, {dates[-1].year}"
+            if dates else "")
     when = f"{WEEKDAYS[session.weekday]}s {hours(session)}"
 
-    def setup(what: str, right: str = when) -> PrintSetup:
-        return PrintSetup(header_left=config.department.name,
-                          header_center=f"{PROGRAMS[key].name}: {span} {what}",
-                          header_right=right)
+    def setup(what: str) -> PrintSetup:
+        # three short parts, as on the sign-in pages, so that none runs into another
+        return PrintSetup(header_left=f"{PROGRAMS[key].name}: {session.name}",
+                          header_center=f"{what[0].upper()}{what[1:]}{span}", header_right=when)
 
     name = (Column(NAME_HEADERS[tap], width=24),
             lambda p: full_name(key, p.applicant.values))
@@ -164,7 +165,7 @@ def workbook_sheets(config: Config, program: ProgramConfig, roster: ClassRoster,
                        [*([""] * len(listed)), "Not in this class"]))
     sheets.append(readable(attendance_sheet(
         key, session, dates, [c for c, _ in shown], people, class_marks,
-        setup("attendance", f"{len(dates)} sessions, {when}"))))
+        setup("attendance"))))
     sheets.append(_contacts(key, roster, [name, *school], setup("contacts")))
     sheets.extend(sign_in_sheets(
         PROGRAMS[key].name, session, dates, [c for c, _ in listed],
@@ -189,10 +190,10 @@ def _contacts(key: str, roster: ClassRoster, who: Spec, print_setup: PrintSetup)
                      str(v.get(email) or ""), phone_text(v.get(phone))]
             if any(cells):
                 rows.append([p.applicant.record_id, *(get(p) for _, get in who), role, *cells])
-    return Sheet("Contacts", [Column("Record ID", width=11), *(c for c, _ in who),
-                              Column("Role", width=18), Column("Contact", width=24),
-                              Column("Email", width=28), Column("Phone", width=16)],
-                 rows, print_setup=print_setup)
+    return readable(Sheet("Contacts", [Column("Record ID", width=11), *(c for c, _ in who),
+                                       Column("Role", width=18), Column("Contact", width=24),
+                                       Column("Email", width=28), Column("Phone", width=16)],
+                          rows, print_setup=print_setup))
 
 
 # -- attendance and sign-in sheets ---------------------------------------------------------
@@ -209,11 +210,12 @@ def attendance_sheet(program_key: str, session: Session, dates: Sequence[dt.date
     marks = PRESENT_MARKS[::2]  # the dropdown offers ✓ and X
     columns = [Column(attendance.RECORD_ID, width=11), *leading,
                *(Column(day.isoformat(), "checkbox", 11, choices=marks) for day in dates),
-               Column("Attended", "int", 10), Column(attendance.ELIGIBLE[program_key], width=12)]
+               Column("Attended", "int", 10),
+               Column(attendance.ELIGIBLE[program_key], width=len(attendance.ELIGIBLE[program_key]) + 2)]
     preamble = [
         [f"{session.name}: attendance"],
-        [f"Tick {PRESENT_MARKS[0]} (or type X) in each box for a person present. The next sync "
-         "copies the ticks into the master workbook. Do not change the Record ID column."],
+        # short: it stays within the Record ID and name columns that every page repeats
+        [f"Tick {PRESENT_MARKS[0]} or X if present. Keep Record IDs."],
     ]
     first_row = len(preamble) + 2
     first, last = column_letter(head + 1), column_letter(head + max(1, len(dates)))

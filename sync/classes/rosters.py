@@ -13,8 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sync.classes import attendance, classbook
-from sync.classes import sessions as classes
+from sync.classes import attendance, classbook, sessions
 from sync.classes.seating import CLASS_KEYS, Applicant, ClassRoster, assign, members
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
@@ -70,7 +69,7 @@ def _selected(config: Config, program_key: str | None,
     chosen = []
     for program in programs:
         for i, session in enumerate(program.cohorts):
-            if cohort is None or classes.find([session], cohort) is not None:
+            if cohort is None or sessions.find([session], cohort) is not None:
                 where = f"programs.{program.key}.{CLASS_KEYS[program.key]}[{i}]"
                 chosen.append((program, session, where))
     if cohort is not None and not chosen:

@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.classes import attendance
-from sync.classes import sessions as classes
+from sync.classes import attendance, sessions
 from sync.config import ProgramConfig, Session
 from sync.config.programs import PROGRAMS
 from sync.master import layout
@@ -103,7 +102,7 @@ def assign(program: ProgramConfig, session: Session, applicants: list[Applicant]
            where: str = "") -> ClassRoster:
     """Seats, waitlist and the released for one class; `where` names its config key."""
     where = where or f"programs.{program.key}.{CLASS_KEYS[program.key]}"
-    roster = ClassRoster(program.key, session, classes.session_dates(session))
+    roster = ClassRoster(program.key, session, sessions.session_dates(session))
     ordered = sorted(applicants, key=Applicant.order)
     caps = {school.casefold(): seats for school, seats in session.school_capacity.items()}
     taken: dict[str, int] = {}

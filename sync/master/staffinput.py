@@ -42,8 +42,7 @@ from typing import Any
 from sync.config import Config
 from sync.config.programs import PROGRAMS, Program
 from sync.errors import WorkbookError
-from sync.master import layout as master
-from sync.master import pairs, sheetinput, stale
+from sync.master import layout, pairs, sheetinput, stale
 from sync.state import clock
 from sync.state import store as store_mod
 from sync.xlsx.reading import find_header, has_content, header_not_found, labels, read_sheets
@@ -105,9 +104,9 @@ def read(store: store_mod.Store, config: Config, path: Path,
             log.warning("%s: sheet %r is missing; staff columns are kept from the last sync",
                         path.name, program.name)
             continue
-        top = find_header(rows, master.ID, master.header_titles(program))
+        top = find_header(rows, layout.ID, layout.header_titles(program))
         if top is None:
-            raise header_not_found(path, title, master.ID, _FIX)
+            raise header_not_found(path, title, layout.ID, _FIX)
         records = store.records(key, include_merged=True)
         both = store.written(key)
         found.programs[key] = sheetinput.read_program_sheet(
@@ -118,14 +117,14 @@ def read(store: store_mod.Store, config: Config, path: Path,
         found.read_from[key] = title
         above = stale.without_note(rows[:top])  # the tool's note is not staff's title
         found.titles[program.name] = sheetinput.title_rows(above, len(above))
-    rows = sheets.get(master.POSSIBLE_DUPLICATES)
+    rows = sheets.get(layout.POSSIBLE_DUPLICATES)
     if rows is not None:
         anchor, others = pairs.DUPLICATES_HEADER
         top = find_header(rows, anchor, others)
         if top is None:
-            raise header_not_found(path, master.POSSIBLE_DUPLICATES, anchor, _FIX)
+            raise header_not_found(path, layout.POSSIBLE_DUPLICATES, anchor, _FIX)
         found.decisions = pairs.read_decisions(rows, top)
-        found.titles[master.POSSIBLE_DUPLICATES] = sheetinput.title_rows(rows, top)
+        found.titles[layout.POSSIBLE_DUPLICATES] = sheetinput.title_rows(rows, top)
     rows = sheets.get(STAFF_ROWS)
     if rows is not None:
         top = find_header(rows, NUMBER, (FROM, ROW, MOVED))
@@ -143,10 +142,10 @@ def _renamed_sheet(sheets: dict[str, list[tuple[Any, ...]]], program: Program,
     for title, rows in sheets.items():
         if title == STAFF_ROWS:
             continue
-        top = find_header(rows, master.ID, master.header_titles(program))
+        top = find_header(rows, layout.ID, layout.header_titles(program))
         if top is None:
             continue
-        i = labels(rows[top]).index(master.ID)
+        i = labels(rows[top]).index(layout.ID)
         ids = [r[i] for r in rows[top + 1:] if i < len(r) and isinstance(r[i], str)]
         if ids and all(x.startswith(f"{program.prefix}-") for x in ids):
             return title, rows
@@ -231,7 +230,7 @@ def keep_unclaimed(store: store_mod.Store, path: Path, title: str,
     (`sync.master.records`): staff's cells are never dropped."""
     stored = store.get_meta(ROWS_META, [])
     entries = [{**e, "cells": dict(e["cells"])} for e in stored]
-    ids = ", ".join(str(row.cells.get(master.ID)) for row in rows)
+    ids = ", ".join(str(row.cells.get(layout.ID)) for row in rows)
     _add(entries, title, [(row.number, row.cells) for row in rows], today, path.name, set(),
          f"with a Record ID the restored state does not know ({ids})",
          "no response read now is theirs (by the Source rows and the name)")

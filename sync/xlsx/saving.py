@@ -76,53 +76,71 @@ def saving(path: Path, backups: int = 0, before_replace: Callable[[Path], None] 
         files.refuse_if_open(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     where = scratch if scratch is not None else path.parent
+    tmp = _temporary(path, where)
+    book: Book | None = None
+    try:
+        book = _new_book(tmp, path, background)
+        yield book
+        try:
+            book.close()
+            unchanged = if_changed and same_content(tmp, path)
+        except OSError as err:
+            raise cannot_write(path, err) from None
+        if unchanged:
+            book.unchanged = True
+            log.info("%s: unchanged, left as it was", path.name)
+            return
+        _put_in_place(tmp, path, where, backups, before_replace, if_changed)
+    finally:
+        if book is not None:
+            book.abort()
+        files.discard(tmp)
+
+
+def _temporary(path: Path, where: Path) -> Path:
+    """A new, empty, owner-only file in `where` to write `path`'s next version into."""
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=where)
         os.close(fd)
         os.chmod(tmp_name, 0o600)
     except OSError as err:
         raise cannot_write(path, err) from None
-    tmp = Path(tmp_name)
-    book: Book | None = None
-    try:
-        if background:
-            try:
-                book = BackgroundBook(tmp, path)
-            except OSError as err:  # no second process to be had: write it here, more slowly
-                log.warning("%s: writing without a helper process (%s)", path.name, err)
-        if book is None:
-            book = Book(tmp, path)
-        yield book
-        kept = None
+    return Path(tmp_name)
+
+
+def _new_book(tmp: Path, path: Path, background: bool) -> Book:
+    if background:
         try:
-            book.close()
-            if if_changed and same_content(tmp, path):
-                book.unchanged = True
-                log.info("%s: unchanged, left as it was", path.name)
-                return
-            if if_changed:
-                files.refuse_if_open(path)
-            with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
-                os.fsync(fh.fileno())
-            if before_replace is not None:
-                before_replace(tmp)
-            if backups and path.exists():
-                kept = _backup(path, where)
-            try:
-                files.replace(tmp, path)
-            except PermissionError:
-                raise WorkbookHeldError(
-                    f"{path}: cannot replace the workbook: it is open in another program or "
-                    "read-only; close it and run again (the previous version is unchanged)",
-                    [path]) from None
-        except OSError as err:
-            raise cannot_write(path, err) from None
-        if kept is not None:
-            _rotate(kept.parent, path, backups)
-    finally:
-        if book is not None:
-            book.abort()
-        files.discard(tmp)
+            return BackgroundBook(tmp, path)
+        except OSError as err:  # no second process to be had: write it here, more slowly
+            log.warning("%s: writing without a helper process (%s)", path.name, err)
+    return Book(tmp, path)
+
+
+def _put_in_place(tmp: Path, path: Path, where: Path, backups: int,
+                  before_replace: Callable[[Path], None] | None, if_changed: bool) -> None:
+    """Replace `path` by the written `tmp`, the old version kept in backups/ first."""
+    kept = None
+    try:
+        if if_changed:
+            files.refuse_if_open(path)
+        with open(tmp, "r+b") as fh:  # Windows flushes only a file open for writing
+            os.fsync(fh.fileno())
+        if before_replace is not None:
+            before_replace(tmp)
+        if backups and path.exists():
+            kept = _backup(path, where)
+        try:
+            files.replace(tmp, path)
+        except PermissionError:
+            raise WorkbookHeldError(
+                f"{path}: cannot replace the workbook: it is open in another program or "
+                "read-only; close it and run again (the previous version is unchanged)",
+                [path]) from None
+    except OSError as err:
+        raise cannot_write(path, err) from None
+    if kept is not None:
+        _rotate(kept.parent, path, backups)
 
 
 def _backup(path: Path, scratch: Path) -> Path:
