@@ -566,7 +566,9 @@ VSC_ROWS = [
      "None", "",
      N("Phone answered as digits, so Sheets stored the number 3105550181; ZIP also a number "
        "(as in most rows).",
-       "Accepted; phone and ZIP read as text (+13105550181, 90505).", key="linda")),
+       "Accepted; phone and ZIP read as text (+13105550181, 90505). Back November 29: a check "
+       "typed into the November 27 route sheet, then a run as of November 30, puts her "
+       "welcome-home letter listing it in the outbox.", key="linda")),
     (T(2020, 11, 9, 18, 3, 47), "gthompson@example.net", "Gerald", "Thompson", "310-555-0182",
      "3905 W 182nd St", "Torrance", 90504, D(2020, 11, 24), D(2020, 11, 30),
      "Janet Thompson (daughter)", "424-555-0182", "Yes", "None",

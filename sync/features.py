@@ -12,6 +12,7 @@ from sync.confirmations import Confirmations
 from sync.master.hooks import Feature
 from sync.summary import Summary
 from sync.vacation.checklog import CheckLog
+from sync.vacation.geocoding import Geocoding
 from sync.vacation.retention import Retention
 
 FEATURES: list[Feature] = [
@@ -20,5 +21,6 @@ FEATURES: list[Feature] = [
     Confirmations(),  # the Confirmation sent column; after a restore, what the master shows
     CheckLog(),  # check results typed into <output>/routes/*.xlsx; the Check Log sheet
     Retention(),  # purged vacation checks stay purged; an unfinished purge is finished first
+    Geocoding(),  # Census coordinates of new vacation requests; Coordinates, Geocoder columns
     Summary(),  # the Summary sheet, first in the workbook
 ]

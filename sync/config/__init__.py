@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.config.cohorts import WEEKDAYS, Session, read_session
+from sync.config.geocoder import Geocoder, read_geocoder
 from sync.config.google import Google, read_google
 from sync.config.programs import PROGRAMS
 from sync.config.source import Source, form_id, read_source, spreadsheet_key
@@ -58,6 +59,8 @@ class VscRules:
     retention_days: int = 30
     geocodes: Path | None = None
     beats: tuple[Beat, ...] = ()
+    welcome_home: bool = True  # a vsc-welcome-home letter the day after the return date
+    welcome_home_without_checks: bool = True  # ...also when no check was logged
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class Config:
     backups: int = 5
     route_days: int = 3
     as_of: clock.AsOf | None = None  # --as-of: the day every command takes as today
+    geocoder: Geocoder | None = None  # None: addresses are never sent to the Census geocoder
 
     def program(self, key: str) -> ProgramConfig:
         try:
@@ -134,7 +138,8 @@ def _department(r: TableReader) -> Department:
 
 
 def _vsc_rules(r: TableReader) -> VscRules:
-    r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats"})
+    r.only({"advance_notice_hours", "max_days", "retention_days", "geocodes", "beats",
+            "welcome_home", "welcome_home_without_checks"})
     beats = []
     for i, raw in enumerate(r.get("beats", list, [])):
         if not isinstance(raw, dict):
@@ -167,6 +172,8 @@ def _vsc_rules(r: TableReader) -> VscRules:
         retention_days=r.number("retention_days", 30),
         geocodes=r.path_value("geocodes", None),
         beats=tuple(beats),
+        welcome_home=r.get("welcome_home", bool, True),
+        welcome_home_without_checks=r.get("welcome_home_without_checks", bool, True),
     )
 
 
@@ -278,7 +285,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG, as_of: dt.date | None = 
     if "password" in data.get("smtp", {}):
         raise ConfigError(f"{path}: smtp.password: never put a password in the file: use password_env")
     root = TableReader(path, data, "")
-    root.only({"department", "output", "google", "programs", "smtp", "routes"})
+    root.only({"department", "output", "google", "programs", "smtp", "routes", "geocoder"})
     out = root.sub("output")
     out.only({"folder", "backups"})
     routes = root.sub("routes")
@@ -298,6 +305,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG, as_of: dt.date | None = 
         smtp=_smtp(root.sub("smtp")),
         backups=out.number("backups", 5),
         route_days=routes.number("days", 3, minimum=1),
+        geocoder=read_geocoder(root.sub("geocoder")),
     )
     if as_of is None:
         return config

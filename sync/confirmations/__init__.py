@@ -72,7 +72,6 @@ from sync.config.programs import PROGRAMS
 from sync.confirmations import headers
 from sync.confirmations import render as mailmerge
 from sync.confirmations.due import (
-    SENT_COLUMN,
     Due,
     Summary,
     addresses,
@@ -81,6 +80,7 @@ from sync.confirmations.due import (
     record_values,
     template_folders,
 )
+from sync.confirmations.model import SENT_COLUMN
 from sync.confirmations.sending import OUTBOX, Outgoing, send_all
 from sync.errors import ConfigError, SyncError
 from sync.master import layout, restore

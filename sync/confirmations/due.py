@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,9 @@ from sync.classes import attendance, seating
 from sync.classes import sessions as classes
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
-from sync.confirmations import headers
+from sync.confirmations import headers, homecoming
 from sync.confirmations import render as mailmerge
+from sync.confirmations.model import Contact, Due, Summary
 from sync.errors import TemplateError
 from sync.ingest import normalize, validate
 from sync.state.store import Store
@@ -28,111 +27,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATES = {key: dict(p.templates) for key, p in PROGRAMS.items()}  # status -> template
 CLOSED = ("Declined", "Withdrawn", "Cancelled")  # a "Received" template is not sent to these
-SENT_COLUMN = "Confirmation sent"
 CONTEXT_KEYS = ("record_id", "status", "program", "full_name", "class", "waitlist_position",
                 "department", "eligibility_reason", "reasons")
 RECIPIENTS = {key: [(r.role, r.names, r.address) for r in p.recipients]  # role, names, address
               for key, p in PROGRAMS.items()}
 _TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-Contact = tuple[str, str]  # (display name, address)
-
-
-@dataclass
-class Due:
-    """One message to render and send."""
-
-    record_id: str
-    template: str
-    to: list[Contact]
-    cc: list[Contact]
-    context: dict[str, Any]
-
-    @property
-    def recipients(self) -> list[str]:
-        return [a for _, a in self.to + self.cc]
-
-    @property
-    def file(self) -> str:
-        return f"{self.record_id}-{self.template}.eml"
-
-
-@dataclass
-class Summary:
-    """What a run found and did. `counts` and `record_ids` are safe for logs."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    by_template: Counter[str] = field(default_factory=Counter)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (record ID, what is wrong)
-    unconfirmed: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, when)
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, template, reply)
-    held: list[tuple[str, str, str]] = field(default_factory=list)  # refused on an earlier run
-    outbox: Path | None = None
-    sent_via: str = ""
-    preview: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def record_ids(self) -> list[str]:
-        """Records that need a look from staff."""
-        return sorted({rid for rid, _ in self.problems} | {u[0] for u in self.unconfirmed}
-                      | {r[0] for r in self.refused + self.held})
-
-    def refusal(self) -> str | None:
-        """The error for a run in which the server refused messages for good (record IDs
-        only), or None."""
-        if not self.refused:
-            return None
-        ids = ", ".join(f"{rid} {tpl}" for rid, tpl, _ in self.refused)
-        return (f"{len(self.refused)} confirmation(s) refused by the mail server for good: "
-                f"{ids}; the others were sent. Fix what each reply names (`tpd-programs "
-                f'confirmations` lists them; after the next sync, so does the master\'s '
-                f'"{SENT_COLUMN}" column), then run `tpd-programs confirmations --retry '
-                "RECORD_ID` so that the next --send sends it again")
-
-    def render(self) -> str:
-        c = self.counts
-        lines = list(self.warnings) + ([self.preview] if self.preview else [])
-        kinds = ", ".join(f"{n} {name}" for name, n in sorted(self.by_template.items()))
-        if self.preview:  # a preview is not a due message: it ignores the ledger and dates
-            lines.append(f"Previewed {c['previewed']} message(s), whatever was sent before or "
-                         "the dates; nothing was written or sent. Run without --preview to see "
-                         "what is due.")
-            return "\n".join(lines + self._to_look_at())
-        lines.append(f"{c['due']} confirmations due" + (f" ({kinds})" if kinds else "")
-                     + f"; {c['already_sent']} already sent; {c['skipped']} skipped; "
-                     f"{c['past']} not due as the class ended or the resident is back.")
-        if self.outbox is not None:
-            lines.append(f"Outbox: {self.outbox} ({c['written']} messages)")
-        if self.sent_via:
-            lines.append(f"Sent {c['sent']} via {self.sent_via}"
-                         + (f"; {c['undelivered']} refused for every recipient (they go out on "
-                            "the next run)" if c["undelivered"] else "")
-                         + (f"; {c['refused']} refused by the server for good (below)"
-                            if c["refused"] else "") + ".")
-        else:
-            lines.append("Nothing was sent: run with --send to deliver them.")
-        return "\n".join(lines + self._to_look_at())
-
-    def attention(self) -> list[str]:
-        """What needs a look (`-q`): the warnings, and the messages not sent and why."""
-        return list(self.warnings) + self._to_look_at()
-
-    def _to_look_at(self) -> list[str]:
-        lines = [f"  {rid}: {problem}" for rid, problem in self.problems]
-        if self.refused or self.held:
-            lines.append("Refused by the mail server (not sent, and not tried again on their "
-                         "own). Fix what the reply names, often an answer (correct it in the "
-                         "master), then run `tpd-programs confirmations --retry RECORD_ID`:")
-            lines.extend(f"  {rid} {tpl}: {reply}" for rid, tpl, reply in self.refused)
-            lines.extend(f"  {rid} {tpl}: {reply} (an earlier run)"
-                         for rid, tpl, reply in self.held)
-        if self.unconfirmed:
-            lines.append("Possibly sent (a run stopped while sending them; never resent on "
-                         "their own). Look in the mailbox's Sent folder, then run `tpd-programs "
-                         "confirmations --mark-sent RECORD_ID` if it went, or `--retry "
-                         "RECORD_ID` to send it again:")
-            lines.extend(f"  {rid} {tpl} (started {when})" for rid, tpl, when in self.unconfirmed)
-        return lines
 
 
 def template_map(program: ProgramConfig) -> dict[str, str]:
@@ -157,6 +56,15 @@ def known_fields(key: str) -> set[str]:
     """What a template of program `key` may use (vacation checks have no class)."""
     known = set(PROGRAMS[key].field_names) | set(CONTEXT_KEYS)
     return known if key in seating.CLASS_KEYS else known - {"class", "waitlist_position"}
+
+
+def template_fields(name: str) -> set[str]:
+    """What template `name` may use: its program's fields (`known_fields`), with the checks
+    for a welcome-home letter; a staff notice of a check sees the check only."""
+    if name == homecoming.ALERT:
+        return set(homecoming.ALERT_FIELDS)
+    extra = homecoming.WELCOME_FIELDS if name == homecoming.WELCOME else ()
+    return known_fields(name.split("-")[0]) | set(extra)
 
 
 def template_folders(config: Config) -> list[Path]:
@@ -284,7 +192,7 @@ def _unsent(due: Due, ids: list[str], ledger: Ledger, summary: Summary) -> bool:
     """Drop recipients the ledger has as sent or possibly sent; False when none are left, or
     when the message is possibly sent or was refused for good (staff decide on those)."""
     def state(addr: str) -> tuple[str, str, str] | None:
-        found = [ledger.get((i, due.template, addr.lower())) for i in ids]
+        found = [ledger.get((i, due.entry, addr.lower())) for i in ids]
         return max((f for f in found if f and f[0] in ("sent", "sending", "refused")),
                    default=None)
 
@@ -360,5 +268,54 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
                     continue
                 dues.append(due)
                 summary.by_template[name] += 1
+    dues += _homecoming(store, config, keys, today, templates, summary, only, ledger)
     summary.counts["due"] = len(dues)
     return dues
+
+
+def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
+                templates: mailmerge.Templates, summary: Summary, only: str | None,
+                ledger: Ledger) -> list[Due]:
+    """The welcome-home letters and staff notices of checks (`sync.confirmations.homecoming`)
+    due and not sent; `only`: that record's, whatever the date and the ledger."""
+    program = config.programs.get("vsc")
+    if "vsc" not in keys or program is None or program.vsc is None:
+        return []
+    aliases = record_aliases(store, "vsc")
+    rules = program.vsc
+    notify = [("", a) for a in config.smtp.notify] if config.smtp is not None else []
+    if rules.welcome_home:
+        templates.check(homecoming.WELCOME, template_fields(homecoming.WELCOME))
+    if notify:
+        templates.check(homecoming.ALERT, template_fields(homecoming.ALERT))
+    checks = homecoming.checks_by_record(store)
+    department = vars(config.department) | {"timezone": str(config.department.timezone)}
+    out: list[Due] = []
+    for rid, r in store.records("vsc").items():
+        data, staff, found = r["data"], r["staff"], checks.get(rid, [])
+        if (only is not None and rid != only) or data.get("purged"):
+            continue
+        out += [Due(rid, homecoming.ALERT, notify, [], {
+            "record_id": rid, "check": homecoming.check_context(c), "department": department,
+            "program": PROGRAMS["vsc"].name}, homecoming.alert_key(c))
+            for c in (homecoming.alerts({rid: found}) if notify else [])]
+        due = homecoming.welcome_due(data, staff, bool(found), rules.welcome_home,
+                                     rules.welcome_home_without_checks, today)
+        if not due and (only is None or due is None):
+            continue
+        values = record_values("vsc", data, staff)
+        to, cc, problems = addresses("vsc", values)
+        if not to:
+            summary.problems.append((rid, f"{homecoming.WELCOME}: not sent: {'; '.join(problems)}"))
+            summary.counts["skipped"] += 1
+            continue
+        out.append(Due(rid, homecoming.WELCOME, to, cc, {
+            **values, "record_id": rid, "status": seating.status_of("vsc", staff) or "New",
+            "program": PROGRAMS["vsc"].name, "department": department, "class": None,
+            "full_name": _name(values, RECIPIENTS["vsc"][0][1]), "waitlist_position": None,
+            "eligibility_reason": "", "checks": [homecoming.check_context(c) for c in found]}))
+    ledger = homecoming.per_check(ledger, [d for d in out if d.entry != d.template], aliases)
+    out = [d for d in out if only is not None
+           or _unsent(d, aliases.get(d.record_id, [d.record_id]), ledger, summary)]
+    summary.by_template.update(d.template for d in out)
+    return out

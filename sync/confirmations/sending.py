@@ -54,7 +54,7 @@ def record(store: Store, m: Outgoing, state: str, now: dt.datetime,
             store.db.execute(
                 "INSERT OR REPLACE INTO ledger (record_id, template, recipient, state, message_id,"
                 " attempted, sent, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (m.due.record_id, m.due.template, addr.lower(), row, m.msg["Message-ID"],
+                (m.due.record_id, m.due.entry, addr.lower(), row, m.msg["Message-ID"],
                  now.isoformat(), now.isoformat() if row == "sent" else None, error))
 
 

@@ -19,98 +19,38 @@ the newest copy of each of the last `[output] backups` days is kept.
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import hashlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.errors import StateError, SyncError
+from sync.errors import StateError
 from sync.state import files, scratch
-
-STATE = "state.sqlite"
-MASTER = "master.xlsx"
-OUTBOX = "outbox"
-BACKUPS = "backups"
-RESTORE = "tpd-programs restore-state"
-_BACKUP_GLOB = "state-*.sqlite"
+from sync.state.guard import (  # noqa: F401  (the names other modules know from here)
+    BACKUPS,
+    MASTER,
+    OUTBOX,
+    RESTORE,
+    STATE,
+    damaged,
+    file_digest,
+    forget_new_journals,
+    has_state,
+    newest_backup,
+    refusal,
+    stale_backups,
+    state_error,
+    translate,
+    used_before,
+)
+from sync.state.schema import SCHEMA, migrate
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS records (
-    record_id TEXT PRIMARY KEY,
-    program TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    data TEXT NOT NULL,            -- JSON: the record's fields, times, source rows
-    written TEXT,                  -- JSON: {column: value} the tool last wrote to the workbook
-    written_prev TEXT,             -- JSON: the write before that one
-    written_hash TEXT,             -- digest of the row behind `written` (to skip unchanged rows)
-    staff TEXT,                    -- JSON: {column: value} staff typed into the workbook
-    merged_into TEXT,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_program ON records (program, seq);
-CREATE TABLE IF NOT EXISTS responses (
-    program TEXT NOT NULL,
-    identity TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    cached TEXT,                   -- JSON: the response's normalised values and eligibility
-    PRIMARY KEY (program, identity)
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    program TEXT NOT NULL,
-    record_a TEXT NOT NULL,
-    record_b TEXT NOT NULL,
-    decision TEXT NOT NULL,        -- Merge | Not duplicate
-    decided TEXT NOT NULL,
-    PRIMARY KEY (program, record_a, record_b)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started TEXT NOT NULL,
-    finished TEXT,
-    program TEXT NOT NULL,
-    counts TEXT NOT NULL           -- JSON
-);
-CREATE TABLE IF NOT EXISTS ledger (
-    record_id TEXT NOT NULL,
-    template TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    state TEXT NOT NULL,           -- sending | sent | failed | refused
-    message_id TEXT,
-    attempted TEXT NOT NULL,
-    sent TEXT,
-    error TEXT,
-    PRIMARY KEY (record_id, template, recipient)
-);
-CREATE TABLE IF NOT EXISTS attendance (
-    class_id TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    session_date TEXT NOT NULL,
-    mark TEXT NOT NULL,
-    PRIMARY KEY (class_id, record_id, session_date)
-);
-CREATE TABLE IF NOT EXISTS checks (
-    record_id TEXT NOT NULL,
-    check_date TEXT NOT NULL,
-    check_time TEXT NOT NULL,
-    checked_by TEXT NOT NULL,
-    result TEXT NOT NULL,
-    notes TEXT NOT NULL,
-    route_file TEXT NOT NULL,
-    PRIMARY KEY (record_id, check_date, check_time, checked_by)
-);
-"""
 
 
 def _default(value: Any) -> Any:
@@ -173,7 +113,7 @@ class Store:
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if fresh and used_before(self.path.parent):
             what = "missing" if not self.path.exists() else "empty"
-            raise StateError(_refusal(self.path, f"the state file is {what}"))
+            raise StateError(refusal(self.path, f"the state file is {what}"))
         if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
             raise StateError(f"{self.path}: the state file cannot be written (permission "
                              "denied); give the account that runs the toolkit access to it")
@@ -188,27 +128,21 @@ class Store:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             damage = self.db.execute("PRAGMA quick_check").fetchone()[0]
             if damage != "ok":
-                raise StateError(_refusal(self.path, "the state file is damaged"))
+                raise StateError(refusal(self.path, "the state file is damaged"))
             if not fresh and not has_state(self.db) and used_before(self.path.parent):
                 # a valid database, but not ours (or one that lost its tables): giving it a
                 # new schema would start over as silently as an empty file does
-                raise StateError(_refusal(self.path, "the state file holds no toolkit data"))
+                raise StateError(refusal(self.path, "the state file holds no toolkit data"))
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-            self._migrate()
+            migrate(self.db)
         except (sqlite3.Error, StateError) as err:
             if self.db is not None:
                 self.db.close()
-            _forget_new_journals(journals, had_journals)
+            forget_new_journals(journals, had_journals)
             raise err if isinstance(err, StateError) else state_error(self.path, err) from None
         self._unchanged_at = self.db.total_changes
-
-    def _migrate(self) -> None:
-        """Bring a state file written by an earlier version up to SCHEMA."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(records)")}
-        if "written_hash" not in columns:
-            self.db.execute("ALTER TABLE records ADD COLUMN written_hash TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -249,7 +183,7 @@ class Store:
         except (OSError, sqlite3.Error) as err:
             log.warning("%s: no backup of the state file was made (%s)", folder, err)
             return None
-        files.remove_old(_stale_backups(folder, self.backups))  # one held open stays
+        files.remove_old(stale_backups(folder, self.backups))  # one held open stays
         self._unchanged_at = self.db.total_changes
         return target
 
@@ -340,124 +274,3 @@ class Store:
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         self.db.executemany(sql, rows)
-
-
-# -- never started over silently ------------------------------------------------------------
-
-
-# Workbooks only a run writes, in the folders `sync.vacation.checklog` and `sync.classes.attendance` name: a
-# folder "cleaned up" of its master, state and backups still shows its earlier runs by them.
-_RUN_OUTPUTS = (("routes", "routes-*.xlsx"), ("rosters", "*.xlsx"))
-
-
-def used_before(output: Path) -> bool:
-    """Whether the output folder shows earlier runs: a master, an outbox message, a backup,
-    a route or roster workbook."""
-    output = Path(output)
-    outbox = output / OUTBOX
-    return ((output / MASTER).exists() or newest_backup(output) is not None
-            or (outbox.is_dir() and any(outbox.iterdir()))
-            or any(any((output / folder).glob(pattern)) for folder, pattern in _RUN_OUTPUTS))
-
-
-def _stale_backups(folder: Path, keep: int) -> list[Path]:
-    """The state backups to remove: each day keeps its newest copy, and the newest `keep` days
-    are kept, so a mistake noticed days later can still be undone."""
-    newest_of_day: dict[str, Path] = {}
-    every = sorted(folder.glob(_BACKUP_GLOB))
-    for path in every:  # names sort by time: state-YYYYmmdd-HHMMSS-ffffff.sqlite
-        newest_of_day[path.name[len("state-"):][:8]] = path
-    kept = set(sorted(newest_of_day.values())[-max(keep, 1):])
-    return [p for p in every if p not in kept]
-
-
-def newest_backup(output: Path) -> Path | None:
-    folder = Path(output) / BACKUPS
-    found = sorted(folder.glob(_BACKUP_GLOB)) if folder.is_dir() else []
-    return found[-1] if found else None
-
-
-def has_state(db: sqlite3.Connection) -> bool:
-    """Whether `db` has the toolkit's tables (a state file, however old its version)."""
-    found = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {"meta", "records", "ledger"} <= found
-
-
-def _forget_new_journals(journals: list[Path], had: list[bool]) -> None:
-    """Remove the journal files a failed open made (on a full disk SQLite cannot), so that the
-    folder is as it was; a journal that holds anything is never touched."""
-    wal, _shm = journals
-    if had[0] or (wal.exists() and wal.stat().st_size):
-        return
-    for journal, existed in zip(journals, had, strict=True):
-        if not existed:
-            files.delete(journal)
-
-
-def _refusal(path: Path, what: str) -> str:
-    newest = newest_backup(path.parent)
-    if newest is not None:
-        fix = (f"restore the newest backup ({newest}) with `{RESTORE}`, or start over "
-               f"deliberately with `{RESTORE} --start-over`")
-    else:
-        fix = (f"there is no backup in {path.parent / BACKUPS}: put a copy of the file back, "
-               f"or start over deliberately with `{RESTORE} --start-over`")
-    return (f"{path}: {what}, but this folder has been used before; it holds the record IDs, "
-            f"staff decisions and the confirmations already sent, so nothing was done. {fix} "
-            "(starting over gives new record IDs and sends every confirmation again)")
-
-
-_FULL, _READONLY, _PERM, _CANTOPEN, _IOERR, _CORRUPT, _NOTADB, _BUSY = 13, 8, 3, 14, 10, 11, 26, 5
-
-
-def damaged(err: sqlite3.Error) -> bool:
-    """Whether `err` says the file is damaged (or not a database at all)."""
-    return (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF in (_CORRUPT, _NOTADB)
-
-
-def state_error(path: Path, err: sqlite3.Error) -> SyncError:
-    """The message for an SQLite error on the state file at `path`."""
-    code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
-    if code == _FULL or (code == _IOERR and _disk_full(path.parent)):
-        return StateError(f"{path.parent}: the disk is full; free some space and run again "
-                          "(the state file is as it was before this run)")
-    if code in (_READONLY, _PERM, _CANTOPEN):
-        return StateError(f"{path}: the state file cannot be written ({err}); give the account "
-                          "that runs the toolkit write access to it and to its folder")
-    if damaged(err):
-        return StateError(_refusal(path, f"the state file is damaged ({err})"))
-    if code == _BUSY:
-        return StateError(f"{path}: the state file is in use by another program; close it "
-                          "(a database viewer?) and run again")
-    return StateError(f"{path}: the state file cannot be used ({err})")
-
-
-def _disk_full(folder: Path) -> bool:
-    try:
-        return shutil.disk_usage(folder).free < 1 << 20
-    except OSError:
-        return False
-
-
-def translate(err: BaseException, output: Path) -> SyncError | None:
-    """A staff-readable error for an outside error that escaped a command: the state file's
-    SQLite errors and a full disk. None for anything else (a bug: report it)."""
-    if isinstance(err, sqlite3.Error):
-        return state_error(Path(output) / STATE, err)
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        where = err.filename or output
-        return SyncError(f"{where}: the disk is full; free some space and run again (the "
-                         "previous files are unchanged)")
-    if isinstance(err, OSError) and err.filename:
-        return SyncError(f"{err.filename}: {err.strerror or err}")
-    return None
-
-
-def file_digest(path: Path) -> str | None:
-    """A file's digest (the master's and the configuration's, to know whether they changed),
-    or None when it does not exist."""
-    try:
-        with path.open("rb") as fh:
-            return hashlib.file_digest(fh, "blake2b").hexdigest()
-    except FileNotFoundError:
-        return None

@@ -157,27 +157,10 @@ def reapply(config: Config, replaced: Path, restored: Path) -> str | None:
     program = config.programs.get(PROGRAM)
     if program is None:  # no vacation checks, nothing was ever purged
         return None
-    try:
-        old = sqlite3.connect(f"{replaced.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            if not has_state(old):  # not a state file: it recorded no purge
-                return None
-            meta = dict(old.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
-                                    (HISTORY, PENDING)))
-            rows = old.execute(_READ_PURGED).fetchall()
-            responses = old.execute(
-                "SELECT program, identity, record_id, fingerprint FROM responses WHERE "
-                "record_id IN (SELECT record_id FROM records WHERE json_extract(data, "
-                "'$.purged') IS NOT NULL)").fetchall()
-        finally:
-            old.close()
-    except sqlite3.Error as err:
-        if not damaged(err):  # a full disk, say: nothing is restored until it can be read
-            raise state_error(replaced, err) from None
-        return (f"The state file it replaces is damaged ({err}), so purges made since the "
-                "copy was made could not be applied to it again; if there were any, run "
-                "`tpd-programs purge --apply` now.")
-    history, pending = loads(meta.get(HISTORY)) or [], loads(meta.get(PENDING))
+    found = _recorded_purges(replaced)
+    if found is None or isinstance(found, str):
+        return found
+    history, pending, rows, responses = found
     with Store(restored) as store:
         known = store.get_meta(HISTORY, [])
         new = [h for h in history if h not in known]
@@ -209,9 +192,42 @@ def reapply(config: Config, replaced: Path, restored: Path) -> str | None:
         store.db.execute("VACUUM")  # no page of the copy keeps what was removed
     log.info("restore: %d purge(s) applied again to the restored copy: %d request(s), %d Needs "
              "Review row(s), %d Staff row(s)", len(new), len(again), review, len(staff_rows))
+    return _reapplied(sorted(days) if new else [], again, review, staff_rows, bool(pending))
+
+
+def _recorded_purges(replaced: Path) -> tuple[Any, Any, list[Any], list[Any]] | str | None:
+    """(purge history, pending purge, the purged records' rows, their responses) as the state
+    file `replaced` records them; None when it is not a state file; a line for staff when it
+    is damaged. Another error reading it (a full disk) stops the restore."""
+    try:
+        old = sqlite3.connect(f"{replaced.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if not has_state(old):  # not a state file: it recorded no purge
+                return None
+            meta = dict(old.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                    (HISTORY, PENDING)))
+            rows = old.execute(_READ_PURGED).fetchall()
+            responses = old.execute(
+                "SELECT program, identity, record_id, fingerprint FROM responses WHERE "
+                "record_id IN (SELECT record_id FROM records WHERE json_extract(data, "
+                "'$.purged') IS NOT NULL)").fetchall()
+        finally:
+            old.close()
+    except sqlite3.Error as err:
+        if not damaged(err):  # a full disk, say: nothing is restored until it can be read
+            raise state_error(replaced, err) from None
+        return (f"The state file it replaces is damaged ({err}), so purges made since the "
+                "copy was made could not be applied to it again; if there were any, run "
+                "`tpd-programs purge --apply` now.")
+    return loads(meta.get(HISTORY)) or [], loads(meta.get(PENDING)), rows, responses
+
+
+def _reapplied(days: list[str], again: list[str], review: int, staff_rows: list[int],
+               pending: bool) -> str:
+    """The line for staff after purges were applied again to a restored copy."""
     lines = []
-    if new:
-        line = (f"Purges made since that copy ({', '.join(sorted(days))}) were applied to it "
+    if days:
+        line = (f"Purges made since that copy ({', '.join(days)}) were applied to it "
                 f"again: personal data of {len(again)} request(s) removed")
         line += f" ({', '.join(again)})" if again else ""
         line += f", answers of {review} Needs Review row(s) removed" if review else ""

@@ -163,7 +163,7 @@ def blank_names(pairs: list[dict[str, Any]], gone: set[str]) -> None:
 def forget_personal(store: Store, record_ids: list[str]) -> None:
     """What other tables keep of purged records: the normalised answers kept to spare the next
     sync from parsing them again, the responses a Google Form source keeps between syncs,
-    check notes, confirmation recipients."""
+    check notes, confirmation recipients, the geocoder's answer for its address."""
     from sync.sources.forms import cache_key
 
     from_forms: dict[str, set[str]] = {}  # form ID -> response IDs of purged requests
@@ -187,6 +187,7 @@ def forget_personal(store: Store, record_ids: list[str]) -> None:
         store.db.execute("UPDATE checks SET notes = '' WHERE record_id = ?", (rid,))
         store.db.execute("UPDATE ledger SET recipient = 'purged-' || rowid, error = NULL "
                          "WHERE record_id = ?", (rid,))
+        store.db.execute("DELETE FROM geocodes WHERE record_id = ?", (rid,))
 
 
 def keep_purged(store: Store, config: Config, key: str, result: ProgramResult) -> None:

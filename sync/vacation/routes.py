@@ -23,7 +23,7 @@ from sync.master import layout
 from sync.state import clock, files, scratch
 from sync.state.lock import run_lock
 from sync.state.store import MASTER, STATE, Store
-from sync.vacation import checklog, routing
+from sync.vacation import checklog, geocoding, routing
 from sync.vacation.checklog import Check
 from sync.vacation.routesheet import day_sheets
 from sync.xlsx.reading import find_header, header_not_found, labels, read_sheets
@@ -114,17 +114,17 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
     state = config.output / STATE
     if not state.exists():
         raise SyncError(f"{state}: no saved state yet: run `tpd-programs sync` first")
-    geocodes = routing.read_geocodes(rules.geocodes) if rules.geocodes else {}
-    station = routing.station_point(config.department.station, geocodes)
-    if geocodes and station is None:
-        log.warning("the station's address is not in the geocode CSV: routes start at the "
-                    "first stop instead of the station")
+    sheet = routing.read_geocodes(rules.geocodes) if rules.geocodes else {}
     folder = config.output / checklog.ROUTES_DIR
     summary = RoutesSummary()
     with run_lock(config.output), Store(state, backups=config.backups) as store:
         checklog.collect(store, config)  # typed results survive the rewrite below
         statuses = master_statuses(config.output / MASTER)
         records = store.records("vsc")
+        geocodes, station = geocoding.route_points(store, config, records, sheet)
+        if geocodes and station is None:
+            log.warning("the station's address has no coordinates (add it to the geocode "
+                        "CSV): routes start at the first stop instead of the station")
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
         held: list[Path] = []
