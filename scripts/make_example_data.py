@@ -570,10 +570,13 @@ VSC_ROWS = [
        "typed into the November 27 route sheet, then a run as of November 30, puts her "
        "welcome-home letter listing it in the outbox.", key="linda")),
     (T(2020, 11, 9, 18, 3, 47), "gthompson@example.net", "Gerald", "Thompson", "310-555-0182",
-     "3905 W 182nd St", "Torrance", 90504, D(2020, 11, 24), D(2020, 11, 30),
+     "3905 W 182nd St", "Torrance", 90504, D(2020, 11, 16), D(2020, 11, 24),
      "Janet Thompson (daughter)", "424-555-0182", "Yes", "None",
      "Silver Honda CR-V, 7XYZ482, in the driveway", "Bedroom and kitchen", "None",
-     "Gardener on Mondays", "", None),
+     "Gardener on Mondays", "",
+     N("Away November 16-24.",
+       "Accepted. Back November 24: as of November 25 his welcome-home letter is due, and as "
+       "no check was logged for his home it says so kindly.")),
     (T(2020, 11, 16, 12, 40, 5), "ana.ruiz@example.org", "Ana", "Ruiz", "310-555-0183",
      "1420 Post Ave", "Torrance", 90501, D(2020, 11, 26), D(2020, 11, 29),
      "Pedro Ruiz (brother)", 4245550183, "Yes", "Brinks Home, (800) 555-0188",

@@ -137,9 +137,13 @@ def _counts_text(counts: dict[str, Any]) -> str:
     for label, value in counts.items():
         if isinstance(value, dict):
             parts.append(f"{label} ({_counts_text(value) or 'none'})")
-        else:
-            parts.append(f"{value} {label}")
+        else:  # "1 stop", "2 stops"; labels that are not plural nouns ("read", "new") as they are
+            one = value == 1 and label in _PLURALS
+            parts.append(f"{value} {label[:-1] if one else label}")
     return ", ".join(parts)
+
+
+_PLURALS = {"stops", "beats", "records", "messages"}
 
 
 # -- next actions ------------------------------------------------------------------------------

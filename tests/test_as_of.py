@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import email
+import email.policy
 import importlib.util
 import re
 import shutil
@@ -141,17 +143,17 @@ def test_confirmations_due_follow_the_as_of_day(example_site, capsys):
     assert code == 0 and re.search(r"^0 confirmations due\b.* 29 not due\b", out), out
     assert list(outbox.glob("*.eml")) == []
     code, out, _ = _run(capsys, "confirmations", *config, "--as-of", EXAMPLE_DAY)
-    assert code == 0 and re.search(r"^27 confirmations due\b.* 2 not due\b", out), out
+    assert code == 0 and re.search(r"^27 confirmations due\b.* 3 not due\b", out), out
     assert len(list(outbox.glob("*.eml"))) == 27
 
 
 def test_route_day_follows_the_as_of_day(example_site, capsys):
-    """The first route day is the as-of day: two homes on November 25, fifteen on Christmas
+    """The first route day is the as-of day: one home on November 25, fifteen on Christmas
     Eve, none on a day no one is away."""
     config = ["--config", str(example_site)]
     assert _run(capsys, "sync", *config)[0] == 0
     out = example_site.parent.parent / "out"
-    for day, stops in (("2020-11-25", 2), ("2020-12-24", 15), ("2020-12-10", 0)):
+    for day, stops in (("2020-11-25", 1), ("2020-12-24", 15), ("2020-12-10", 0)):
         code, text, _ = _run(capsys, "routes", *config, "--as-of", day, "--days", "1")
         said = f"{stops} stops" if stops else "no active requests"
         assert code == 0 and text.startswith(f"{day}: {said}"), text
@@ -252,8 +254,16 @@ def test_the_readme_first_command_fills_every_output_folder(tmp_path, monkeypatc
     assert len(days) == 3
     assert all(read_route_file(p)[1] for p in days)  # every day has stops
 
+    assert "2020-11-25 (1 stop, 1 beat)" in out  # one stop is not "1 stops"
+
     outbox = list((output / "outbox").glob("*.eml"))
     assert len(outbox) >= 20
+    # a resident back the day before is welcomed home: no check was logged, and it says so
+    welcome = [p for p in outbox if p.name.endswith("-vsc-welcome-home.eml")]
+    assert [p.name for p in welcome] == ["VSC-00002-vsc-welcome-home.eml"]
+    letter = email.message_from_bytes(welcome[0].read_bytes(), policy=email.policy.default)
+    assert letter["Subject"].startswith("Welcome home")
+    assert "did not allow a logged check" in letter.get_body(("plain",)).get_content()
 
     rosters = sorted((output / "rosters").glob("*.xlsx"))
     assert [p.name for p in rosters] == ["pip-2020-fall.xlsx", "pip-2020-spring.xlsx",

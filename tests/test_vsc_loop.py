@@ -415,7 +415,8 @@ def test_a_crash_between_send_and_ledger_never_sends_the_letter_twice(tmp_path):
 def test_the_example_welcomes_a_resident_home_with_the_check_logged(example_site):
     """The example's first request (Linda, away November 25-29, 2020), replayed as of
     November 30 with a check typed into the November 27 route sheet: her welcome-home letter
-    is in the outbox and lists it; Ana (back November 29, never checked) gets the kind one."""
+    is in the outbox and lists it; Ana (back November 29, never checked) gets the kind one, and
+    so does Gerald (back November 24, still within the week the letter is due)."""
     cfg = config_mod.load(example_site)
     sync(cfg)
     write_routes(cfg, start=dt.date(2020, 11, 27), days=1)
@@ -423,7 +424,7 @@ def test_the_example_welcomes_a_resident_home_with_the_check_logged(example_site
         "VSC-00001": {"Time checked": "19:30", "Checked by": "Ofc. Diaz", "Result": "Secure"}})
     sync(cfg)
     summary = confirmations.confirm(cfg, today=dt.date(2020, 11, 30))
-    assert summary.by_template["vsc-welcome-home"] == 2
+    assert summary.by_template["vsc-welcome-home"] == 3
     linda = parse(cfg.output / "outbox" / "VSC-00001-vsc-welcome-home.eml")
     assert "Friday, November 27, 2020, 7:30 p.m.: Secure" in _body(linda)
     ana = parse(cfg.output / "outbox" / "VSC-00003-vsc-welcome-home.eml")
