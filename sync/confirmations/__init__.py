@@ -69,8 +69,7 @@ from typing import Any
 
 from sync.config import Config
 from sync.config.programs import PROGRAMS
-from sync.confirmations import headers
-from sync.confirmations import render as mailmerge
+from sync.confirmations import headers, render
 from sync.confirmations.due import (
     Due,
     Summary,
@@ -136,20 +135,20 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
     _may_send(config, send)
     today = today or clock.now(config).date()
     summary = Summary()
-    templates = mailmerge.Templates(template_folders(config))
+    templates = render.Templates(template_folders(config))
     config.output.mkdir(mode=0o700, parents=True, exist_ok=True)
     with run_lock(config.output), Store(config.output / STATE, backups=config.backups) as store:
         _state_is_current(config, store, send, summary)
         dues = plan(store, config, keys, today, templates, summary, only=preview)
         messages = _compose_all(config, templates, dues, summary)
         if preview is not None:
-            texts = [mailmerge.preview_text(m.msg, m.rendered) for m in messages]
+            texts = [render.preview_text(m.msg, m.rendered) for m in messages]
             summary.preview = "\n\n".join(texts) or f"{preview}: no confirmation for its Status."
             summary.counts["previewed"] = len(messages)
             return summary
         messages = messages[:limit] if limit is not None else messages
         summary.outbox = config.output / OUTBOX
-        held = mailmerge.write_outbox(summary.outbox, {m.due.file: m.data for m in messages},
+        held = render.write_outbox(summary.outbox, {m.due.file: m.data for m in messages},
                                       scratch=scratch.folder(config.output))
         summary.counts["written"] = len(messages)
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
@@ -188,7 +187,7 @@ def _state_is_current(config: Config, store: Store, send: bool, summary: Summary
                                 "changes made since then count after `tpd-programs sync`.")
 
 
-def _compose_all(config: Config, templates: mailmerge.Templates, dues: list[Due],
+def _compose_all(config: Config, templates: render.Templates, dues: list[Due],
                  summary: Summary) -> list[Outgoing]:
     """Every due message rendered and composed (all before any is sent); one an answer makes
     unsafe to send is left out, counted as skipped and listed with the reason."""
@@ -200,7 +199,7 @@ def _compose_all(config: Config, templates: mailmerge.Templates, dues: list[Due]
         try:
             to = [headers.address(n, a) for n, a in due.to]
             cc = [headers.address(n, a) for n, a in due.cc]
-            msg = mailmerge.compose(rendered, sender, to, cc, reply_to, when)
+            msg = render.compose(rendered, sender, to, cc, reply_to, when)
         except headers.UnsafeMessage as err:  # skipped, as one without an address is
             summary.problems.append((due.record_id, f"{due.template}: not sent: {err}; "
                                      "correct the answer in the master"))
@@ -211,7 +210,7 @@ def _compose_all(config: Config, templates: mailmerge.Templates, dues: list[Due]
             log.warning("confirmations: %s %s not sent: unsafe to send as it is",
                         due.record_id, due.template)
             continue
-        messages.append(Outgoing(due, rendered, msg, mailmerge.message_bytes(msg)))
+        messages.append(Outgoing(due, rendered, msg, render.message_bytes(msg)))
     return messages
 
 

@@ -12,12 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sync.classes import attendance, seating
-from sync.classes import sessions as classes
+from sync.classes import attendance, seating, sessions
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
-from sync.confirmations import headers, homecoming
-from sync.confirmations import render as mailmerge
+from sync.confirmations import headers, homecoming, render
 from sync.confirmations.model import Contact, Due, Summary
 from sync.errors import TemplateError
 from sync.ingest import normalize, validate
@@ -69,10 +67,10 @@ def template_fields(name: str) -> set[str]:
 
 def template_folders(config: Config) -> list[Path]:
     """A `templates` folder beside the config file (staff's own) first, then the bundled one."""
-    return [config.path.parent / "templates", mailmerge.BUNDLED]
+    return [config.path.parent / "templates", render.BUNDLED]
 
 
-def check_templates(config: Config, key: str, templates: mailmerge.Templates) -> None:
+def check_templates(config: Config, key: str, templates: render.Templates) -> None:
     """Every template the program's Status table names exists and uses known fields only."""
     program = config.program(key)
     for status, name in template_map(program).items():
@@ -93,9 +91,9 @@ def check_templates(config: Config, key: str, templates: mailmerge.Templates) ->
 def _class_context(session: Session | None, config: Config) -> dict[str, Any] | None:
     if session is None:
         return None
-    dates = classes.session_dates(session) or [session.start]
+    dates = sessions.session_dates(session) or [session.start]
     return {"id": session.id, "name": session.name, "dates": dates, "first_date": dates[0],
-            "last_date": dates[-1], "sessions": len(dates), "weekday": mailmerge.weekday(dates[0]),
+            "last_date": dates[-1], "sessions": len(dates), "weekday": render.weekday(dates[0]),
             "start_time": session.start_time, "end_time": session.end_time,
             "graduation_minimum": session.graduation_minimum,
             "location": session.location or config.department.station}
@@ -215,7 +213,7 @@ def _unsent(due: Due, ids: list[str], ledger: Ledger, summary: Summary) -> bool:
 
 
 def plan(store: Store, config: Config, keys: list[str], today: dt.date,
-         templates: mailmerge.Templates, summary: Summary, only: str | None = None) -> list[Due]:
+         templates: render.Templates, summary: Summary, only: str | None = None) -> list[Due]:
     """Every message due now (`only`: just that record, ignoring the ledger and dates)."""
     rows = store.db.execute("SELECT record_id, template, recipient, state, attempted, "
                             "COALESCE(error, '') FROM ledger")
@@ -274,7 +272,7 @@ def plan(store: Store, config: Config, keys: list[str], today: dt.date,
 
 
 def _homecoming(store: Store, config: Config, keys: list[str], today: dt.date,
-                templates: mailmerge.Templates, summary: Summary, only: str | None,
+                templates: render.Templates, summary: Summary, only: str | None,
                 ledger: Ledger) -> list[Due]:
     """The welcome-home letters and staff notices of checks (`sync.confirmations.homecoming`)
     due and not sent; `only`: that record's, whatever the date and the ledger."""

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from sync.config import Config
-from sync.confirmations import delivery
-from sync.confirmations import render as mailmerge
+from sync.confirmations import delivery, render
 from sync.confirmations.due import Due, Summary
 from sync.errors import DeliveryError
 from sync.state import clock, files
@@ -34,7 +33,7 @@ class Outgoing:
     """A due message, rendered, composed and checked: `data` is what is written and sent."""
 
     due: Due
-    rendered: mailmerge.Rendered
+    rendered: render.Rendered
     msg: EmailMessage
     data: bytes
 
