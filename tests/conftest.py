@@ -94,6 +94,12 @@ def example_site(tmp_path: Path) -> Path:
 
 def soffice_to_pdf(path: Path, outdir: Path) -> Path:
     """Open `path` in LibreOffice headless and convert it to PDF; fail if it cannot."""
+    return soffice_to_pdfs([path], outdir)[0]
+
+
+def soffice_to_pdfs(paths: list[Path], outdir: Path) -> list[Path]:
+    """Convert every workbook in `paths` (distinct file names) to PDF in one LibreOffice start,
+    which takes longer than most conversions; fail if one cannot be opened."""
     exe = shutil.which("soffice") or shutil.which("libreoffice")
     if exe is None:
         if os.environ.get("TPD_REQUIRE_LIBREOFFICE"):
@@ -103,13 +109,15 @@ def soffice_to_pdf(path: Path, outdir: Path) -> Path:
     profile = outdir / "lo-profile"
     result = subprocess.run(
         [exe, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
-         "--convert-to", "pdf", "--outdir", str(outdir), str(path)],
-        capture_output=True, text=True, timeout=180, check=False,
+         "--convert-to", "pdf", "--outdir", str(outdir), *map(str, paths)],
+        capture_output=True, text=True, timeout=180 * len(paths), check=False,
     )
-    pdf = outdir / (path.stem + ".pdf")
-    assert result.returncode == 0 and pdf.exists() and pdf.stat().st_size > 0, (
-        f"LibreOffice could not open {path.name}: {result.stdout} {result.stderr}")
-    return pdf
+    assert len({p.stem for p in paths}) == len(paths), "two workbooks would make one PDF"
+    pdfs = [outdir / (path.stem + ".pdf") for path in paths]
+    for path, pdf in zip(paths, pdfs, strict=True):
+        assert result.returncode == 0 and pdf.exists() and pdf.stat().st_size > 0, (
+            f"LibreOffice could not open {path.name}: {result.stdout} {result.stderr}")
+    return pdfs
 
 
 def fill_disk(folder: Path) -> Path:

@@ -35,7 +35,7 @@ from sync.state.store import Store
 from sync.vacation.routes import write_routes
 from sync.xlsx.saving import write_workbook
 from sync.xlsx.sheet import Column
-from tests.conftest import REPO, soffice_to_pdf
+from tests.conftest import REPO, soffice_to_pdfs
 
 ROUTE_DAY = dt.date(2020, 12, 24)  # the example has vacation checks that day
 STAFF_HEADER = "7F6000"  # the header colour of a column staff fill in (sync.xlsx.writer)
@@ -220,9 +220,9 @@ def printed(example, tmp_path_factory) -> dict[str, list[Page]]:
     if shutil.which("pdftotext") is None:
         pytest.skip("poppler-utils (pdftotext) is not installed")
     outdir = tmp_path_factory.mktemp("pdf")
-    return {name: _pages(soffice_to_pdf(example.output / name, outdir))
-            for name in ("rosters/pip-2020-spring.xlsx", "rosters/tap-2020-spring.xlsx",
-                         "master.xlsx")}
+    names = ("rosters/pip-2020-spring.xlsx", "rosters/tap-2020-spring.xlsx", "master.xlsx")
+    pdfs = soffice_to_pdfs([example.output / name for name in names], outdir)  # one start
+    return {name: _pages(pdf) for name, pdf in zip(names, pdfs, strict=True)}
 
 
 @pytest.mark.libreoffice
