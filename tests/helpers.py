@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import re
 import socket
 import textwrap
 from pathlib import Path
@@ -380,3 +381,33 @@ def statuses(site) -> dict[str, str]:
     wb.close()
     header = rows[0]
     return {r[header.index("Record ID")]: r[header.index("Status")] for r in rows[1:]}
+
+
+def step_lines(out: str) -> dict[str, str]:
+    """{step name: its status word} from the report printed by `run`."""
+    found = {}
+    for line in out.splitlines():
+        m = re.match(r"(sync|rosters|confirmations|routes)\s+(ok|FAILED|skipped)\s", line)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
+class Calls:
+    """How often `module.name` was called since `count_calls` replaced it (`n`, which a test
+    may set back to 0)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def count_calls(monkeypatch: Any, module: Any, name: str) -> Calls:
+    calls = Calls()
+    real = getattr(module, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.n += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls

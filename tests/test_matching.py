@@ -13,7 +13,7 @@ from sync.ingest import dedupe, match
 from sync.master import syncer
 from tests import configs
 from tests.conftest import Site
-from tests.helpers import ws_rows
+from tests.helpers import count_calls, ws_rows
 
 D = dt.date
 
@@ -144,15 +144,7 @@ def test_a_wrong_birthdate_or_new_email_does_not_hide_the_pair():
 
 
 def test_doubling_the_responses_at_most_doubles_the_comparisons(monkeypatch):
-    calls = 0
-    real = dedupe.judge
-
-    def counting(*args):
-        nonlocal calls
-        calls += 1
-        return real(*args)
-
-    monkeypatch.setattr(dedupe, "judge", counting)
+    calls = count_calls(monkeypatch, dedupe, "judge")
 
     def people(n):
         return [pip(f"First{i % 700}", f"Last{i % 900}", D(1950 + i % 50, 1 + i % 12, 1 + i % 28),
@@ -160,10 +152,10 @@ def test_doubling_the_responses_at_most_doubles_the_comparisons(monkeypatch):
                     f"9{i % 10:04d}") for i in range(n)]
     counted = []
     for n in (5_000, 10_000):
-        calls = 0
+        calls.n = 0
         start = time.perf_counter()
         dedupe.group("pip", people(n))
-        counted.append((calls, time.perf_counter() - start))
+        counted.append((calls.n, time.perf_counter() - start))
     assert counted[1][0] <= 2.2 * counted[0][0]
     assert counted[1][0] < 20 * 10_000
 

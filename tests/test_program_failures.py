@@ -25,7 +25,7 @@ from tests import configs
 from tests.conftest import Site
 from tests.fake_forms import FakeForms, text
 from tests.fake_google import FakeGoogle, Fault
-from tests.helpers import PIP_CSV, TAP_CSV, VSC_CSV, cells, make_site
+from tests.helpers import PIP_CSV, TAP_CSV, VSC_CSV, cells, make_site, step_lines
 from tests.loopback_smtp import LoopbackSmtp
 
 TAP_SHEET, PIP_SHEET, VSC_SHEET = "Teens and Policing", "Partners in Policing", "Vacation Checks"
@@ -34,15 +34,6 @@ NEW_TAP = ("3/4/2020 10:00:00,counselor@tusd.example,Pat Gomez,North High School
            "Reed,11,uma@example.com,Ian Reed,310-555-0203,ian@example.com,Yes\n")
 NEW_VSC = ("3/4/2020 10:00:00,xia@example.com,Xia,Chen,310-555-0303,12 Oak Ave,Torrance,90503,"
            "7/1/2030,7/9/2030,Lin Chen\n")
-
-
-def step_lines(out: str) -> dict[str, str]:
-    found = {}
-    for line in out.splitlines():
-        m = re.match(r"(sync|rosters|confirmations|routes)\s+(ok|FAILED|skipped)\s", line)
-        if m:
-            found[m.group(1)] = m.group(2)
-    return found
 
 
 def rename_tap_grade(root: Path) -> None:

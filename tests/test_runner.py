@@ -23,19 +23,10 @@ from sync.state import logfile
 from tests import configs
 from tests.configs import Replace
 from tests.conftest import REPO, Site
+from tests.helpers import step_lines
 from tests.loopback_smtp import LoopbackSmtp
 
 STAFF = "staff@example.org"
-
-
-def step_lines(out: str) -> dict[str, str]:
-    """{step name: its status word} from the report printed by `run`."""
-    found = {}
-    for line in out.splitlines():
-        m = re.match(r"(sync|rosters|confirmations|routes)\s+(ok|FAILED|skipped)\s", line)
-        if m:
-            found[m.group(1)] = m.group(2)
-    return found
 
 
 def personal_values(config_path: Path) -> set[str]:
