@@ -5,7 +5,10 @@ notice to staff for an insecure or suspicious check, through the real SMTP serve
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import itertools
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +21,10 @@ from sync import confirmations
 from sync.confirmations import render
 from sync.errors import ConfigError
 from sync.master.syncer import sync
-from sync.state.store import Store
-from sync.vacation import census, geocoding, purge
+from sync.state.store import STATE, Store
+from sync.vacation import census, geocoding, purge, routing, tour
 from sync.vacation.routes import write_routes
+from sync.xlsx.reading import read_sheets
 from tests import configs
 from tests.conftest import REPO
 from tests.fake_census import FakeCensus
@@ -429,3 +433,58 @@ def test_the_example_welcomes_a_resident_home_with_the_check_logged(example_site
     assert "Friday, November 27, 2020, 7:30 p.m.: Secure" in _body(linda)
     ana = parse(cfg.output / "outbox" / "VSC-00003-vsc-welcome-home.eml")
     assert "did not allow a logged check" in _body(ana)
+
+
+def _spread(street: str) -> tuple[float, float]:
+    """A made-up but steady point in Torrance for an address: (longitude, latitude)."""
+    digest = hashlib.sha256(street.casefold().encode()).digest()
+    return (-118.37 + digest[0] / 255 * 0.07, 33.79 + digest[1] / 255 * 0.09)
+
+
+def _length(points: list[tuple[float, float]], start: tuple[float, float]) -> float:
+    path = [start, *points]
+    return sum(tour.haversine(a, b) for a, b in itertools.pairwise(path))
+
+
+def test_the_examples_routes_run_from_the_station_in_driving_order(tmp_path):
+    """The bundled example with the geocoder turned on (the loopback fake answering for every
+    address): each beat on Christmas Eve starts at the station and is as short as the best
+    order of its stops, within 2%, and never longer than going to the nearest stop each time."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    rows = read_sheets(REPO / "config" / "examples" / "vacation-check-responses.xlsx")
+    sheet = next(iter(rows.values()))
+    street = sheet[0].index(next(h for h in sheet[0] if h and "Street" in str(h)))
+    places = {str(r[street]).strip(): _spread(str(r[street]).strip()) for r in sheet[1:] if r[street]}
+    places["3300 Civic Center Drive"] = PLACES["3300 Civic Center Drive"]
+    with FakeCensus(places) as census_fake:
+        toml = tmp_path / "config" / "example.toml"
+        with open(toml, "a", encoding="utf-8") as fh:
+            fh.write(f'\n[geocoder]\nenabled = true\nurl = "{census_fake.url}"\n')
+        cfg = config_mod.load(toml, as_of=dt.date(2020, 12, 24))
+        sync(cfg)
+        summary = write_routes(cfg, start=dt.date(2020, 12, 24), days=1)
+    day = summary.days[0]
+    assert day.stops == 15 and day.without_coordinates == 0
+    with Store(cfg.output / STATE) as store:
+        point = {rid: r["data"]["values"] for rid, r in store.records("vsc").items()}
+    station = tuple(reversed(PLACES["3300 Civic Center Drive"]))
+    shorter_than_by_street = 0
+    for ws in load_workbook(day.path).worksheets:
+        title = ws.title
+        stops = [r["Record ID"] for r in ws_rows(ws) if isinstance(r["#"], int)]
+        assert 1 <= len(stops) <= 8, title  # small enough to try every order
+        where = [tuple(reversed(places[str(point[rid]["street"]).strip()])) for rid in stops]
+        printed = _length(where, station)
+        best = min(_length(list(p), station) for p in itertools.permutations(where))
+        nearest, left, here = [], list(where), station
+        while left:
+            here = min(left, key=lambda p, h=here: tour.haversine(h, p))
+            left.remove(here)
+            nearest.append(here)
+        assert printed <= best * 1.02 + 1e-9, (title, printed, best)
+        assert printed <= _length(nearest, station) + 1e-9, title
+        streets = {rid: routing.split_street(point[rid]["street"]) for rid in stops}
+        by_street = [where[stops.index(rid)] for rid in sorted(
+            stops, key=lambda rid: (streets[rid].street, streets[rid].number or 0))]
+        shorter_than_by_street += _length(by_street, station) - printed > 0.1
+    assert shorter_than_by_street >= 2  # the order is by distance, not by street
