@@ -301,6 +301,10 @@ def test_master_prints_landscape_with_record_id_on_every_page(example, printed):
             ids = re.findall(r"\b(?:PIP|TAP|VSC)-\d{5}\b", page.text)
             assert "Record ID" in page.text and ids, f"page {page.number}: no Record ID"
             assert page.smallest >= 9, f"{program} page {page.number}: {page.smallest} pt"
+    # the other sheets' tables too (Possible Duplicates and Sync Log printed at 6.7 pt); the
+    # Summary's charts are drawings, scaled as a whole
+    smallest = {p.text.split()[0]: p.smallest for p in pages if not p.text.startswith("Programs")}
+    assert min(smallest.values()) >= 8.5, smallest
     review = [p for p in pages if p.text.startswith("Needs Review")]
     assert len(review) == 1 and review[0].landscape
     assert "partners-in-policing-responses.csv" in review[0].text.split()

@@ -240,7 +240,9 @@ def sync_log_sheet(runs: Sequence[tuple[str, str | None, str, dict[str, Any]]]) 
                      dt.datetime.fromisoformat(finished) if finished else None,
                      PROGRAMS[program].name if program in PROGRAMS else program]
                     + [counts.get(k, 0) for k in LOG_COUNTS])
-    return Sheet(SYNC_LOG, cols, rows, print_setup=PrintSetup(header_center=SYNC_LOG))
+    # at full size, the counts on the pages to the right, each with the run's start on it
+    return Sheet(SYNC_LOG, cols, rows, print_setup=PrintSetup(
+        fit_width=False, repeat_columns=1, across_first=True, header_center=SYNC_LOG))
 
 
 def header_titles(program: Program) -> frozenset[str]:

@@ -105,10 +105,11 @@ def name(key: str, values: dict[str, Any]) -> str:
 def duplicates_sheet(pairs: Sequence[dict[str, Any]],
                      title_rows: Sequence[Sequence[Any]] = ()) -> Sheet:
     """The Possible Duplicates sheet: possible pairs, then the automatic merges staff may split."""
-    cols = [Column("Program", width=20), Column("Record A", width=11), Column("Name A", width=24),
-            Column("Record B", width=11), Column("Name B", width=24),
-            Column("Evidence", width=48, wrap=True),
-            Column("Decision", staff=True, choices=DECISIONS, width=15),
+    # narrow enough to print one page wide at 9 pt or more: long names and evidence wrap
+    cols = [Column("Program", width=16, wrap=True), Column("Record A", width=11),
+            Column("Name A", width=16, wrap=True), Column("Record B", width=11),
+            Column("Name B", width=16, wrap=True), Column("Evidence", width=32, wrap=True),
+            Column("Decision", staff=True, choices=DECISIONS, width=13),
             Column("Score", "number", width=8)]
     rows = [[p["program"], p["a"], p["name_a"], p["b"], p["name_b"], p["evidence"], p.get("decision"),
              p.get("score")] for p in pairs]

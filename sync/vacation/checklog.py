@@ -288,7 +288,8 @@ def check_log_sheet(checks: Iterable[Check]) -> Sheet:
                Column("Notes", width=50, wrap=True), Column("Route sheet", width=24)]
     rows = [[c.record_id, _as_date(c.date), _as_time(c.time), c.checked_by or None,
              c.result or None, c.notes or None, c.route_file] for c in checks]
-    return Sheet(CHECK_LOG, columns, rows, print_setup=PrintSetup(header_center=CHECK_LOG),
+    return Sheet(CHECK_LOG, columns, rows, print_setup=PrintSetup(
+        fit_width=False, repeat_columns=1, across_first=True, header_center=CHECK_LOG),
                  row_fill=lambda row: "red" if row[4] in ALERT_RESULTS else None)
 
 
