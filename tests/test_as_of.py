@@ -155,7 +155,7 @@ def test_route_day_follows_the_as_of_day(example_site, capsys):
     out = example_site.parent.parent / "out"
     for day, stops in (("2020-11-25", 1), ("2020-12-24", 15), ("2020-12-10", 0)):
         code, text, _ = _run(capsys, "routes", *config, "--as-of", day, "--days", "1")
-        said = f"{stops} stops" if stops else "no active requests"
+        said = f"{stops} stop{'' if stops == 1 else 's'}" if stops else "no active requests"
         assert code == 0 and text.startswith(f"{day}: {said}"), text
         if stops:
             assert len(read_route_file(out / "routes" / f"routes-{day}.xlsx")[1]) == stops

@@ -228,6 +228,20 @@ def test_route_workbook_per_day_and_beat(vsite, caplog):
     assert "&N" in ws.oddFooter.center.text
 
 
+
+def test_quiet_routes_print_only_the_requests_that_match_no_beat(vsite, capsys, restore_logging):
+    """`routes -q` printed nothing at all once -q meant "what needs a look", so a request whose
+    home matches no beat went unmentioned; now that is the line it prints, and one stop is
+    "1 stop"."""
+    config = str(vsite.config_path)
+    assert cli.main(["sync", "--config", config, "-q"]) == 0
+    assert cli.main(["routes", "--config", config, "--as-of", "2020-03-05", "--days", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["2020-03-05: 1 match no beat (add their street or ZIP to a beat): "
+                                "VSC-00003; 2 without coordinates, ordered by street"], out
+    assert cli.main(["routes", "--config", config, "--as-of", "2020-03-09", "--days", "1"]) == 0
+    assert "1 stop (" in capsys.readouterr().out
+
 def plain(value):
     """A route-sheet cell as it reads: no-break spaces and hyphens as ordinary ones."""
     return value.replace("\u00a0", " ").replace("\u2011", "-") if isinstance(value, str) else value

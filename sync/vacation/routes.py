@@ -55,14 +55,24 @@ class RoutesSummary:
                 lines.append(f"{d.day.isoformat()}: no active requests -> {d.path}")
                 continue
             beats = ", ".join(f"{name}: {n}" for name, n in d.beats.items())
-            line = f"{d.day.isoformat()}: {d.stops} stops ({beats})"
-            if d.unassigned:
-                line += (f"; {len(d.unassigned)} match no beat (add their street or ZIP to a "
-                         f"beat): {', '.join(d.unassigned)}")
-            if d.without_coordinates:
-                line += f"; {d.without_coordinates} without coordinates, ordered by street"
-            lines.append(f"{line} -> {d.path}")
+            line = f"{d.day.isoformat()}: {d.stops} stop{'' if d.stops == 1 else 's'} ({beats})"
+            lines.append("; ".join([line, *self._to_look_at(d)]) + f" -> {d.path}")
         return "\n".join(lines)
+
+    def attention(self) -> list[str]:
+        """What `-q` prints: each day with requests that match no beat or have no coordinates."""
+        return [f"{d.day.isoformat()}: " + "; ".join(notes)
+                for d in self.days if (notes := self._to_look_at(d))]
+
+    @staticmethod
+    def _to_look_at(d: DayRoutes) -> list[str]:
+        notes = []
+        if d.unassigned:
+            notes.append(f"{len(d.unassigned)} match no beat (add their street or ZIP to a "
+                         f"beat): {', '.join(d.unassigned)}")
+        if d.without_coordinates:
+            notes.append(f"{d.without_coordinates} without coordinates, ordered by street")
+        return notes
 
 
 # -- writing ----------------------------------------------------------------------------------
