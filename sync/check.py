@@ -21,6 +21,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sync.config import Config, ProgramConfig, Smtp, load
 from sync.confirmations.delivery import Mailer
@@ -28,6 +29,7 @@ from sync.errors import ConfigError, DeliveryError, SourceError, SyncError
 from sync.sources.exports import read_export
 from sync.sources.responses import closest_titles, export_setting
 from sync.state import files, winacl
+from sync.vacation import census
 
 
 @dataclass
@@ -94,6 +96,8 @@ def check(config: Config, keys: list[str]) -> CheckReport:
     forms = [k for k in google if config.program(k).source.form is not None]
     if forms:
         _check_forms(config, forms, credentials_ok, report)
+    if "vsc" in keys:
+        _check_geocoder(config, report)
     _check_smtp(config.smtp, report)
     _check_output(config.output, report)
     return report
@@ -290,6 +294,23 @@ def _check_forms(config: Config, keys: list[str], credentials_ok: bool,
 
 
 # -- email and output ------------------------------------------------------------------------
+
+
+def _check_geocoder(config: Config, report: CheckReport) -> None:
+    """Whether vacation-request addresses go to the Census geocoder, and whether it answers
+    (a connection only: no address is sent). Unreachable is a WARN: routes go on by street."""
+    what, geocoder = "geocoder", config.geocoder
+    if geocoder is None:
+        report.add(what, True, "off ([geocoder] enabled is not true): no address is sent; "
+                   "routes use programs.vsc.rules.geocodes and coordinates typed in the master")
+        return
+    host = urlsplit(geocoder.url).hostname
+    if (why := census.unreachable(geocoder)) is not None:
+        report.warn(what, f"{why}: routes are ordered by street until it answers; check the "
+                    "network, or turn [geocoder] off")
+        return
+    report.add(what, True, f"on: new vacation-request addresses are sent to {host} "
+               f"(benchmark {geocoder.benchmark}); it accepts connections")
 
 
 def _check_smtp(smtp: Smtp | None, report: CheckReport) -> None:

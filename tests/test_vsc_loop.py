@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import logging
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from sync import check, confirmations
 from sync import config as config_mod
-from sync import confirmations
 from sync.confirmations import render
 from sync.errors import ConfigError
 from sync.master.syncer import sync
@@ -488,3 +489,25 @@ def test_the_examples_routes_run_from_the_station_in_driving_order(tmp_path):
             stops, key=lambda rid: (streets[rid].street, streets[rid].number or 0))]
         shorter_than_by_street += _length(by_street, station) - printed > 0.1
     assert shorter_than_by_street >= 2  # the order is by distance, not by street
+
+
+def test_check_says_whether_addresses_go_to_the_geocoder_and_if_it_answers(tmp_path, fake):
+    """`tpd-programs check` names the geocoder: on and reachable, on but unreachable (a WARN:
+    the run goes on, routes by street), or off; it sends no address to find out."""
+    for name in ("on", "down", "off"):
+        (tmp_path / name).mkdir()
+    site = _site(tmp_path / "on", fake.url)
+    report = check.check(site.config(), ["vsc"])
+    line = next(line for line in report.render().splitlines() if "geocoder" in line)
+    assert line.startswith("OK ") and "sent to 127.0.0.1" in line, line
+    assert fake.requests == 0  # a connection only
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/geocoder/locations/addressbatch"
+    report = check.check(_site(tmp_path / "down", closed).config(), ["vsc"])
+    line = next(line for line in report.render().splitlines() if "geocoder" in line)
+    assert line.startswith("WARN") and "cannot reach 127.0.0.1" in line, line
+    assert report.ok
+    off = vsc_site(tmp_path / "off").config()
+    line = next(line for line in check.check(off, ["vsc"]).render().splitlines() if "geocoder" in line)
+    assert line.startswith("OK ") and "off" in line and "no address is sent" in line, line

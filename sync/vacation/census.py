@@ -23,9 +23,11 @@ import csv
 import io
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
@@ -175,3 +177,15 @@ def _post(session: requests.Session, geocoder: Geocoder, body: bytes,
         spent += delay
     raise Unreachable(f"{geocoder.url}: the geocoder {'; '.join(dict.fromkeys(failures))} "
                       f"({len(failures)} attempt(s))")
+
+
+def unreachable(geocoder: Geocoder, timeout: float = 10.0) -> str | None:
+    """Why the geocoder's host cannot be reached, or None when it accepts a connection. Only
+    a connection is opened: no address is sent."""
+    where = urlsplit(geocoder.url)
+    port = where.port or (443 if where.scheme == "https" else 80)
+    try:
+        with socket.create_connection((where.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"cannot reach {where.hostname}:{port} ({err.strerror or err})"
