@@ -229,7 +229,8 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
     synced = state.get("synced", [])
     partly = wanted and not state["sync_ok"] and bool(synced)  # some programs synced
     send = wanted and (state["sync_ok"] or partly)
-    summary = confirm(config, keys=synced if partly else None, send=send)
+    # the staff's notices of an insecure home go even when the rest waits in the outbox
+    summary = confirm(config, keys=synced if partly else None, send=send, alerts=True)
     notes = []
     if partly:
         waiting = [k for k in config.programs if k not in synced]
@@ -240,6 +241,9 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
                      "(the messages are in the outbox)")
     elif not send:
         notes.append("written to the outbox only (smtp.send is not true)")
+        if summary.counts.get("sent"):
+            notes.append(f"{summary.counts['sent']} staff notice(s) of an insecure or suspicious "
+                         "check sent")
     if summary.problems or summary.unconfirmed or summary.held:
         notes.append("the records listed need a look: run `tpd-programs confirmations`")
     if summary.warnings:

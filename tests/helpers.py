@@ -129,7 +129,7 @@ def free_port() -> int:
 
 # -- from test_delivery -------------------------------------------------------------------
 
-def smtp_section(port: int, security: str = "none", extra: str = "") -> str:
+def smtp_section(port: int, security: str = "none", extra: str = "", send: bool = True) -> str:
     return f"""
 [smtp]
 host = "127.0.0.1"
@@ -138,7 +138,7 @@ security = "{security}"
 from = "{SENDER}"
 reply_to = "programs@tpd.example"
 rate_per_minute = 6000
-send = true
+send = {"true" if send else "false"}
 timeout_seconds = 10
 {extra}
 """

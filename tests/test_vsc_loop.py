@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from sync import check, confirmations
+from sync import check, cli, confirmations
 from sync import config as config_mod
 from sync.confirmations import render
 from sync.errors import ConfigError
@@ -384,6 +384,27 @@ def test_an_insecure_check_tells_staff_once_and_never_the_resident(tmp_path):
         site.config_path.write_text(_mail_config(server.port, (WATCH, "chief@tpd.example")))
         assert send(site) == 0
         assert "chief@tpd.example" not in _by_recipient(server)
+
+
+def test_the_daily_run_tells_staff_of_an_insecure_home_even_with_sending_off(tmp_path, capsys,
+                                                                              restore_logging):
+    """With `smtp.send = false` the residents' letters wait in the outbox for staff to read,
+    but the notice of an Insecure check goes to staff at the daily run, once, like the notice
+    of a failed run; nothing goes to a resident."""
+    with LoopbackSmtp() as server:
+        site = _mail_site(tmp_path, server.port)
+        site.config_path.write_text(configs.toml(configs.VSC) + smtp_section(
+            server.port, extra=f'notify = ["{WATCH}"]', send=False))
+        assert cli.main(["run", "--config", str(site.config_path)]) == 0
+        assert [rcpts for _, rcpts, _ in server.messages] == [[WATCH]]
+        assert str(server.messages[0][2]["Subject"]).startswith("Vacation check Insecure: VSC-00004")
+        outbox = {p.name for p in (site.out / "outbox").glob("*.eml")}
+        assert "VSC-00001-vsc-welcome-home.eml" in outbox  # the resident's letter waits
+        assert "1 staff notice" in capsys.readouterr().out
+        assert cli.main(["run", "--config", str(site.config_path)]) == 0
+        assert len(server.messages) == 1  # once
+        assert cli.main(["confirmations", "--config", str(site.config_path)]) == 0
+        assert len(server.messages) == 1  # writing the outbox by hand sends nothing
 
 
 def test_a_crash_between_send_and_ledger_never_sends_the_letter_twice(tmp_path):

@@ -69,7 +69,7 @@ from typing import Any
 
 from sync.config import Config
 from sync.config.programs import PROGRAMS
-from sync.confirmations import headers, render
+from sync.confirmations import headers, homecoming, render
 from sync.confirmations.due import (
     Due,
     Summary,
@@ -119,12 +119,14 @@ def _master_changed(config: Config, store: Store) -> bool:
 
 def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
             limit: int | None = None, preview: str | None = None, today: dt.date | None = None,
-            ssl_context: ssl.SSLContext | None = None) -> Summary:
+            ssl_context: ssl.SSLContext | None = None, alerts: bool = False) -> Summary:
     """Render every due confirmation into `<output>/outbox/`; with `send`, deliver them.
 
     Every due message is rendered before any is sent, so a template error stops the run
     before the first message. `limit` caps how many messages this run writes and sends;
     `preview` renders one record's confirmations for reading, whatever the ledger says.
+    With `alerts` (the daily run), the staff's notices of an Insecure or Suspicious check
+    are sent even without `send`, like the notice of a failed run: they go to staff only.
     """
     keys = list(keys) if keys is not None else list(config.programs)
     if preview is not None:
@@ -154,6 +156,9 @@ def confirm(config: Config, keys: list[str] | None = None, send: bool = False,
         log.info("confirmations: %d due, %d written to the outbox", len(dues), len(messages))
         if send:
             send_all(store, config, messages, summary, ssl_context)
+        elif alerts and config.smtp is not None and (
+                staff := [m for m in messages if m.due.template == homecoming.ALERT]):
+            send_all(store, config, staff, summary, ssl_context)
     if held:  # the rest is done; an open file was not rewritten or removed
         sent = f"; {summary.counts['sent']} sent" if send else ""
         raise files.held_error(held, f"every other outbox file was written{sent}",
