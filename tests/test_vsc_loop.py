@@ -210,6 +210,19 @@ def test_coordinates_typed_in_the_master_win_and_are_kept(tmp_path, fake):
     assert summary.days[0].without_coordinates == 1  # only Cy (a Tie) has none
 
 
+def test_coordinates_typed_that_cannot_be_read_are_kept_and_said_so(tmp_path, fake):
+    """A typo in the Coordinates cell ("33.88 north") is staff's text: it is kept as typed,
+    and the Geocoder column says it cannot be read and how to type it."""
+    site = _site(tmp_path, fake.url)
+    sync(site.config())
+    set_cells(site, {("VSC-00004", "Coordinates"): "33.88 north"})
+    sync(site.config())
+    row = rows_by_id(site.master, "Vacation Checks")["VSC-00004"]
+    assert row["Coordinates"] == "33.88 north"
+    assert row["Geocoder"].startswith("The coordinates typed cannot be read: ")
+    assert "(like 33.8366, -118.3420)" in row["Geocoder"]
+
+
 def test_an_unreachable_geocoder_leaves_routes_in_street_order(tmp_path, fake, caplog):
     site = _site(tmp_path, fake.url, max_attempts=3)
     fake.fail = [503, 502, 503]
