@@ -255,11 +255,11 @@ def _step_confirmations(config: Config, state: dict[str, Any]) -> StepResult:
 
 
 def _step_routes(config: Config, state: dict[str, Any]) -> StepResult:
-    from sync.vacation.routes import today, write_routes
+    from sync.vacation.routes import write_routes
 
     if "vsc" not in config.programs:
         raise Skip("the vacation-check program (vsc) is not configured")
-    summary = write_routes(config, start=today(config), days=config.route_days)
+    summary = write_routes(config, start=clock.today(config), days=config.route_days)
     counts: dict[str, Any] = {d.day.isoformat(): {"stops": d.stops, "beats": len(d.beats)}
                               for d in summary.days}
     unassigned = sorted({rid for d in summary.days for rid in d.unassigned})

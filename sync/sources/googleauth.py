@@ -293,7 +293,7 @@ def adc_credentials(scopes: list[str]) -> google.auth.credentials.Credentials:
         found, _project = google.auth.default(scopes=scopes)
     except auth_exceptions.DefaultCredentialsError as err:
         raise SourceError(f"google.auth = \"adc\": no Application Default Credentials were "
-                          f"found ({_short(err)}); run `gcloud auth application-default login` "
+                          f"found ({short(err)}); run `gcloud auth application-default login` "
                           "with the scopes docs/setup.md lists, or set auth = \"user\" and run "
                           f"{LOGIN}") from None
     return found
@@ -301,7 +301,7 @@ def adc_credentials(scopes: list[str]) -> google.auth.credentials.Credentials:
 
 def refused(google: Google, err: auth_exceptions.RefreshError) -> SourceError:
     """The message for Google refusing to refresh a user or ADC sign-in."""
-    reason = _short(err.args[0]) if err.args else _short(err)
+    reason = short(err.args[0]) if err.args else short(err)
     data = err.args[1] if len(err.args) > 1 and isinstance(err.args[1], dict) else {}
     code = str(data.get("error", "")) or reason.split(":")[0]
     if google.auth == "adc":
@@ -331,6 +331,7 @@ def describe_adc(credentials: Any) -> str:
     return "the Google account of the Application Default Credentials"
 
 
-def _short(err: object, limit: int = 200) -> str:
+def short(err: object, limit: int = 200) -> str:
+    """An error's text on one line, cut at `limit` characters."""
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

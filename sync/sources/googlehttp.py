@@ -229,8 +229,8 @@ def credentials(google: Google, scopes: list[str]) -> service_account.Credential
         raise SourceError(message) from None
     except (ValueError, KeyError, TypeError, auth_exceptions.GoogleAuthError) as err:
         raise SourceError(
-            f"{path}: not a valid service-account JSON key ({short(err)}); download a new "
-            "JSON key for the service account from the Google Cloud console"
+            f"{path}: not a valid service-account JSON key ({googleauth.short(err)}); "
+            "download a new JSON key for the service account from the Google Cloud console"
         ) from None
 
 
@@ -245,7 +245,7 @@ def error_text(response: requests.Response) -> str:
         if error.get("status"):
             text += f" {error['status']}"
         if error.get("message"):
-            text += f": {short(error['message'])}"
+            text += f": {googleauth.short(error['message'])}"
     elif response.reason:
         text += f" {response.reason}"
     return text
@@ -281,6 +281,3 @@ def summary(failures: list[str]) -> str:
     return f"failed {times} ({'; '.join(distinct)})"
 
 
-def short(err: object, limit: int = 200) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -101,10 +101,6 @@ def master_statuses(path: Path) -> dict[str, Any]:
             if i < len(r) and isinstance(r[i], str)}
 
 
-def today(config: Config) -> dt.date:
-    return clock.today(config)
-
-
 def write_routes(config: Config, start: dt.date | None = None, days: int | None = None,
                  ) -> RoutesSummary:
     """Write the route workbooks for `days` days (default `routing.days` in the config) from
@@ -112,7 +108,7 @@ def write_routes(config: Config, start: dt.date | None = None, days: int | None 
     program = config.program("vsc")
     rules = program.vsc
     assert rules is not None
-    start = start or today(config)
+    start = start or clock.today(config)
     days = days if days is not None else config.route_days
     if days < 1:
         raise SyncError(f"--days must be at least 1, got {days}")
