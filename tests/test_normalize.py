@@ -522,3 +522,12 @@ def test_address_key_zip():
     assert n.address_key("3300 Civic Center Drive", 90503) == "3300 civic center dr 90503"
     assert n.address_key("3300 Civic Center Dr", "90503-1234") == "3300 civic center dr 90503"
     assert n.address_key("3300 Civic Center Dr", "") == "3300 civic center dr"
+
+
+def test_phone_display_writes_a_stored_number_as_people_do():
+    """Rosters and route sheets show the stored E.164 number the same way, from one function."""
+    assert n.phone_display("+13105550101") == "(310) 555-0101"
+    assert n.phone_display("+13105550101;ext=12") == "(310) 555-0101 ext. 12"
+    assert n.phone_display(n.phone("310.555.0143 x7")) == "(310) 555-0143 ext. 7"
+    assert n.phone_display("+442079460000") == "+442079460000"  # not North American
+    assert n.phone_display("") == ""

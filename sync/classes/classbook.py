@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,17 +23,8 @@ from sync.classes.attendance import PRESENT_MARKS
 from sync.classes.seating import Applicant, ClassRoster, Placement
 from sync.config import Config, ProgramConfig, Session
 from sync.config.programs import PROGRAMS
+from sync.ingest.normalize import phone_display
 from sync.xlsx.sheet import Column, Formula, PrintSetup, Sheet, column_letter
-
-
-def phone_text(value: Any) -> str:
-    """A stored phone number as people write it: "+13105550101" -> "(310) 555-0101"."""
-    text = str(value or "")
-    found = re.fullmatch(r"\+1(\d{3})(\d{3})(\d{4})(?:;ext=(\d+))?", text)
-    if not found:
-        return text
-    area, exchange, line, ext = found.groups()
-    return f"({area}) {exchange}-{line}" + (f" ext. {ext}" if ext else "")
 
 
 def _names(key: str, values: dict[str, Any]) -> tuple[str, str]:
@@ -59,7 +49,7 @@ def _text(name: str) -> Callable[[dict[str, Any]], Any]:
 
 def _phone(name: str) -> Callable[[dict[str, Any]], str]:
     """The phone number `name` of an applicant's answers, as people write it."""
-    return lambda values: phone_text(values.get(name))
+    return lambda values: phone_display(str(values.get(name) or ""))
 
 
 # Contact columns per program: (header, width, value of an applicant's answers).
@@ -187,7 +177,7 @@ def _contacts(key: str, roster: ClassRoster, who: Spec, print_setup: PrintSetup)
         v = p.applicant.values
         for role, contact, email, phone in roles:
             cells = [full_name(key, v) if contact is None else str(v.get(contact) or ""),
-                     str(v.get(email) or ""), phone_text(v.get(phone))]
+                     str(v.get(email) or ""), phone_display(str(v.get(phone) or ""))]
             if any(cells):
                 rows.append([p.applicant.record_id, *(get(p) for _, get in who), role, *cells])
     return readable(Sheet("Contacts", [Column("Record ID", width=11), *(c for c, _ in who),

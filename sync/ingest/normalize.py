@@ -111,6 +111,20 @@ def phone(value: Value, region: str = "US") -> str:
     return f"{e164};ext={number.extension}" if number.extension else e164
 
 
+_STORED_NANP = re.compile(r"\+1(\d{3})(\d{3})(\d{4})(?:;ext=(.+))?")
+
+
+def phone_display(text: str) -> str:
+    """A North American number as `phone` stores it, as people write it: "+13105550101" ->
+    "(310) 555-0101", "+13105550101;ext=12" -> "(310) 555-0101 ext. 12"; anything else as
+    given."""
+    found = _STORED_NANP.fullmatch(text)
+    if not found:
+        return text
+    area, exchange, line, ext = found.groups()
+    return f"({area}) {exchange}-{line}" + (f" ext. {ext}" if ext else "")
+
+
 def zip_code(value: Value) -> str:
     """A five-digit ZIP: "90501-1234" -> "90501"; numbers get their leading zeros back
     (2134 -> "02134", 21341234 -> "02134"). "" when empty."""

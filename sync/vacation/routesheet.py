@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sync.ingest.normalize import phone_display
 from sync.vacation import checklog, maps, routing
 from sync.vacation.checklog import Check
 from sync.xlsx.sheet import Block, Column, Link, Picture, PrintSetup, Sheet, sheet_title
@@ -77,11 +78,7 @@ def glue(text: str) -> str:
 
 def phone_text(value: Any) -> str:
     """"+13105550101" -> "(310) 555-0101" (glued: it never wraps); anything else as given."""
-    text = _show(value)
-    number, _, ext = text.partition(";ext=")
-    if len(number) == 12 and number.startswith("+1") and number[1:].isdigit():
-        text = f"({number[2:5]}) {number[5:8]}-{number[8:]}" + (f" ext. {ext}" if ext else "")
-    return glue(text)
+    return glue(phone_display(_show(value)))
 
 
 def _day(d: Any, year: bool = False) -> str:
