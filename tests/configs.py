@@ -199,6 +199,15 @@ class Replace:
         self.value = value
 
 
+def pip_from(source: dict[str, Any], google: dict[str, Any] | None = None) -> str:
+    """`PIP` as TOML, reading its answers from `source` (a spreadsheet and worksheet, or a
+    form) instead of pip.csv, with `google` as its [google] table."""
+    changes: dict[str, Any] = {"programs": {"pip": {"source": Replace(source)}}}
+    if google is not None:
+        changes["google"] = google
+    return toml(edited(PIP, changes))
+
+
 def edited(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of `base` with `changes` merged in: a dict merges into the table at its
     key, `Replace(v)` (or any other value) sets the key; `Replace` and `None` (remove the

@@ -18,7 +18,7 @@ from sync import cli
 from sync.master import syncer
 from sync.state.store import Store
 from tests import configs
-from tests.conftest import PIP_CONFIG, Site
+from tests.conftest import Site
 from tests.fake_google import FakeGoogle
 
 # -- from test_confirmations --------------------------------------------------------------
@@ -322,17 +322,10 @@ ROW = [dt.datetime(2020, 3, 1, 10, 0), "ann@example.com", "Ann", "Smith", dt.dat
 def google_site(root: Path, fake: FakeGoogle, smtp: str = "") -> Path:
     """The conftest configuration, reading PIP from the fake's spreadsheet."""
     key_file = fake.write_key(root)
-    text = textwrap.dedent(PIP_CONFIG).replace(
-        '[programs.pip.source]\nfile = "pip.csv"',
-        f'[programs.pip.source]\nspreadsheet = "{KEY}"\nworksheet = "Form Responses 1"')
-    text += textwrap.dedent(f"""
-        [google]
-        credentials = "{key_file.name}"
-        api_endpoint = "{fake.url}"
-        timeout_seconds = 2
-        retry_seconds = 1
-        max_attempts = 1
-        """) + textwrap.dedent(smtp)
+    text = configs.pip_from(
+        {"spreadsheet": KEY, "worksheet": "Form Responses 1"},
+        {"credentials": key_file.name, "api_endpoint": fake.url, "timeout_seconds": 2,
+         "retry_seconds": 1, "max_attempts": 1}) + textwrap.dedent(smtp)
     path = root / "programs.toml"
     path.write_text(text)
     return path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,7 +21,8 @@ from sync.master.syncer import sync
 from sync.sources import forms as source
 from sync.sources.forms import SAFETY_MARGIN, check_forms, read_forms
 from sync.state.store import Store
-from tests.conftest import PIP_CONFIG, Site
+from tests import configs
+from tests.conftest import Site
 from tests.fake_forms import (
     QUOTA_MESSAGE,
     FakeForm,
@@ -324,15 +324,9 @@ def form_site(root: Path, fake: FakeForms, key: Path | None = None) -> Site:
     """tests/conftest.py's site, reading PIP from the fake's form."""
     root.mkdir(parents=True, exist_ok=True)
     key = key or fake.write_key(root)
-    text_ = textwrap.dedent(PIP_CONFIG).replace(
-        'file = "pip.csv"', f'form = "https://docs.google.com/forms/d/{FORM}/edit"')
-    text_ += textwrap.dedent(f"""
-        [google]
-        credentials = "{key}"
-        api_endpoint = "{fake.url}"
-        forms_endpoint = "{fake.url}"
-        max_attempts = 1
-        """)
+    text_ = configs.pip_from({"form": f"https://docs.google.com/forms/d/{FORM}/edit"}, {
+        "credentials": str(key), "api_endpoint": fake.url, "forms_endpoint": fake.url,
+        "max_attempts": 1})
     return Site(root, text_)
 
 

@@ -12,6 +12,7 @@ from sync import config as config_mod
 from sync.check import check_file
 from sync.errors import ConfigError, SourceError
 from sync.sources.google import read_spreadsheets
+from tests import configs
 from tests.conftest import PIP_CONFIG
 from tests.fake_google import DEFAULT_EMAIL, FakeGoogle
 
@@ -22,10 +23,7 @@ HEADER = ["Timestamp", "Email Address", "First Name", "Last Name", "Date of Birt
 
 
 def write_config(root: Path, google: str, *, sheet: bool = False) -> Path:
-    text = textwrap.dedent(PIP_CONFIG)
-    if sheet:
-        text = text.replace('[programs.pip.source]\nfile = "pip.csv"',
-                            f'[programs.pip.source]\nspreadsheet = "{KEY}"\nworksheet = "{TAB}"')
+    text = configs.pip_from({"spreadsheet": KEY, "worksheet": TAB}) if sheet else PIP_CONFIG
     path = root / "programs.toml"
     path.write_text(text + "\n[google]\n" + textwrap.dedent(google))
     return path

@@ -18,7 +18,6 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 import webbrowser
 from base64 import urlsafe_b64encode
@@ -36,7 +35,8 @@ from sync.login import Login, logout
 from sync.sources import googleauth
 from sync.sources.forms import read_forms
 from sync.sources.google import read_spreadsheets
-from tests.conftest import PIP_CONFIG, REPO
+from tests import configs
+from tests.conftest import REPO
 from tests.fake_forms import FakeForms, text
 from tests.fake_google import FakeGoogle
 from tests.fake_oauth import USER
@@ -81,21 +81,12 @@ def user_site(root: Path, fake: FakeGoogle) -> Path:
     """tests/conftest.py's configuration reading PIP from the fake's spreadsheet, signed in
     as a user; the sign-in file is the default one beside programs.toml."""
     fake.oauth.write_client_secrets(root)
-    text_ = textwrap.dedent(PIP_CONFIG).replace(
-        '[programs.pip.source]\nfile = "pip.csv"',
-        f'[programs.pip.source]\nspreadsheet = "{KEY}"\nworksheet = "{TAB}"')
-    text_ += textwrap.dedent(f"""
-        [google]
-        auth = "user"
-        client_secrets = "client_secret.json"
-        api_endpoint = "{fake.url}"
-        auth_endpoint = "{fake.url}/o/oauth2/auth"   # testing only: the loopback fake
-        token_endpoint = "{fake.url}/token"
-        revoke_endpoint = "{fake.url}/revoke"
-        timeout_seconds = 2
-        retry_seconds = 1
-        max_attempts = 1
-        """)
+    text_ = configs.pip_from({"spreadsheet": KEY, "worksheet": TAB}, {
+        "auth": "user", "client_secrets": "client_secret.json", "api_endpoint": fake.url,
+        # testing only: the loopback fake
+        "auth_endpoint": f"{fake.url}/o/oauth2/auth", "token_endpoint": f"{fake.url}/token",
+        "revoke_endpoint": f"{fake.url}/revoke",
+        "timeout_seconds": 2, "retry_seconds": 1, "max_attempts": 1})
     path = root / "programs.toml"
     path.write_text(text_)
     return path
