@@ -60,6 +60,21 @@ PIP = {"department": DEPARTMENT, "output": OUTPUT, "programs": {"pip": {
     ],
 }}}
 
+# The vacation-check questions both VSC configurations ask
+VSC_QUESTIONS = {
+    "submitted_at": "Timestamp",
+    "email": "Email Address",
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "phone": "Phone",
+    "street": "Street",
+    "city": "City",
+    "zip": "ZIP",
+    "leave_date": "Leaving",
+    "return_date": "Returning",
+    "emergency_contact_name": "Emergency contact",
+}
+
 # test_confirmations: every program, a class in 2030 so that confirmations are due
 CONFIRMATIONS = {"department": DEPARTMENT, "output": OUTPUT, "programs": {
     "pip": {
@@ -128,19 +143,7 @@ CONFIRMATIONS = {"department": DEPARTMENT, "output": OUTPUT, "programs": {
     },
     "vsc": {
         "source": {"file": "vsc.csv"},
-        "questions": {
-            "submitted_at": "Timestamp",
-            "email": "Email Address",
-            "first_name": "First Name",
-            "last_name": "Last Name",
-            "phone": "Phone",
-            "street": "Street",
-            "city": "City",
-            "zip": "ZIP",
-            "leave_date": "Leaving",
-            "return_date": "Returning",
-            "emergency_contact_name": "Emergency contact",
-        },
+        "questions": VSC_QUESTIONS,
     },
 }}
 
@@ -151,17 +154,7 @@ VSC = {
     "programs": {"vsc": {
     "source": {"file": "vsc.csv"},
     "questions": {
-        "submitted_at": "Timestamp",
-        "email": "Email Address",
-        "first_name": "First Name",
-        "last_name": "Last Name",
-        "phone": "Phone",
-        "street": "Street",
-        "city": "City",
-        "zip": "ZIP",
-        "leave_date": "Leaving",
-        "return_date": "Returning",
-        "emergency_contact_name": "Emergency contact",
+        **VSC_QUESTIONS,
         "emergency_contact_phone": "Emergency phone",
         "key_holder": "Key holder",
         "alarm_company": "Alarm company",
