@@ -179,7 +179,13 @@ def _vsc(a: Person, b: Person) -> tuple[str, str]:
 
 def _rules(program: str, a: Person, b: Person) -> tuple[str, str]:
     """The certain merges on a shared contact or student ID, and the possible duplicates that
-    staff have always been shown, each with its own words."""
+    staff have always been shown, each with its own words. Every rule needs one answer the
+    same on both sides; most pairs have none, and are done with at once."""
+    if not ((a.email and a.email == b.email) or (a.phone and a.phone == b.phone)
+            or (a.dob and a.dob == b.dob) or (a.address and a.address == b.address)
+            or (program == "tap" and ((a.student_id and a.student_id == b.student_id)
+                                      or (a.school and a.school == b.school)))):
+        return "", ""
     dob_conflict = bool(a.dob and b.dob and a.dob != b.dob)
     same_dob = bool(a.dob and a.dob == b.dob)
     if program == "tap" and a.student_id and a.student_id == b.student_id:

@@ -34,6 +34,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rapidfuzz.distance import JaroWinkler
 
@@ -72,7 +73,7 @@ _DOB_AGREES = frozenset({"exact", "day and month swapped", "one digit off"})
 _ADDRESS_AGREES = frozenset({"exact", "house number, street alike", "same street"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     """What matching compares, taken from one response or one stored record (see
     `sync.ingest.dedupe.person`): folded names, keys, contacts, the address in parts."""
@@ -104,10 +105,16 @@ class Frequencies:
         self.counts = {"first name": Counter(f for f in firsts if f),
                        "last name": Counter(v for v in lasts if v)}
         self.n = {k: sum(c.values()) for k, c in self.counts.items()}
+        self._weights: dict[tuple[str, str], float] = {}
 
     def weight(self, kind: str, value: str) -> float:
         """The weight of `value` agreeing exactly: the chance another person shares it,
         smoothed towards the default so a handful of responses weigh like any others."""
+        if (kind, value) not in self._weights:
+            self._weights[(kind, value)] = self._weight(kind, value)
+        return self._weights[(kind, value)]
+
+    def _weight(self, kind: str, value: str) -> float:
         others = max(self.counts[kind][value] - 1, 0)
         u = (others + _PRIOR * _DEFAULT_U[kind]) / (max(self.n[kind] - 1, 0) + _PRIOR)
         return _bits(_MU[(kind, "exact")][0], u)
@@ -116,9 +123,9 @@ class Frequencies:
 NO_FREQUENCIES = Frequencies()
 
 
-@dataclass(frozen=True)
-class Score:
-    """A pair's score in bits and each field's (level, weight), fields with no evidence left out."""
+class Score(NamedTuple):
+    """A pair's score in bits and each field's (level, weight), fields with no evidence left out
+    (a named tuple: made for every pair compared, and quicker to make than a dataclass)."""
 
     total: float
     levels: dict[str, tuple[str, float]]
@@ -155,8 +162,9 @@ def dob_level(a: dt.date, b: dt.date) -> str:
         return "one digit off" if same_day else "differ"
     if a.month == b.day and a.day == b.month:
         return "day and month swapped"
-    x, y = f"{a.month:02d}{a.day:02d}", f"{b.month:02d}{b.day:02d}"
-    off = [i for i in range(4) if x[i] != y[i]]
+    # the digits of MMDD: one differs, or two side by side are swapped (03/14 for 03/41)
+    x, y = (*divmod(a.month, 10), *divmod(a.day, 10)), (*divmod(b.month, 10), *divmod(b.day, 10))
+    off = [i for i in (0, 1, 2, 3) if x[i] != y[i]]
     if len(off) == 1 or (len(off) == 2 and off[1] == off[0] + 1
                          and x[off[0]] == y[off[1]] and x[off[1]] == y[off[0]]):
         return "one digit off"
@@ -183,40 +191,47 @@ def address_level(house: tuple[str, str], street: tuple[str, str], zips: tuple[s
 
 
 def score(a: Person, b: Person, freq: Frequencies = NO_FREQUENCIES) -> Score:
-    """The score of two people."""
+    """The score of two people. Written for speed (most pairs blocking finds are strangers):
+    each field's weights are looked up by level in a table of their own."""
     levels: dict[str, tuple[str, float]] = {}
-    put = levels.__setitem__
     fa, fb, la, lb = a.first_key, b.first_key, a.last_key, b.last_key
     if fa and fb and la and lb and fa != fb and la != lb and fa == lb and la == fb:
-        put("first name", ("swapped", WEIGHTS[("first name", "swapped")]))
-        put("last name", ("swapped", WEIGHTS[("last name", "swapped")]))
+        levels["first name"] = _FIRST["swapped"]
+        levels["last name"] = _LAST["swapped"]
     else:
         if fa and fb:
-            level = name_level(fa, fb)
-            if level != "exact" and a.variants & b.variants:
-                level = "nickname"
-            put("first name", (level, freq.weight("first name", fa) if level == "exact"
-                               else WEIGHTS[("first name", level)]))
+            if fa == fb:
+                levels["first name"] = ("exact", freq.weight("first name", fa))
+            else:
+                level = name_level(fa, fb)
+                levels["first name"] = _FIRST["nickname" if level != "exact" and not
+                                              a.variants.isdisjoint(b.variants) else level]
         if la and lb:
-            level = name_level(la, lb)
-            put("last name", (level, freq.weight("last name", la) if level == "exact"
-                              else WEIGHTS[("last name", level)]))
-    for what, x, y, level_of in (
-            ("birthdate", a.dob, b.dob, dob_level),
-            ("email", a.email, b.email, _same),
-            ("phone", a.phone, b.phone, _same),
-            ("student ID", a.student_id, b.student_id, _same)):
-        if x and y:
-            level = level_of(x, y)
-            put(what, (level, WEIGHTS[(what, level)]))
+            levels["last name"] = (("exact", freq.weight("last name", la)) if la == lb
+                                   else _LAST[name_level(la, lb)])
+    if a.dob and b.dob:
+        levels["birthdate"] = _DOB[dob_level(a.dob, b.dob)]
+    if a.email and b.email:
+        levels["email"] = _SAME["email"][a.email == b.email]
+    if a.phone and b.phone:
+        levels["phone"] = _SAME["phone"][a.phone == b.phone]
+    if a.student_id and b.student_id:
+        levels["student ID"] = _SAME["student ID"][a.student_id == b.student_id]
     level = address_level((a.house, b.house), (a.street, b.street), (a.zip, b.zip))
     if level:
-        put("address", (level, WEIGHTS[("address", level)]))
+        levels["address"] = _ADDRESS[level]
     return Score(sum(w for _lv, w in levels.values()), levels)
 
 
-def _same(x: str, y: str) -> str:
-    return "same" if x == y else "differ"
+def _table(what: str) -> dict[str, tuple[str, float]]:
+    """One field's (level, weight) by level."""
+    return {level: (level, w) for (field_, level), w in WEIGHTS.items() if field_ == what}
+
+
+_FIRST, _LAST, _DOB, _ADDRESS = (_table(w) for w in ("first name", "last name", "birthdate",
+                                                     "address"))
+_SAME = {w: {True: ("same", WEIGHTS[(w, "same")]), False: ("differ", WEIGHTS[(w, "differ")])}
+         for w in ("email", "phone", "student ID")}
 
 
 def certain(s: Score, suffixes: tuple[str, str] = ("", "")) -> bool:
