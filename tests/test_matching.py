@@ -308,6 +308,43 @@ def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path, decision):
         assert _sheet(site, "Possible Duplicates") == []
 
 
+TWINS = ["3/1/2020 10:00:00,okafor.family@example.com,Alexander,Okafor,6/2/2001,(310) 555-0101,"
+         "2450 Sepulveda Blvd,90503,I live in Torrance,",
+         "3/1/2020 10:05:00,okafor.family@example.com,Alexandra,Okafor,6/2/2001,(310) 555-0101,"
+         "2450 Sepulveda Blvd,90503,I live in Torrance,",
+         "3/2/2020 09:30:00,okafor.family@example.com,Alexander,Okafor,6/2/2001,(310) 555-0101,"
+         "2450 Sepulveda Blvd,90503,I live in Torrance,"]
+
+
+def test_a_merge_on_the_family_email_between_names_only_alike_is_listed_and_can_be_split(tmp_path):
+    """Twins Alexander and Alexandra apply from the family email and phone with one birthdate:
+    the rules merge them (the names are a letter apart), so the merge is listed for staff with
+    its evidence, and Split parts them for good. Alexander's own repeat is a plain repeat (the
+    very same names): merged and never listed."""
+    site = Site(tmp_path, configs.toml(configs.edited(configs.PIP, {"programs": {"pip": {
+        "questions": {"street": "Street", "zip": "ZIP"}}}})))
+    site.write_pip(TWINS, header=HEADER)
+    syncer.sync(site.config())
+    assert [r["Source rows"] for r in _sheet(site, "Partners in Policing")] == ["pip:2, pip:3, pip:4"]
+    listed = _sheet(site, "Possible Duplicates")
+    assert [(p["Record A"], p["Record B"], p["Name B"]) for p in listed] == [
+        ("PIP-00001", "pip:3", "Alexandra Okafor")]
+    assert listed[0]["Name A"] == "Alexander Okafor"
+    assert listed[0]["Evidence"].startswith("merged because they agree: phone, email, birthdate")
+    assert "first name (typo)" in listed[0]["Evidence"]
+
+    wb = load_workbook(site.master)
+    ws = wb["Possible Duplicates"]
+    ws.cell(row=2, column=[c.value for c in ws[1]].index("Decision") + 1).value = "Split"
+    wb.save(site.master)
+    for _ in range(2):
+        syncer.sync(site.config())
+        records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
+        assert {rid: (r["First name"], r["Source rows"]) for rid, r in records.items()} == {
+            "PIP-00001": ("Alexander", "pip:2, pip:4"), "PIP-00002": ("Alexandra", "pip:3")}
+        assert _sheet(site, "Possible Duplicates") == []
+
+
 # -- the benchmark ---------------------------------------------------------------------------------
 
 FEBRL_HEADER = ("rec_id, given_name, surname, street_number, address_1, address_2, suburb, "

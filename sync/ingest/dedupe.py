@@ -216,20 +216,29 @@ def _rules(program: str, a: Person, b: Person) -> tuple[str, str]:
 
 def explain(program: str, people: Sequence[Person], members: Sequence[int],
             freq: Frequencies = match.NO_FREQUENCIES) -> list[tuple[int, int, str, float]]:
-    """The automatic merges in one record that rest on the score alone, for staff to undo:
-    (later member, the earlier one it matched best, evidence, score) for each member (oldest
-    first in `members`) that no earlier member shares a contact or student ID with."""
+    """The automatic merges in one record for staff to check, and undo if wrong: (later member,
+    the earlier one it matched best, evidence, score) for each member (oldest first in
+    `members`) that is not a plain repeat, that is, no earlier member shares a contact or
+    student ID with it under the very same names. A merge on the score alone is listed, and
+    so is one on a shared contact between names only alike: Alexander and Alexandra, twins
+    with the family email and one birthdate, are a nickname apart ("Alex")."""
     out = []
     for x, i in enumerate(members[1:], 1):
         earlier = members[max(0, x - 10):x]
         judged = [(judge(program, people[i], people[j], freq), j) for j in earlier]
         if not judged or any(v == "merge" and not e.startswith(MERGED_BECAUSE)
-                             for (v, e, _s), _j in judged):
+                             and _same_names(people[i], people[j]) for (v, e, _s), j in judged):
             continue
         (verdict, evidence, score), j = max(judged, key=lambda t: (t[0][0] == "merge", t[0][2] or 0))
         if verdict == "merge":
+            if not evidence.startswith(MERGED_BECAUSE):
+                evidence = f"{MERGED_BECAUSE}{match.score(people[i], people[j], freq).describe()}"
             out.append((i, j, evidence, round(score or 0, 1)))
     return out
+
+
+def _same_names(a: Person, b: Person) -> bool:
+    return (a.first_key, a.last_key, a.suffix) == (b.first_key, b.last_key, b.suffix)
 
 
 # -- grouping ---------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 - Possible duplicates: two records that might be one person, with the score of their best
   pair of responses and the fields that agree and differ, strongest first
   (`sync.ingest.match`); staff choose *Merge* or *Not duplicate*.
-- Automatic merges that rest on the score alone (no shared email, phone or student ID): the
-  record and the source row merged into it, "merged because they agree: ...". Staff choose
-  *Split* to undo one: at the next sync that response leaves the record and becomes a record
-  of its own (a new Record ID), and the two are kept apart from then on: the decision is
-  remembered in the state between the two Record IDs, like *Not duplicate*. Merges made on a
-  shared contact (a repeat submission from the same address) are not listed: they are the
-  everyday case and were never in doubt.
+- Automatic merges that are not plain repeats: those on the score alone (no shared email,
+  phone or student ID), and those on a shared contact or student ID between names only alike
+  (a nickname, a typo): the record and the source row merged into it, "merged because they
+  agree: ...". Staff choose *Split* to undo one: at the next sync that response leaves the
+  record and becomes a record of its own (a new Record ID), and the two are kept apart from
+  then on: the decision is remembered in the state between the two Record IDs, like *Not
+  duplicate*. A repeat under the very same names from the same email, phone or student ID is
+  not listed: it is the everyday case and never in doubt.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ def splits(store: store_mod.Store, key: str, known: dict[str, Any],
 
 
 def merges(key: str, grouping: dedupe.Grouping, people: list[Any], candidates: list[Candidate],
-           index_to_rid: dict[int, str],
-           records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The automatic merges that rest on the score alone, listed for staff with their
-    evidence so that a wrong one can be undone ("Split")."""
+           index_to_rid: dict[int, str]) -> list[dict[str, Any]]:
+    """The automatic merges that are not plain repeats (`dedupe.explain`), listed for staff
+    with their evidence so that a wrong one can be undone ("Split"): the record, the name on
+    the response it matched, and the source row merged into it."""
     if key == "vsc":
         return []
     out = []
@@ -69,10 +70,12 @@ def merges(key: str, grouping: dedupe.Grouping, people: list[Any], candidates: l
         real = sorted((i for i in members if i < n), key=lambda i: candidates[i].submitted)
         if len(real) < 2:
             continue
-        for i, _j, evidence, score in dedupe.explain(key, people, real, grouping.freq):
+        for i, j, evidence, score in dedupe.explain(key, people, real, grouping.freq):
             rid = index_to_rid[i]
+            # the name of the response it matched: the record shows the latest answers, which
+            # may be this response's own (Bill, merged into William's record, shows Bill)
             out.append({"program": PROGRAMS[key].name, "a": rid,
-                        "name_a": name(key, records[rid]["values"]),
+                        "name_a": name(key, candidates[j].values),
                         "b": candidates[i].response.ref,
                         "name_b": name(key, candidates[i].values), "evidence": evidence,
                         "score": score, "decision": None, "identity": candidates[i].identity})

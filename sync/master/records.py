@@ -136,7 +136,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
         records=made.records, retired=made.retired, registry=made.registry, known=past.known,
         counts=made.counts, unchanged=made.unchanged, claimed=made.claimed, possible=possible,
         review=review, seq=past.seq_of, stored=past.stored,
-        merges=pairs.merges(key, grouping, people, candidates, made.index_to_rid, made.records),
+        merges=pairs.merges(key, grouping, people, candidates, made.index_to_rid),
         splits={(rid, ref): made.index_to_rid[at[identity]]
                 for identity, (rid, ref) in split.items()})
 
