@@ -308,6 +308,20 @@ def test_staff_split_an_automatic_merge_and_it_stays_split(tmp_path, decision):
         assert _sheet(site, "Possible Duplicates") == []
 
 
+def test_only_merges_between_names_a_letter_apart_are_listed_not_repeats_or_nicknames():
+    """From one family email, birthdate and address: William again as Bill is a plain repeat,
+    never listed; Alexander and Alexandra, merged the same way, are listed for staff."""
+    def family(*firsts):
+        people = [pip(f, "Okafor", D(2001, 6, 2), "okafor@example.com", "", "2450 Sepulveda Blvd")
+                  for f in firsts]
+        result = dedupe.group("pip", people)
+        assert groups_of(result) == [list(range(len(firsts)))]
+        return [(i, j) for i, j, _e, _s in dedupe.explain("pip", people, range(len(firsts)),
+                                                           result.freq)]
+    assert family("William", "Bill", "William") == []
+    assert family("Alexander", "Alexandra") == [(1, 0)]
+
+
 TWINS = ["3/1/2020 10:00:00,okafor.family@example.com,Alexander,Okafor,6/2/2001,(310) 555-0101,"
          "2450 Sepulveda Blvd,90503,I live in Torrance,",
          "3/1/2020 10:05:00,okafor.family@example.com,Alexandra,Okafor,6/2/2001,(310) 555-0101,"
@@ -320,7 +334,7 @@ def test_a_merge_on_the_family_email_between_names_only_alike_is_listed_and_can_
     """Twins Alexander and Alexandra apply from the family email and phone with one birthdate:
     the rules merge them (the names are a letter apart), so the merge is listed for staff with
     its evidence, and Split parts them for good. Alexander's own repeat is a plain repeat (the
-    very same names): merged and never listed."""
+    same names): merged and never listed."""
     site = Site(tmp_path, configs.toml(configs.edited(configs.PIP, {"programs": {"pip": {
         "questions": {"street": "Street", "zip": "ZIP"}}}})))
     site.write_pip(TWINS, header=HEADER)

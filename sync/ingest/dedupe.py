@@ -219,15 +219,16 @@ def explain(program: str, people: Sequence[Person], members: Sequence[int],
     """The automatic merges in one record for staff to check, and undo if wrong: (later member,
     the earlier one it matched best, evidence, score) for each member (oldest first in
     `members`) that is not a plain repeat, that is, no earlier member shares a contact or
-    student ID with it under the very same names. A merge on the score alone is listed, and
-    so is one on a shared contact between names only alike: Alexander and Alexandra, twins
-    with the family email and one birthdate, are a nickname apart ("Alex")."""
+    student ID with it under the same names (a nickname counts: Bill for William). A merge on
+    the score alone is listed, and so is one on a shared contact between names only alike:
+    Alexander and Alexandra, twins with the family email and one birthdate, are a letter
+    apart."""
     out = []
     for x, i in enumerate(members[1:], 1):
         earlier = members[max(0, x - 10):x]
         judged = [(judge(program, people[i], people[j], freq), j) for j in earlier]
         if not judged or any(v == "merge" and not e.startswith(MERGED_BECAUSE)
-                             and _same_names(people[i], people[j]) for (v, e, _s), j in judged):
+                             and _plain_repeat(people[i], people[j]) for (v, e, _s), j in judged):
             continue
         (verdict, evidence, score), j = max(judged, key=lambda t: (t[0][0] == "merge", t[0][2] or 0))
         if verdict == "merge":
@@ -237,8 +238,10 @@ def explain(program: str, people: Sequence[Person], members: Sequence[int],
     return out
 
 
-def _same_names(a: Person, b: Person) -> bool:
-    return (a.first_key, a.last_key, a.suffix) == (b.first_key, b.last_key, b.suffix)
+def _plain_repeat(a: Person, b: Person) -> bool:
+    """The same names, or a first name and its nickname (Bill, William) with the same last."""
+    return (a.last_key, a.suffix) == (b.last_key, b.suffix) and (
+        a.first_key == b.first_key or a.first in b.variants or b.first in a.variants)
 
 
 # -- grouping ---------------------------------------------------------------------------------

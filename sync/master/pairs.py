@@ -5,12 +5,12 @@
   (`sync.ingest.match`); staff choose *Merge* or *Not duplicate*.
 - Automatic merges that are not plain repeats: those on the score alone (no shared email,
   phone or student ID), and those on a shared contact or student ID between names only alike
-  (a nickname, a typo): the record and the source row merged into it, "merged because they
+  (a letter apart, not a nickname): the record and the source row merged into it, "merged because they
   agree: ...". Staff choose *Split* to undo one: at the next sync that response leaves the
   record and becomes a record of its own (a new Record ID), and the two are kept apart from
   then on: the decision is remembered in the state between the two Record IDs, like *Not
-  duplicate*. A repeat under the very same names from the same email, phone or student ID is
-  not listed: it is the everyday case and never in doubt.
+  duplicate*. A repeat under the same names (or a nickname: Bill for William) from the same
+  email, phone or student ID is not listed: it is the everyday case and never in doubt.
 """
 
 from __future__ import annotations
