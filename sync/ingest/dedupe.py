@@ -54,9 +54,6 @@ def _variants(first: str) -> frozenset[str]:
     return frozenset(normalize.first_name_variants(first)) if first else frozenset()
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _address(street: str, zip_code: str) -> str:
-    return normalize.address_key(street, zip_code) if street else ""
 
 
 def person(program: str, values: dict[str, Any], record_id: str | None = None) -> Person:
@@ -68,10 +65,10 @@ def person(program: str, values: dict[str, Any], record_id: str | None = None) -
         email, phone = values.get("email") or "", values.get("phone") or ""
     street, zip_code = values.get("street") or "", values.get("zip") or ""
     first_key, last_key, suffix = _keys(_fold(first), _fold(last))
-    house, rest, zip5 = _address_parts(street, zip_code)
+    address, house, rest, zip5 = _address(street, zip_code)
     return Person(
         first=_fold(first), last=_fold(last), dob=values.get("date_of_birth"),
-        email=email.casefold(), phone=phone, address=_address(street, zip_code),
+        email=email.casefold(), phone=phone, address=address,
         student_id="".join(str(values.get("student_id") or "").split()).casefold(),
         school=(values.get("school") or "").casefold(),
         leave=values.get("leave_date"), back=values.get("return_date"), record_id=record_id,
@@ -91,15 +88,18 @@ def _keys(first: str, last: str) -> tuple[str, str, str]:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _address_parts(street: str, zip_code: str) -> tuple[str, str, str]:
-    """(house number, the rest of the street, ZIP) for comparison."""
-    words = normalize.address_key(street, "").split() if street else []
+def _address(street: str, zip_code: str) -> tuple[str, str, str, str]:
+    """(the whole address key, house number, the rest of the street, ZIP) for comparison:
+    the street normalised once for all four."""
+    key = normalize.street_key(street) if street else ""
+    words = key.split()
     house = words.pop(0) if words and any(c.isdigit() for c in words[0]) else ""
     try:
         zip5 = normalize.zip_code(zip_code)
     except ValueError:
         zip5 = ""
-    return house, " ".join(words), zip5
+    whole = " ".join(p for p in (key, normalize.zip_key(zip_code)) if p) if street else ""
+    return whole, house, " ".join(words), zip5
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -26,7 +26,7 @@ from sync.sources import Value
 __all__ = [
     "address_key", "clean_text", "email", "email_key", "first_name_variants", "fold", "name",
     "name_key", "parse_bool", "parse_date", "parse_datetime", "parse_int", "phone", "phonetic",
-    "split_choices", "zip_code",
+    "split_choices", "street_key", "zip_code", "zip_key",
 ]  # fmt: skip
 
 # --- contact details -----------------------------------------------------------------------
@@ -278,6 +278,11 @@ def address_key(street: Value, zip: Value = "") -> str:
     """A street address for comparison only (never shown): lowercase, no punctuation, USPS
     suffixes and directionals ("Drive" -> "dr", "West" -> "w"), unit designators unified
     ("Apt. 4", "#4", "Suite 4" -> "unit 4"), the five-digit ZIP appended when given."""
+    return " ".join(part for part in (street_key(street), zip_key(zip)) if part)
+
+
+def street_key(street: Value) -> str:
+    """The street part of `address_key`."""
     text = fold(street).replace("'", "").replace("’", "")
     tokens = re.findall(r"[a-z0-9]+|#", text)
     out: list[str] = []
@@ -298,8 +303,13 @@ def address_key(street: Value, zip: Value = "") -> str:
                 unit += tokens[i]
                 i += 1
             units += ["unit", unit]
+    return " ".join(out + units)
+
+
+def zip_key(zip: Value) -> str:
+    """The ZIP part of `address_key`: the five-digit ZIP, or what is typed, letters and
+    digits only, when it is none."""
     try:
-        zip5 = zip_code(zip)
+        return zip_code(zip)
     except ValueError:
-        zip5 = re.sub(r"[\W_]+", "", fold(zip))
-    return " ".join(out + units + ([zip5] if zip5 else []))
+        return re.sub(r"[\W_]+", "", fold(zip))
