@@ -267,19 +267,26 @@ def doubling(size: int, rounds: int, folder: Path, first: dict[str, Any],
              "|---|---|---:|---:|---:|---:|"]
     for key in seconds[size][0]:
         both = list(zip(seconds[size], seconds[2 * size], strict=True))
-        each = ", ".join(f"{one[key]:.3f} / {two[key]:.3f} ({two[key] / one[key]:.2f})"
-                         for one, two in both)
-        median = statistics.median(two[key] / one[key] for one, two in both)
+        # a time too short for the clock (Windows counts in 1/64 s) has no ratio
+        ratios = [two[key] / one[key] if one[key] > 0 else None for one, two in both]
+        each = ", ".join(f"{one[key]:.3f} / {two[key]:.3f} ({_ratio(r)})"
+                         for (one, two), r in zip(both, ratios, strict=True))
+        timed = [r for r in ratios if r is not None]
+        median = _ratio(statistics.median(timed) if timed else None)
         counted = [instructions(files[n], key) for n in (size, 2 * size)] \
             if count and key != CONTROL else [None]
         ratio = f"{counted[1] / counted[0]:.3f}" if counted[0] else "-"  # type: ignore[operator]
         if key == CONTROL:
-            lines.append(f"| {key} (control) | {each} | {median:.2f} | - | - | - |")
+            lines.append(f"| {key} (control) | {each} | {median} | - | - | - |")
             continue
         (p1, s1), (p2, s2) = pairs[(key, size)], pairs[(key, 2 * size)]
-        lines.append(f"| synthetic {key.upper()} | {each} | {median:.2f} | {ratio} | "
+        lines.append(f"| synthetic {key.upper()} | {each} | {median} | {ratio} | "
                      f"{p1:,} ({s1:,}) | {p2:,} ({s2:,}) |")
     return "\n".join(lines)
+
+
+def _ratio(r: float | None) -> str:
+    return "too quick to time" if r is None else f"{r:.2f}"
 
 
 def table(results: dict[str, dict[str, float]]) -> str:
@@ -306,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--program", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     if args.time_group:
         print(json.dumps(time_group(args.time_group, args.repeat, args.program)))
         return 0

@@ -6,6 +6,7 @@ import datetime as dt
 import random
 import sqlite3
 import time
+from functools import partial
 
 import pytest
 from openpyxl import load_workbook
@@ -195,23 +196,51 @@ ONE_WRONG_ANSWER = {
 }
 
 
+NO_CONTACTS = {"email": "", "phone": "", "sid": ""}  # optional on the forms: often left empty
+
+
 @pytest.mark.parametrize("program", ["pip", "tap"])
 @pytest.mark.parametrize("wrong", list(ONE_WRONG_ANSWER))
-def test_one_wrong_answer_never_keeps_a_pair_from_being_compared(program, wrong):
+@pytest.mark.parametrize("blank", [{}, NO_CONTACTS], ids=["all answered", "no contacts"])
+def test_one_wrong_answer_never_keeps_a_pair_from_being_compared(program, wrong, blank):
     """Blocking's promise, answer by answer: whatever single answer is typed wrong or changed,
-    the two responses still share a key, among hundreds of strangers alike to them."""
+    the two responses still share a key, among hundreds of strangers alike to them; also when
+    neither gave an email, a phone or a student ID (a student who moved to another school is
+    then found by the name and birthdate alone)."""
+    if blank and set(ONE_WRONG_ANSWER[wrong]) & set(blank):
+        pytest.skip("that answer is not given")
     first = {"first": "Gregory", "last": "Fujimoto", "dob": D(1961, 4, 12), "email": "greg@example.com",
              "phone": "+13105550123", "street": "77 Vail Ave", "zip": "90503",
-             "school": "North High", "sid": "1234567"}
+             "school": "North High", "sid": "1234567", **blank}
     again = {**first, **ONE_WRONG_ANSWER[wrong]}
     people = [_person(program, a) for a in [first, *_crowd(program), again]]
+    assert frozenset((0, len(people) - 1)) in _compared(program, people)
+
+
+@pytest.mark.parametrize(("program", "first", "again"), [
+    ("tap", {**NO_CONTACTS, "dob": None}, {**NO_CONTACTS, "dob": None, "first": "Greg"}),
+    ("tap", NO_CONTACTS, {**NO_CONTACTS, "first": "Greg", "dob": D(1961, 4, 21)}),
+    ("tap", {"email": "", "phone": ""}, {"email": "", "phone": "", "school": "West High",
+                                         "sid": "1234576"}),
+    ("pip", NO_CONTACTS, {**NO_CONTACTS, "dob": D(1962, 4, 12), "street": "9 Post Ave"}),
+    ("pip", NO_CONTACTS, {**NO_CONTACTS, "first": "Greg", "street": "9 Post Ave", "zip": "90501"}),
+], ids=["tap nickname, no birthdates", "tap nickname and a birthdate typo",
+        "tap another school and a student ID typo", "pip a birth-year typo and a move in the ZIP",
+        "pip a nickname and a move"])
+def test_common_changes_of_two_answers_keep_the_pair_compared(program, first, again):
+    """Two answers changed, with the optional contacts left empty: still compared."""
+    base = {"first": "Gregory", "last": "Fujimoto", "dob": D(1961, 4, 12), "email": "greg@example.com",
+            "phone": "+13105550123", "street": "77 Vail Ave", "zip": "90503",
+            "school": "North High", "sid": "1234567"}
+    people = [_person(program, {**base, **first}), *map(partial(_person, program), _crowd(program)),
+              _person(program, {**base, **again})]
     assert frozenset((0, len(people) - 1)) in _compared(program, people)
 
 
 def test_strangers_alike_by_chance_are_seldom_compared():
     """2,000 strangers share names, birthdates, streets and schools by chance, yet a key joins
     enough answers that few pairs of them are ever compared (each a cost that grows with the
-    square of the responses): 134 and 135 pairs here, 515 and 248 with the keys of before."""
+    square of the responses): 136 and 41 pairs here, 515 and 248 with the keys of before."""
     for program in ("pip", "tap"):
         crowd = [_person(program, a) for a in _crowd(program, 2000)]
         assert len(_compared(program, crowd)) < len(crowd) / 10, program
@@ -330,15 +359,33 @@ TWINS = ["3/1/2020 10:00:00,okafor.family@example.com,Alexander,Okafor,6/2/2001,
          "2450 Sepulveda Blvd,90503,I live in Torrance,"]
 
 
+def _twins_site(tmp_path, rows: list[str]) -> Site:
+    site = Site(tmp_path, configs.toml(configs.edited(configs.PIP, {"programs": {"pip": {
+        "questions": {"street": "Street", "zip": "ZIP"}}}})))
+    site.write_pip(rows, header=HEADER)
+    syncer.sync(site.config())
+    return site
+
+
+def _decide(site: Site, row: int, decision: str) -> None:
+    wb = load_workbook(site.master)
+    ws = wb["Possible Duplicates"]
+    ws.cell(row=row, column=[c.value for c in ws[1]].index("Decision") + 1).value = decision
+    wb.save(site.master)
+
+
+def _records(site: Site) -> dict[str, tuple[str, str]]:
+    return {r["Record ID"]: (r["First name"], r["Source rows"])
+            for r in _sheet(site, "Partners in Policing")}
+
+
 def test_a_merge_on_the_family_email_between_names_only_alike_is_listed_and_can_be_split(tmp_path):
     """Twins Alexander and Alexandra apply from the family email and phone with one birthdate:
     the rules merge them (the names are a letter apart), so the merge is listed for staff with
     its evidence, and Split parts them for good. Alexander's own repeat is a plain repeat (the
-    same names): merged and never listed."""
-    site = Site(tmp_path, configs.toml(configs.edited(configs.PIP, {"programs": {"pip": {
-        "questions": {"street": "Street", "zip": "ZIP"}}}})))
-    site.write_pip(TWINS, header=HEADER)
-    syncer.sync(site.config())
+    same names): merged and never listed. Alexandra applying again after the Split joins her
+    own record, not her twin's, though both share the email."""
+    site = _twins_site(tmp_path, TWINS)
     assert [r["Source rows"] for r in _sheet(site, "Partners in Policing")] == ["pip:2, pip:3, pip:4"]
     listed = _sheet(site, "Possible Duplicates")
     assert [(p["Record A"], p["Record B"], p["Name B"]) for p in listed] == [
@@ -347,15 +394,32 @@ def test_a_merge_on_the_family_email_between_names_only_alike_is_listed_and_can_
     assert listed[0]["Evidence"].startswith("merged because they agree: phone, email, birthdate")
     assert "first name (typo)" in listed[0]["Evidence"]
 
-    wb = load_workbook(site.master)
-    ws = wb["Possible Duplicates"]
-    ws.cell(row=2, column=[c.value for c in ws[1]].index("Decision") + 1).value = "Split"
-    wb.save(site.master)
+    _decide(site, 2, "Split")
     for _ in range(2):
         syncer.sync(site.config())
-        records = {r["Record ID"]: r for r in _sheet(site, "Partners in Policing")}
-        assert {rid: (r["First name"], r["Source rows"]) for rid, r in records.items()} == {
-            "PIP-00001": ("Alexander", "pip:2, pip:4"), "PIP-00002": ("Alexandra", "pip:3")}
+        assert _records(site) == {"PIP-00001": ("Alexander", "pip:2, pip:4"),
+                                  "PIP-00002": ("Alexandra", "pip:3")}
+        assert _sheet(site, "Possible Duplicates") == []
+    site.write_pip(TWINS + [TWINS[1].replace("3/1/2020 10:05:00", "3/3/2020 09:00:00")],
+                   header=HEADER)
+    syncer.sync(site.config())
+    assert _records(site) == {"PIP-00001": ("Alexander", "pip:2, pip:4"),
+                              "PIP-00002": ("Alexandra", "pip:3, pip:5")}
+    assert _sheet(site, "Possible Duplicates") == []
+
+
+def test_a_split_takes_the_plain_repeats_of_the_split_response_along(tmp_path):
+    """Alexandra applied first, then Alexander twice. Only Alexander's first response is
+    listed (his second is a plain repeat of it); Split on it moves both of his responses into
+    a record of their own, and Alexandra's record is hers alone again."""
+    site = _twins_site(tmp_path, [TWINS[1].replace("10:05:00", "09:00:00"), TWINS[0], TWINS[2]])
+    assert [(p["Record A"], p["Record B"]) for p in _sheet(site, "Possible Duplicates")] == [
+        ("PIP-00001", "pip:3")]
+    _decide(site, 2, "Split")
+    for _ in range(2):
+        syncer.sync(site.config())
+        assert _records(site) == {"PIP-00001": ("Alexandra", "pip:2"),
+                                  "PIP-00002": ("Alexander", "pip:3, pip:4")}
         assert _sheet(site, "Possible Duplicates") == []
 
 
@@ -400,8 +464,9 @@ def test_linkage_benchmark_at_a_tiny_size(tmp_path, capsys):
     rows = {r.split(" | ")[0]: r.split(" | ") for r in out.splitlines() if r.startswith("| synthetic")
             and "(" in r.split(" | ")[1]}
     assert set(rows) == {"| synthetic PIP", "| synthetic TAP"}, out
-    for cells in rows.values():
-        assert len(cells[1].split("), ")) == 2 and float(cells[2]) > 0, cells
+    for cells in rows.values():  # Windows' clock may find 300 responses too quick to time
+        assert len(cells[1].split("), ")) == 2, cells
+        assert cells[2] == "too quick to time" or float(cells[2]) > 0, cells
 
 
 def test_a_split_finds_its_response_after_rows_above_were_deleted(tmp_path):

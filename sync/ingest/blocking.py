@@ -2,13 +2,15 @@
 
 Every response has several keys: its email, phone, address and student ID; its birthdate
 with the sound of either name, or with both initials; the sounds of both names (in either
-order) with its ZIP and year of birth, or with its street's name and ZIP; its house number
-with its ZIP and the initial of its last name, or with its street's name; for Teens and
-Policing, its school with the sounds of both names and the year of birth, and the birthdate
-keys go with the school. Two responses are compared only when they share a key. One wrong
-field (a birthdate typo, a new email, a move, a typo in a name, first and last swapped) leaves
-other keys shared, so the pair is still found; 50,000 responses never mean 1.25 billion
-comparisons.
+order) with its ZIP and the year or the day of birth, or with its street's name and ZIP; its
+house number with its ZIP and the initial of its last name, or with its street's name. For
+Teens and Policing, the birthdate keys go with the school (students share birthdays), and
+there are also its birthdate with both names (another school) and its school with the last
+name, the first initial and two of the year, month and day of birth (another birthdate, or
+none). Two responses are compared only when they share a key. One wrong answer (a birthdate
+typo, a new email, a move, a typo in a name, a nickname, first and last swapped, another
+school) leaves other keys shared, also when the optional contacts are empty, so the pair is
+still found; 50,000 responses never mean 1.25 billion comparisons.
 
 Keys of alike names, birthdates and houses come from a fixed range of values, so by chance
 more responses share them the more there are: such a block is compared whole only up to
@@ -94,14 +96,23 @@ def _kinds(program: str, people: Sequence[Person]) -> Iterator[tuple[bool, tuple
     yield False, ([hash((p.dob, *sorted((p.first_key[:1], p.last_key[:1])), a)) if p.dob else None
                    for p, a in zip(P, at, strict=True)],)
     if program == "tap":
-        yield False, ([hash((p.school, s, f, p.dob.year if p.dob else None)) if p.school else None
+        # another school: the birthdate with both names; another birthdate (or none on either):
+        # the school with the last name, the first initial and two of the birthdate's year,
+        # month and day (a typo in one leaves the other two)
+        yield False, ([hash((p.dob, s, f)) if p.dob and s and f else None
                        for p, s, f in zip(P, lasts, firsts, strict=True)],)
-    # another birthdate: the sounds of both names, either order, with the ZIP and year of
-    # birth, or with the street's name and ZIP
+        born = [(p.dob.year, p.dob.month, p.dob.day) if p.dob else (None,) * 3 for p in P]
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            yield False, ([hash((p.school, s, p.first_key[:1], d[a], d[b])) if p.school else None
+                           for p, s, d in zip(P, lasts, born, strict=True)],)
+    # another birthdate: the sounds of both names, either order, with the ZIP and the year of
+    # birth or its day (a typo in the year), or with the street's name and ZIP
     names = [((f, s) if f < s else (s, f)) if f and s and (p.zip or p.street) else None
              for p, f, s in zip(P, firsts, lasts, strict=True)]
     words = [_word(p.street) for p in P]
     yield False, ([hash((n, p.zip, p.dob.year if p.dob else None)) if n else None
+                   for p, n in zip(P, names, strict=True)],)
+    yield False, ([hash((n, p.zip, p.dob.month, p.dob.day)) if n and p.dob else None
                    for p, n in zip(P, names, strict=True)],)
     yield False, ([hash((n, w, p.zip)) if n else None
                    for p, n, w in zip(P, names, words, strict=True)],)

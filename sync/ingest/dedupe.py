@@ -41,7 +41,7 @@ from sync.ingest.blocking import blocks
 from sync.ingest.match import Frequencies, Person
 
 __all__ = ["Frequencies", "Grouping", "Person", "blocks", "compare", "explain", "group", "judge",
-           "person", "same_name", "similar_name"]
+           "person", "plain_repeat", "same_name", "similar_name"]
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,7 @@ def explain(program: str, people: Sequence[Person], members: Sequence[int],
     for x, i in enumerate(members[1:], 1):
         earlier = members[max(0, x - 10):x]
         judged = [(judge(program, people[i], people[j], freq), j) for j in earlier]
-        if not judged or any(v == "merge" and not e.startswith(MERGED_BECAUSE)
-                             and _plain_repeat(people[i], people[j]) for (v, e, _s), j in judged):
+        if not judged or any(_plain(v, e, people[i], people[j]) for (v, e, _s), j in judged):
             continue
         (verdict, evidence, score), j = max(judged, key=lambda t: (t[0][0] == "merge", t[0][2] or 0))
         if verdict == "merge":
@@ -238,10 +237,17 @@ def explain(program: str, people: Sequence[Person], members: Sequence[int],
     return out
 
 
-def _plain_repeat(a: Person, b: Person) -> bool:
-    """The same names, or a first name and its nickname (Bill, William) with the same last."""
-    return (a.last_key, a.suffix) == (b.last_key, b.suffix) and (
-        a.first_key == b.first_key or a.first in b.variants or b.first in a.variants)
+def plain_repeat(program: str, a: Person, b: Person, freq: Frequencies = match.NO_FREQUENCIES) -> bool:
+    """Whether `b` is `a` answering again, never in doubt: merged by the rules on a shared
+    contact or student ID, under the same names (or a nickname: Bill for William)."""
+    verdict, evidence, _score = judge(program, a, b, freq)
+    return _plain(verdict, evidence, a, b)
+
+
+def _plain(verdict: str, evidence: str, a: Person, b: Person) -> bool:
+    return (verdict == "merge" and not evidence.startswith(MERGED_BECAUSE)
+            and (a.last_key, a.suffix) == (b.last_key, b.suffix)
+            and (a.first_key == b.first_key or a.first in b.variants or b.first in a.variants))
 
 
 # -- grouping ---------------------------------------------------------------------------------
@@ -321,6 +327,11 @@ def _group(program: str, people: Sequence[Person], merge: Iterable[tuple[str, st
             g.union(by_id[a], by_id[b], set())
     freq = frequencies(people) if program != "vsc" else Frequencies()
     maybe: dict[frozenset[int], tuple[int, int, str, float | None]] = {}
+    # Merges touching a record staff keep apart from another wait, and are then made strongest
+    # first: a response joins the record it is likelier to be (Alexandra's repeat from the
+    # family email joins Alexandra's record, not her twin's). The rest are made at once.
+    kept_apart = {rid for pair in apart_set for rid in pair}
+    waiting: list[tuple[int, int, str, float | None]] = []
     seen: set[int] = set()
     n = len(people)
     for members, window in blocks(program, people):
@@ -330,10 +341,16 @@ def _group(program: str, people: Sequence[Person], merge: Iterable[tuple[str, st
                 continue
             seen.add(pair)
             verdict, evidence, score = judge(program, people[i], people[j], freq)
-            if verdict == "merge" and g.union(i, j, apart_set):
+            if verdict == "merge" and kept_apart and not (
+                    g.ids[g.find(i)].isdisjoint(kept_apart) and g.ids[g.find(j)].isdisjoint(kept_apart)):
+                waiting.append((i, j, evidence, score))
+            elif verdict == "merge" and g.union(i, j, apart_set):
                 continue
-            if verdict:
+            elif verdict:
                 maybe.setdefault(frozenset((i, j)), (i, j, evidence, score))
+    for i, j, evidence, score in sorted(waiting, key=lambda m: -(m[3] or 0)):
+        if not g.union(i, j, apart_set):
+            maybe.setdefault(frozenset((i, j)), (i, j, evidence, score))
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(n):
         groups[g.find(i)].append(i)

@@ -46,7 +46,7 @@ def splits(store: store_mod.Store, key: str, known: dict[str, Any],
     so a source row that moved since (rows deleted in the form's sheet) still names the right
     response."""
     shown = {(m["a"], m["b"]): m["identity"] for m in store.get_meta(f"merged:{key}", [])}
-    present = {c.identity for c in candidates}
+    present = {c.identity: c for c in candidates}
     out = {}
     for a, b, decision in store.decisions(key):
         identity = shown.get((a, b))
@@ -54,6 +54,24 @@ def splits(store: store_mod.Store, key: str, known: dict[str, Any],
             rid = current(known.get(identity, (None, None))[0])
             if rid and rid == current(a):
                 out[identity] = (rid, b)
+    return out | _repeats(key, out, present, known, current)
+
+
+def _repeats(key: str, split: dict[str, tuple[str, str]], present: dict[str, Candidate],
+             known: dict[str, Any], current: Callable[[str | None], str | None]
+             ) -> dict[str, tuple[str, str]]:
+    """The plain repeats (`dedupe.plain_repeat`) of each split response in its record, which
+    were never listed: they leave with it (Alexander's second response leaves with his first
+    when staff split him from his twin's record). The source row is "" for them: the
+    decision is remembered once, for the row staff split."""
+    out: dict[str, tuple[str, str]] = {}
+    for identity, (rid, _ref) in split.items():
+        leaving = dedupe.person(key, present[identity].values)
+        for other, c in present.items():
+            if other not in split and other not in out \
+                    and current(known.get(other, (None, None))[0]) == rid \
+                    and dedupe.plain_repeat(key, leaving, dedupe.person(key, c.values)):
+                out[other] = (rid, "")
     return out
 
 

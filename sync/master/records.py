@@ -138,7 +138,7 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
         review=review, seq=past.seq_of, stored=past.stored,
         merges=pairs.merges(key, grouping, people, candidates, made.index_to_rid),
         splits={(rid, ref): made.index_to_rid[at[identity]]
-                for identity, (rid, ref) in split.items()})
+                for identity, (rid, ref) in split.items() if ref})
 
 
 @dataclass
