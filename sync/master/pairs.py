@@ -64,13 +64,18 @@ def _repeats(key: str, split: dict[str, tuple[str, str]], present: dict[str, Can
     were never listed: they leave with it (Alexander's second response leaves with his first
     when staff split him from his twin's record). The source row is "" for them: the
     decision is remembered once, for the row staff split."""
+    rids = {rid for rid, _ref in split.values()}
+    members: dict[str, list[str]] = {}  # the responses of each record a response leaves
+    for identity in present:
+        rid = current(known.get(identity, (None, None))[0])
+        if rid in rids and identity not in split:
+            members.setdefault(rid, []).append(identity)
     out: dict[str, tuple[str, str]] = {}
     for identity, (rid, _ref) in split.items():
         leaving = dedupe.person(key, present[identity].values)
-        for other, c in present.items():
-            if other not in split and other not in out \
-                    and current(known.get(other, (None, None))[0]) == rid \
-                    and dedupe.plain_repeat(key, leaving, dedupe.person(key, c.values)):
+        for other in members.get(rid, []):
+            if other not in out and dedupe.plain_repeat(
+                    key, leaving, dedupe.person(key, present[other].values)):
                 out[other] = (rid, "")
     return out
 
