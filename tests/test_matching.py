@@ -379,6 +379,15 @@ def _records(site: Site) -> dict[str, tuple[str, str]]:
             for r in _sheet(site, "Partners in Policing")}
 
 
+def _split_holds(site: Site, records: dict[str, tuple[str, str]]) -> None:
+    """Staff type Split on the first listed row: the next two syncs make `records`."""
+    _decide(site, 2, "Split")
+    for _ in range(2):
+        syncer.sync(site.config())
+        assert _records(site) == records
+        assert _sheet(site, "Possible Duplicates") == []
+
+
 def test_a_merge_on_the_family_email_between_names_only_alike_is_listed_and_can_be_split(tmp_path):
     """Twins Alexander and Alexandra apply from the family email and phone with one birthdate:
     the rules merge them (the names are a letter apart), so the merge is listed for staff with
@@ -394,12 +403,8 @@ def test_a_merge_on_the_family_email_between_names_only_alike_is_listed_and_can_
     assert listed[0]["Evidence"].startswith("merged because they agree: phone, email, birthdate")
     assert "first name (typo)" in listed[0]["Evidence"]
 
-    _decide(site, 2, "Split")
-    for _ in range(2):
-        syncer.sync(site.config())
-        assert _records(site) == {"PIP-00001": ("Alexander", "pip:2, pip:4"),
-                                  "PIP-00002": ("Alexandra", "pip:3")}
-        assert _sheet(site, "Possible Duplicates") == []
+    _split_holds(site, {"PIP-00001": ("Alexander", "pip:2, pip:4"),
+                        "PIP-00002": ("Alexandra", "pip:3")})
     site.write_pip(TWINS + [TWINS[1].replace("3/1/2020 10:05:00", "3/3/2020 09:00:00")],
                    header=HEADER)
     syncer.sync(site.config())
@@ -415,12 +420,8 @@ def test_a_split_takes_the_plain_repeats_of_the_split_response_along(tmp_path):
     site = _twins_site(tmp_path, [TWINS[1].replace("10:05:00", "09:00:00"), TWINS[0], TWINS[2]])
     assert [(p["Record A"], p["Record B"]) for p in _sheet(site, "Possible Duplicates")] == [
         ("PIP-00001", "pip:3")]
-    _decide(site, 2, "Split")
-    for _ in range(2):
-        syncer.sync(site.config())
-        assert _records(site) == {"PIP-00001": ("Alexandra", "pip:2"),
-                                  "PIP-00002": ("Alexander", "pip:3, pip:4")}
-        assert _sheet(site, "Possible Duplicates") == []
+    _split_holds(site, {"PIP-00001": ("Alexandra", "pip:2"),
+                        "PIP-00002": ("Alexander", "pip:3, pip:4")})
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
