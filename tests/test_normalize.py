@@ -522,6 +522,15 @@ def test_address_key_zip():
     assert n.address_key("3300 Civic Center Drive", 90503) == "3300 civic center dr 90503"
     assert n.address_key("3300 Civic Center Dr", "90503-1234") == "3300 civic center dr 90503"
     assert n.address_key("3300 Civic Center Dr", "") == "3300 civic center dr"
+    # what is typed when it is no ZIP, letters and digits only; a ZIP alone when no street
+    assert n.address_key("Apt 4, 1 Ocean Ave", "9O5O1!") == "1 ocean ave unit 4 9o5o1"
+    assert n.address_key("", "90503") == "90503"
+
+
+def test_address_key_is_its_street_part_then_its_zip_part():
+    """Matching takes the street and the ZIP apart from one normalisation of the street."""
+    assert n.street_key("9 Rolling Hills Highway, Apartment #12") == "9 rolling hills hwy unit 12"
+    assert (n.zip_key(2134.0), n.zip_key(""), n.zip_key("CA 90501")) == ("02134", "", "ca90501")
 
 
 def test_phone_display_writes_a_stored_number_as_people_do():
