@@ -54,8 +54,6 @@ def _variants(first: str) -> frozenset[str]:
     return frozenset(normalize.first_name_variants(first)) if first else frozenset()
 
 
-
-
 def person(program: str, values: dict[str, Any], record_id: str | None = None) -> Person:
     if program == "tap":
         first, last = values.get("student_first_name") or "", values.get("student_last_name") or ""
