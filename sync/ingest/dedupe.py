@@ -144,7 +144,7 @@ def judge(program: str, a: Person, b: Person,
         return (*_vsc(a, b), None)
     s = match.score(a, b, freq)
     verdict, evidence = _rules(program, a, b)
-    if verdict == "merge" or (verdict == "maybe" and not match.certain(s, (a.suffix, b.suffix))):
+    if verdict == "merge":
         return verdict, evidence, s.total
     if match.certain(s, (a.suffix, b.suffix)):
         return "merge", f"{MERGED_BECAUSE}{s.describe()}", s.total
@@ -179,32 +179,30 @@ def _rules(program: str, a: Person, b: Person) -> tuple[str, str]:
     """The certain merges on a shared contact or student ID, and the possible duplicates that
     staff have always been shown, each with its own words. Every rule needs one answer the
     same on both sides; most pairs have none, and are done with at once."""
-    if not ((a.email and a.email == b.email) or (a.phone and a.phone == b.phone)
-            or (a.dob and a.dob == b.dob) or (a.address and a.address == b.address)
-            or (program == "tap" and ((a.student_id and a.student_id == b.student_id)
-                                      or (a.school and a.school == b.school)))):
+    tap = program == "tap"
+    same_email, same_phone = bool(a.email and a.email == b.email), bool(a.phone and a.phone == b.phone)
+    same_dob, same_address = bool(a.dob and a.dob == b.dob), bool(a.address and a.address == b.address)
+    same_id = tap and bool(a.student_id and a.student_id == b.student_id)
+    same_school = tap and bool(a.school and a.school == b.school)
+    if not (same_email or same_phone or same_dob or same_address or same_id or same_school):
         return "", ""
     dob_conflict = bool(a.dob and b.dob and a.dob != b.dob)
-    same_dob = bool(a.dob and a.dob == b.dob)
-    if program == "tap" and a.student_id and a.student_id == b.student_id:
+    if same_id:
         if similar_name(a, b) and not dob_conflict:
             return "merge", "same student ID"
         return "maybe", "same student ID, different name or birthdate"
-    contact = [w for w, ok in (("email", a.email and a.email == b.email),
-                                ("phone", a.phone and a.phone == b.phone)) if ok]
+    contact = [w for w, ok in (("email", same_email), ("phone", same_phone)) if ok]
     if contact and same_name(a, b):
         if dob_conflict:  # a corrected birthdate, or a relative: staff know
             return "maybe", f"same name and {' and '.join(contact)}, different birthdate"
         return "merge", f"same name and {' and '.join(contact)}"
-    if program == "tap" and same_name(a, b) and same_dob and a.school and a.school == b.school:
+    if same_school and same_dob and same_name(a, b):
         # a classmate knows all three: another student ID is another student until staff say
         if a.student_id and b.student_id:
             return "maybe", "same name, school and birthdate, different student ID"
         return "merge", "same name, school and birthdate"
-    place = [w for w, ok in (("birthdate", same_dob),
-                              ("address", a.address and a.address == b.address),
-                              ("school", program == "tap" and a.school and a.school == b.school
-                               and not dob_conflict)) if ok]
+    place = [w for w, ok in (("birthdate", same_dob), ("address", same_address),
+                              ("school", same_school and not dob_conflict)) if ok]
     if place and similar_name(a, b):
         return "maybe", f"similar names, same {' and '.join(place)}, different contacts"
     if contact and same_dob and not similar_name(a, b):

@@ -110,9 +110,10 @@ class Frequencies:
     def weight(self, kind: str, value: str) -> float:
         """The weight of `value` agreeing exactly: the chance another person shares it,
         smoothed towards the default so a handful of responses weigh like any others."""
-        if (kind, value) not in self._weights:
-            self._weights[(kind, value)] = self._weight(kind, value)
-        return self._weights[(kind, value)]
+        weight = self._weights.get((kind, value))
+        if weight is None:
+            weight = self._weights[(kind, value)] = self._weight(kind, value)
+        return weight
 
     def _weight(self, kind: str, value: str) -> float:
         others = max(self.counts[kind][value] - 1, 0)
