@@ -105,6 +105,8 @@ def _kinds(program: str, people: Sequence[Person]) -> Iterator[tuple[bool, tuple
         for a, b in ((0, 1), (0, 2), (1, 2)):
             yield False, ([hash((p.school, s, p.first_key[:1], d[a], d[b])) if p.school else None
                            for p, s, d in zip(P, lasts, born, strict=True)],)
+    if not any(p.street or p.zip for p in P):
+        return  # a form that asks no address (Teens and Policing): the rest are all empty
     # another birthdate: the sounds of both names, either order, with the ZIP and the year of
     # birth or its day (a typo in the year), or with the street's name and ZIP
     names = [((f, s) if f < s else (s, f)) if f and s and (p.zip or p.street) else None
@@ -138,7 +140,9 @@ def _shared(columns: tuple[Column, ...]) -> Iterable[list[int]]:
                     shared[key] = [j, i]
     if len(columns) == 1:
         return shared.values()
-    return (sorted(set(members)) for members in shared.values() if len(set(members)) > 1)
+    # with two columns one person may hold the key twice ("Lee Lee")
+    unique = (sorted(set(members)) for members in shared.values())
+    return [members for members in unique if len(members) > 1]
 
 
 def pairs(members: list[int], window: int) -> Iterable[tuple[int, int]]:
