@@ -34,7 +34,7 @@ def is_record_id(text: str) -> bool:
     return "-" in text and text.rsplit("-", 1)[1].isdigit()
 
 
-def splits(store: store_mod.Store, key: str, known: dict[str, Any],
+def splits(store: store_mod.Store, key: str, record_of: Callable[[str], str | None],
            current: Callable[[str | None], str | None],
            candidates: list[Candidate]) -> dict[str, tuple[str, str]]:
     """{response identity: (record ID, source row as the master showed it)} for each
@@ -44,22 +44,22 @@ def splits(store: store_mod.Store, key: str, known: dict[str, Any],
     The master's Possible Duplicates sheet shows an automatic merge as (record, source row
     merged into it); the row is matched to its response through the list the last sync made,
     so a source row that moved since (rows deleted in the form's sheet) still names the right
-    response."""
+    response. `record_of`: the record a response belonged to at the last sync; `current`: what
+    a record ID is called now."""
     shown = {(m["a"], m["b"]): m["identity"] for m in store.get_meta(f"merged:{key}", [])}
     present = {c.identity: c for c in candidates}
     out = {}
     for a, b, decision in store.decisions(key):
         identity = shown.get((a, b))
         if decision in ("Split", "Not duplicate") and not is_record_id(b) and identity in present:
-            rid = current(known.get(identity, (None, None))[0])
+            rid = record_of(identity)
             if rid and rid == current(a):
                 out[identity] = (rid, b)
-    return out | _repeats(key, out, present, known, current)
+    return out | _repeats(key, out, present, record_of)
 
 
 def _repeats(key: str, split: dict[str, tuple[str, str]], present: dict[str, Candidate],
-             known: dict[str, Any], current: Callable[[str | None], str | None]
-             ) -> dict[str, tuple[str, str]]:
+             record_of: Callable[[str], str | None]) -> dict[str, tuple[str, str]]:
     """The plain repeats (`dedupe.plain_repeat`) of each split response in its record, which
     were never listed: they leave with it (Alexander's second response leaves with his first
     when staff split him from his twin's record). The source row is "" for them: the
@@ -67,7 +67,7 @@ def _repeats(key: str, split: dict[str, tuple[str, str]], present: dict[str, Can
     rids = {rid for rid, _ref in split.values()}
     members: dict[str, list[str]] = {}  # the responses of each record a response leaves
     for identity in present:
-        rid = current(known.get(identity, (None, None))[0])
+        rid = record_of(identity)
         if rid in rids and identity not in split:
             members.setdefault(rid, []).append(identity)
     out: dict[str, tuple[str, str]] = {}

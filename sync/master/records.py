@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,8 +114,8 @@ def build_records(store: store_mod.Store, program: ProgramConfig, config: Config
     state does not know; the result's `claimed` are the IDs given back."""
     key = program.key
     past = _Past.load(store, key, reuse)
-    split = pairs.splits(store, key, past.known, past.current, candidates)
-    people = _people(key, candidates, past.known, past.stored, past.current, set(split))
+    split = pairs.splits(store, key, past.record_of, past.current, candidates)
+    people = _people(key, candidates, past, set(split))
     decisions = store.decisions(key)
     merge = [(past.current(a), past.current(b)) for a, b, d in decisions if d == "Merge"]
     apart = [(past.current(a), past.current(b)) for a, b, d in decisions
@@ -172,6 +172,10 @@ class _Past:
             seen.add(rid)
             rid = self.merged_ids[rid]
         return rid
+
+    def record_of(self, identity: str) -> str | None:
+        """The record a response belonged to at the last sync, as it is called now."""
+        return self.current(self.known.get(identity, (None, None))[0])
 
 
 @dataclass
@@ -249,17 +253,16 @@ def _make_record(made: _Made, key: str, members: list[int], people: list[Any],
     made.records[rid] = data
 
 
-def _people(key: str, candidates: list[Candidate], known: dict[str, tuple[str, str]],
-            stored: dict[str, Any], current: Callable[[str | None], str | None],
-            split: set[str]) -> list[Any]:
+def _people(key: str, candidates: list[Candidate], past: _Past, split: set[str]) -> list[Any]:
     """Who is who, for deduplication: every response (with the record it belonged to, if
     still there and staff did not split it off), then every stored record none of whose
     responses came back."""
     people = []
     present: set[str] = set()
-    edited = _edited_in_place(candidates, known, stored, current)
+    stored = past.stored
+    edited = _edited_in_place(candidates, past.known, stored, past.current)
     for i, c in enumerate(candidates):
-        rid = edited.get(i) or current(known.get(c.identity, (None, None))[0])
+        rid = edited.get(i) or past.record_of(c.identity)
         if rid not in stored or c.identity in split:
             rid = None
         if rid:
